@@ -1,0 +1,31 @@
+# The two commands of the quick start: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO   := demo
+
+.PHONY: demo test install bench clean
+
+$(BIN)/importd: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/importd
+
+# A demo folder with the shipped rules and samples; the service imports them,
+# keeps watching demo/inbox, and stops cleanly on Ctrl-C.
+demo: install
+	$(BIN)/importd init $(DEMO)
+	cp $(DEMO)/samples/* $(DEMO)/inbox/
+	$(BIN)/importd run -c $(DEMO)/importd.toml --log-format console
+
+test: install
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python bench/bulk.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) build dist *.egg-info

@@ -1,0 +1,5 @@
+import sys
+
+from importd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,165 @@
+"""importd.toml: the service's folders, numbering series and sources, checked at once.
+
+Paths are relative to the file that names them. Every problem is reported in
+one ConfigError, each as `file:line: what is wrong — what to write`; the rules
+files the routes name are loaded and checked here too.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from importd.errors import ConfigError
+from importd.numbering import check_format
+from importd.rules import Rules, load_rules
+from importd.tomlfile import TomlFile
+
+DEFAULT_NUMBERING = {
+    "order": "CMD-{year}-{seq:06d}",
+    "invoice": "FA-{year}-{seq:06d}",
+    "credit_note": "AV-{year}-{seq:06d}",
+    "payment": "RG-{year}-{seq:06d}",
+    "customer": "{name4}{seq:03d}",
+}
+TOP_KEYS = {"database", "spool", "archive", "quarantine", "outbox", "log_format", "numbering", "sources"}
+SOURCE_KEYS = {"name", "kind", "path", "routes", "settle", "scan_interval"}
+LOG_FORMATS = ("json", "console")
+
+
+@dataclass(slots=True)
+class Route:
+    match: str
+    rules: Rules
+
+
+@dataclass(slots=True)
+class Source:
+    name: str
+    kind: str
+    path: Path
+    routes: list[Route]
+    settle: float = 1.0          # seconds a file must stay unchanged before it is taken
+    scan_interval: float = 2.0   # seconds between full scans (events only hint)
+
+    def route(self, filename: str) -> Route | None:
+        lowered = filename.lower()
+        return next((r for r in self.routes if fnmatch.fnmatchcase(lowered, r.match.lower())), None)
+
+
+@dataclass(slots=True)
+class Config:
+    path: Path
+    database: Path
+    spool: Path
+    archive: Path
+    quarantine: Path
+    outbox: Path
+    log_format: str
+    numbering: dict[str, str]
+    sources: list[Source] = field(default_factory=list)
+
+    def source(self, name: str) -> Source:
+        return next(s for s in self.sources if s.name == name)
+
+
+def load_config(path: Path) -> Config:
+    """Read and check importd.toml and every rules file its routes name."""
+    path = path.resolve()
+    toml = TomlFile(path)
+    data, base = toml.data, path.parent
+    problems: list[str] = []
+
+    def problem(where: tuple, text: str) -> None:
+        problems.append(f"{toml.where(*where)}: {text}")
+
+    for key in data.keys() - TOP_KEYS:
+        problem((key,), f"unknown key {key!r} — known keys: {', '.join(sorted(TOP_KEYS))}")
+
+    def folder(key: str, default: str) -> Path:
+        value = data.get(key, default)
+        if not isinstance(value, str) or not value:
+            problem((key,), f"{key} must be a path, e.g. {key} = \"{default}\"")
+            value = default
+        return base / value
+
+    log_format = data.get("log_format", "json")
+    if log_format not in LOG_FORMATS:
+        problem(("log_format",), f"log_format {log_format!r} — write one of: {', '.join(LOG_FORMATS)}")
+    numbering = dict(DEFAULT_NUMBERING)
+    given = data.get("numbering", {})
+    if not isinstance(given, dict):
+        problem(("numbering",), "numbering must be a table: [numbering] then order = \"CMD-{year}-{seq:06d}\"")
+        given = {}
+    for series, fmt in given.items():
+        if series not in DEFAULT_NUMBERING:
+            problem(("numbering", series), f"unknown series {series!r} — series: {', '.join(DEFAULT_NUMBERING)}")
+        elif not isinstance(fmt, str) or (why := check_format(fmt)):
+            problem(("numbering", series), f"{series}: {why if isinstance(fmt, str) else 'must be a string'}")
+        else:
+            numbering[series] = fmt
+
+    config = Config(path=path, database=folder("database", "importd.db"), spool=folder("spool", "spool"),
+                    archive=folder("archive", "archive"), quarantine=folder("quarantine", "quarantine"),
+                    outbox=folder("outbox", "outbox"), log_format=log_format, numbering=numbering)
+    sources = data.get("sources", [])
+    if not isinstance(sources, list) or not sources:
+        problem(("sources",), "no [[sources]] — add one: [[sources]] name = \"inbox\" kind = \"local\" "
+                              "path = \"inbox\" routes = [...]")
+        sources = []
+    loaded: dict[Path, Rules] = {}
+    for index, spec in enumerate(sources):
+        source = _source(spec, index, base, loaded, problem, problems)
+        if source:
+            if any(s.name == source.name for s in config.sources):
+                problem(("sources", index, "name"), f"two sources are named {source.name!r} — names must differ")
+            config.sources.append(source)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _source(spec: dict, index: int, base: Path, loaded: dict, problem, problems: list) -> Source | None:
+    where = ("sources", index)
+    if not isinstance(spec, dict):
+        problem(where, "each source is a [[sources]] table")
+        return None
+    for key in spec.keys() - SOURCE_KEYS:
+        problem(where + (key,), f"unknown key {key!r} — known keys: {', '.join(sorted(SOURCE_KEYS))}")
+    name = spec.get("name")
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        problem(where + ("name",), "each source needs a name (a word, no slash), e.g. name = \"inbox\"")
+        return None
+    kind = spec.get("kind", "local")
+    if kind != "local":
+        problem(where + ("kind",), f"kind {kind!r} is not supported yet — write kind = \"local\"")
+    if not isinstance(spec.get("path"), str):
+        problem(where + ("path",), f"source {name!r} needs path = \"inbox\" (the folder to watch)")
+        return None
+    routes = []
+    for route in spec.get("routes", []):
+        if not (isinstance(route, dict) and isinstance(route.get("match"), str)
+                and isinstance(route.get("rules"), str)):
+            problem(where + ("routes",), "a route is { match = \"clients*.csv\", rules = \"rules/customers-fr.toml\" }")
+            continue
+        rules_path = (base / route["rules"]).resolve()
+        if rules_path not in loaded:
+            try:
+                loaded[rules_path] = load_rules(rules_path)
+            except ConfigError as e:
+                problems.extend(e.problems)
+                loaded[rules_path] = None
+        if loaded[rules_path] is not None:
+            routes.append(Route(route["match"], loaded[rules_path]))
+    if not spec.get("routes"):
+        problem(where + ("routes",), f"source {name!r} has no routes — add routes = [{{ match = \"*.csv\", "
+                                     f"rules = \"rules/....toml\" }}]")
+    numbers = {}
+    for key, default in (("settle", 1.0), ("scan_interval", 2.0)):
+        value = spec.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            problem(where + (key,), f"{key} must be a number of seconds, e.g. {key} = {default}")
+            value = default
+        numbers[key] = value
+    return Source(name=name, kind=kind, path=base / spec["path"], routes=routes, **numbers)

@@ -1,0 +1,52 @@
+"""The small named exceptions of the core; the CLI and settle turn them into text."""
+
+from __future__ import annotations
+
+
+class ConfigError(Exception):
+    """importd.toml or a rules file is wrong; carries every problem found at once."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class FileRejected(Exception):
+    """A file cannot be imported: it goes to quarantine with this reason.
+
+    `code` is stable (ops scripts match on it), `message` says what is wrong,
+    `line`/`field` say where, `rule` names the rules file, `hint` says what to do.
+    """
+
+    def __init__(self, code: str, message: str, *, line: int | None = None,
+                 field: str | None = None, rule: str | None = None, hint: str | None = None,
+                 **extra):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.line = line
+        self.field = field
+        self.rule = rule
+        self.hint = hint
+        self.extra = extra
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "line": self.line,
+                "field": self.field, "rule": self.rule, "hint": self.hint, **self.extra}
+
+
+class ValueRejected(ValueError):
+    """One value cannot be converted; the mapping stage adds line, field and rule."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+
+
+class StopRequested(BaseException):
+    """Raised by a second stop signal: stop now (the ledger keeps it safe).
+
+    A BaseException so that `except Exception` in a stage cannot swallow it.
+    """

@@ -1,0 +1,93 @@
+"""The one authoritative counter: gapless numbers per series, inside the file's transaction.
+
+A series format such as "FA-{year}-{seq:06d}" or "{name4}{seq:03d}" has one
+counter per *scope*: the format with every field but {seq} filled in
+("FA-2026-{seq}", "JEAN{seq}"). So {year} restarts each year and {name4}
+counts per prefix. Counters are read once per transaction and written back
+just before COMMIT; a rollback consumes nothing.
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import date
+from functools import cache
+
+from importd.store import Store
+
+FIELDS = {"year", "month", "name4", "seq"}
+
+
+def check_format(fmt: str) -> str | None:
+    """Why `fmt` is not a usable series format, or None."""
+    try:
+        parts = list(string.Formatter().parse(fmt))
+    except ValueError as e:
+        return f"bad format ({e})"
+    names = [name for _, name, _, _ in parts if name is not None]
+    unknown = set(names) - FIELDS
+    if unknown:
+        return f"unknown field(s) {', '.join(sorted(unknown))} — use {{year}}, {{month}}, {{name4}}, {{seq}}"
+    if names.count("seq") != 1:
+        return "a series needs exactly one {seq}, e.g. \"FA-{year}-{seq:06d}\""
+    try:
+        fmt.format(year=2026, month=1, name4="ABCD", seq=1)
+    except (ValueError, KeyError) as e:
+        return f"bad format ({e})"
+    return None
+
+
+class Numbering:
+    """Hands out numbers for one transaction; `save()` writes the counters back."""
+
+    def __init__(self, store: Store, formats: dict[str, str]):
+        self.store = store
+        self.formats = formats
+        self._last: dict[tuple[str, str], int] = {}
+        self._first: dict[tuple[str, str], str] = {}
+
+    def next(self, series: str, *, on: str | None = None, name4: str = "") -> str:
+        """The next number of `series` for a document dated `on` (ISO date; today if None)."""
+        fmt = self.formats[series]
+        day = date.fromisoformat(on[:10]) if on else date.today()
+        values = {"year": day.year, "month": day.month, "name4": name4}
+        scope = _scope(fmt, values)
+        key = (series, scope)
+        if key not in self._last:
+            self._last[key] = self.store.counter_value(series, scope)
+        self._last[key] += 1
+        number = fmt.format(seq=self._last[key], **values)
+        self._first.setdefault(key, number)
+        return number
+
+    def save(self) -> None:
+        self.store.save_counters(self._last)
+
+    def summary(self) -> dict[str, list[str]]:
+        """Per series, the numbers given in this transaction: ["FA-2026-000001..FA-2026-000042"]."""
+        out: dict[str, list[str]] = {}
+        for (series, scope), first in self._first.items():
+            last = _render(self.formats[series], scope, self._last[(series, scope)])
+            out.setdefault(series, []).append(first if first == last else f"{first}..{last}")
+        return out
+
+
+@cache
+def _parts(fmt: str) -> tuple:
+    return tuple(string.Formatter().parse(fmt))
+
+
+def _scope(fmt: str, values: dict) -> str:
+    out = []
+    for literal, name, spec, _ in _parts(fmt):
+        out.append(literal)
+        if name == "seq":
+            out.append("{seq}")
+        elif name is not None:
+            out.append(format(values[name], spec or ""))
+    return "".join(out)
+
+
+def _render(fmt: str, scope: str, value: int) -> str:
+    spec = next(s for _, name, s, _ in _parts(fmt) if name == "seq")
+    return scope.replace("{seq}", format(value, spec or ""))

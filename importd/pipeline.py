@@ -1,0 +1,121 @@
+"""One claimed file through parse → map → resolve → commit → settle.
+
+The only place that knows the order of the stages. A file that fails is data:
+its reason is committed to the ledger, then settle puts it in quarantine.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import traceback
+
+import parsers
+from importd import log
+from importd.commit import commit_file
+from importd.config import Config
+from importd.errors import FileRejected
+from importd.mapping import check_columns, map_records
+from importd.settle import archive_path, quarantine_path, settle
+from importd.store import FINAL_STATES, Store
+
+
+class Transient(Exception):
+    """Not the file's fault (database locked, disk full): leave it in the spool, retry later."""
+
+
+def process(config: Config, store: Store, file_id: int) -> str:
+    """Import (or quarantine) the spooled file `file_id`, settle it; return its final state."""
+    row = store.file(file_id)
+    logger = log.get(file_id=file_id, source=row["source"], file=row["name"], sha256=row["sha256"][:16])
+    started = time.monotonic()
+    if row["state"] not in FINAL_STATES:
+        try:
+            _import(config, store, row, logger)
+        except FileRejected as e:
+            _quarantine(config, store, row, e)
+        except (sqlite3.OperationalError, OSError) as e:
+            logger.error("file.deferred", error=str(e), hint="importd retries it; check disk and database")
+            raise Transient(str(e)) from e
+        except Exception as e:  # a bug must not stop the service: the file is kept with the trace
+            logger.exception("file.internal_error")
+            _quarantine(config, store, row, FileRejected(
+                "internal_error", f"{type(e).__name__}: {e}", hint="report this to the importd maintainers",
+                trace=traceback.format_exc(limit=5)))
+    row = store.file(file_id)
+    settle(config, store, row)
+    _log_outcome(logger, row, time.monotonic() - started)
+    return row["state"]
+
+
+def _import(config: Config, store: Store, row, logger) -> None:
+    source = config.source(row["source"])
+    route = source.route(row["name"])
+    if route is None:
+        raise FileRejected("no_route", f"no route of source {source.name!r} matches {row['name']!r}",
+                           hint="rename the file or add a route { match = ..., rules = ... } to importd.toml")
+    rules = route.rules
+    twin = store.imported_twin(row["sha256"], row["id"])
+    if twin is not None:
+        with store.transaction():
+            store.finish_file(row["id"], "duplicate", rules=rules.name,
+                              settled_path=str(archive_path(config, source.name, row["name"], row["id"])),
+                              documents=0, summary={"duplicate_of": twin["id"],
+                                                    "counts": {}, "documents": 0})
+        logger.info("file.duplicate", duplicate_of=twin["id"], first_name=twin["name"])
+        return
+    store.set_state(row["id"], "processing")
+    logger.info("file.processing", rules=rules.name, size=row["size"])
+    try:
+        records = parsers.open_records(rules.parser, config.spool / row["spool_path"], rules.options)
+    except parsers.ParseError as e:
+        raise _rejected(e, rules.name) from None
+    counter = _Counter(records)
+    try:
+        check_columns(rules, records.columns)
+        commit_file(store, rules, source.name, row["id"], map_records(counter, rules), config.numbering,
+                    str(archive_path(config, source.name, row["name"], row["id"])), lambda: counter.count)
+    except parsers.ParseError as e:
+        raise _rejected(e, rules.name) from None
+    finally:
+        records.close()
+
+
+def _quarantine(config: Config, store: Store, row, error: FileRejected) -> None:
+    target = quarantine_path(config, row["source"], row["name"], row["id"])
+    with store.transaction():
+        store.finish_file(row["id"], "quarantined", settled_path=str(target), error_code=error.code,
+                          error_message=error.message, rules=error.rule,
+                          summary={"error": error.as_dict(), "counts": {}, "documents": 0})
+
+
+def _rejected(error: parsers.ParseError, rule: str) -> FileRejected:
+    return FileRejected(error.code, error.message, line=error.line, rule=rule, hint=error.hint)
+
+
+def _log_outcome(logger, row, seconds: float) -> None:
+    summary = json.loads(row["summary"] or "{}")
+    fields = {"outcome": row["state"], "records": row["records"], "documents": row["documents"],
+              "counts": summary.get("counts"), "numbers": summary.get("numbers"),
+              "duration_s": round(seconds, 3), "settled_path": row["settled_path"]}
+    if row["state"] == "quarantined":
+        error = summary.get("error", {})
+        logger.warning("file.done", **fields, error_code=row["error_code"], error=row["error_message"],
+                       line=error.get("line"), field=error.get("field"), rule=error.get("rule"),
+                       hint=error.get("hint"))
+    else:
+        logger.info("file.done", **fields)
+
+
+class _Counter:
+    """Counts the records that flow past, for the ledger and the summary line."""
+
+    def __init__(self, records):
+        self._records = records
+        self.count = 0
+
+    def __iter__(self):
+        for record in self._records:
+            self.count += 1
+            yield record

@@ -1,0 +1,210 @@
+"""Rules files: loaded and checked once, compiled to plain objects the map stage runs.
+
+A rules file says how one kind of incoming file becomes documents: its format,
+the document kind, and for each target field where its value comes from. See
+rules/README.md for every key.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from parsers import FORMATS
+from importd.errors import ConfigError
+from importd.model import KINDS, TARGETS
+from importd.tomlfile import TomlFile
+from importd.transforms import TRANSFORMS
+
+FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format"}
+DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer"}
+FIELD_KEYS = {"column", "template", "value", "default", "required", "transform", "format"}
+MISSING_POLICIES = ("create", "reject")
+
+
+@dataclass(slots=True)
+class FieldRule:
+    """Where one target field's value comes from and how it is cleaned."""
+
+    target: str
+    type: str                                   # text | decimal | date
+    templates: list[list[tuple[str, str | None]]] = field(default_factory=list)
+    constant: str | None = None
+    default: str | None = None
+    required: bool = False
+    transforms: list = field(default_factory=list)
+    date_format: str | None = None
+
+    @property
+    def columns(self) -> set[str]:
+        return {col for template in self.templates for _, col in template if col is not None}
+
+    def text(self, raw: dict) -> str:
+        """The trimmed source text: the first template that gives a non-empty value."""
+        if self.constant is not None:
+            return self.constant
+        for template in self.templates:
+            if len(template) == 1 and template[0][0] == "":
+                value = raw[template[0][1]].strip()             # the common case: one column
+            else:
+                if all(col is not None and not raw[col].strip() for _, col in template if col):
+                    continue
+                value = "".join(lit + (raw[col].strip() if col else "") for lit, col in template)
+                value = " ".join(value.split())
+            if value:
+                return value
+        return ""
+
+
+@dataclass(slots=True)
+class Rules:
+    path: Path
+    parser: str
+    options: dict                      # the [format] table, for the parser
+    decimal_comma: bool
+    kind: str
+    group_by: str | None
+    match_customer: list[str]
+    missing_customer: str
+    sections: dict[str, list[FieldRule]]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def columns(self) -> set[str]:
+        cols = {col for rules in self.sections.values() for rule in rules for col in rule.columns}
+        return cols | ({self.group_by} if self.group_by else set())
+
+
+def load_rules(path: Path) -> Rules:
+    """Read and check a rules file; every problem is reported at once (ConfigError)."""
+    toml = TomlFile(path)
+    data = toml.data
+    problems: list[str] = []
+
+    def problem(where: tuple, text: str) -> None:
+        problems.append(f"{toml.where(*where)}: {text}")
+
+    for key in data.keys() - {"format", "document", *TARGETS}:
+        problem((key,), f"unknown section [{key}] — sections are [format], [document], "
+                        f"{', '.join(f'[{t}]' for t in TARGETS)}")
+
+    fmt = _table(data, "format", problem)
+    _unknown(fmt, FORMAT_KEYS, ("format",), problem)
+    parser = fmt.get("parser", "csv")
+    if parser not in FORMATS:
+        problem(("format", "parser"), f"unknown parser {parser!r} — write one of: {', '.join(FORMATS)}")
+    decimal_comma = fmt.get("decimal_comma", False)
+    if not isinstance(decimal_comma, bool):
+        problem(("format", "decimal_comma"), "decimal_comma must be true or false")
+    date_format = fmt.get("date_format")
+
+    doc = _table(data, "document", problem)
+    _unknown(doc, DOCUMENT_KEYS, ("document",), problem)
+    kind = doc.get("kind")
+    if kind not in KINDS:
+        problem(("document", "kind") if "kind" in doc else ("document",),
+                f"kind {kind!r} is not a document kind — write kind = one of: {', '.join(KINDS)}")
+        kind = None
+    group_by = doc.get("group_by")
+    if group_by is not None and not isinstance(group_by, str):
+        problem(("document", "group_by"), "group_by must be a column name (a string)")
+    match_customer = doc.get("match_customer", [])
+    if not (isinstance(match_customer, list) and set(match_customer) <= set(TARGETS["customer"])):
+        problem(("document", "match_customer"),
+                f"match_customer must list customer fields, e.g. [\"email\", \"vat_number\"]")
+        match_customer = []
+    missing_customer = doc.get("missing_customer", "create")
+    if missing_customer not in MISSING_POLICIES:
+        problem(("document", "missing_customer"),
+                f"missing_customer {missing_customer!r} — write one of: {', '.join(MISSING_POLICIES)}")
+
+    sections: dict[str, list[FieldRule]] = {}
+    for section in KINDS.get(kind, ()):
+        table = _table(data, section, problem)
+        rules = [_field_rule(section, target, spec, date_format, (section, target), problem)
+                 for target, spec in table.items()]
+        sections[section] = [r for r in rules if r is not None]
+    if kind and not any(r.target == "external_ref" for r in sections.get(kind, [])):
+        problem((kind,), f"[{kind}] has no external_ref — say which column identifies the document "
+                         f"upstream, e.g. external_ref = \"Name\"")
+    if kind == "order" and not sections.get("line"):
+        problem(("line",), "an order needs a [line] section — map at least quantity and unit_price")
+    if problems:
+        raise ConfigError(problems)
+    return Rules(path=path, parser=parser, options=fmt, decimal_comma=decimal_comma, kind=kind,
+                 group_by=group_by, match_customer=match_customer, missing_customer=missing_customer,
+                 sections=sections)
+
+
+def _table(data: dict, name: str, problem) -> dict:
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        problem((name,), f"{name} must be a table: write [{name}] on its own line")
+        return {}
+    return table
+
+
+def _unknown(table: dict, known: set[str], where: tuple, problem) -> None:
+    for key in table.keys() - known:
+        problem(where + (key,), f"unknown key {key!r} — known keys: {', '.join(sorted(known))}")
+
+
+def _field_rule(section: str, target: str, spec, date_format, where: tuple, problem) -> FieldRule | None:
+    targets = TARGETS[section]
+    if target not in targets:
+        problem(where, f"[{section}] has no field {target!r} — fields: {', '.join(targets)}")
+        return None
+    if isinstance(spec, str):
+        spec = {"column": spec}
+    if not isinstance(spec, dict):
+        problem(where, f"{target} must be a column name or a table like {{ column = \"...\" }}")
+        return None
+    _unknown(spec, FIELD_KEYS, where, problem)
+    rule = FieldRule(target=target, type=targets[target], required=bool(spec.get("required", False)))
+    sources = [k for k in ("column", "template", "value") if k in spec]
+    if len(sources) != 1:
+        problem(where, f"{target}: write exactly one of column, template or value")
+        return None
+    if "column" in spec:
+        rule.templates = [[("", spec["column"])]]
+    elif "template" in spec:
+        templates = spec["template"] if isinstance(spec["template"], list) else [spec["template"]]
+        try:
+            rule.templates = [_parse_template(t) for t in templates]
+        except (ValueError, TypeError) as e:
+            problem(where, f"{target}: bad template ({e}) — write e.g. \"{{Prénom}} {{Nom}}\"")
+    else:
+        rule.constant = str(spec["value"])
+    if "default" in spec:
+        if not isinstance(spec["default"], str):
+            problem(where, f"{target}: default must be a string, e.g. default = \"0.00\"")
+        rule.default = str(spec["default"])
+    names = spec.get("transform", [])
+    for name in [names] if isinstance(names, str) else names:
+        if name not in TRANSFORMS:
+            problem(where, f"{target}: unknown transform {name!r} — known: {', '.join(TRANSFORMS)}")
+        else:
+            rule.transforms.append(TRANSFORMS[name])
+    if rule.type == "date":
+        rule.date_format = spec.get("format", date_format)
+        if not rule.date_format:
+            problem(where, f"{target} is a date: give its format, e.g. format = \"%d/%m/%Y\" "
+                           f"(or date_format in [format])")
+    elif "format" in spec:
+        problem(where, f"{target}: format only applies to dates")
+    return rule
+
+
+def _parse_template(template: str) -> list[tuple[str, str | None]]:
+    parts = []
+    for literal, column, spec, conversion in string.Formatter().parse(template):
+        if spec or conversion:
+            raise ValueError(f"{{{column}}} takes no format spec")
+        parts.append((literal, column if column is not None else None))
+    if not any(col for _, col in parts):
+        raise ValueError("it names no column")
+    return parts

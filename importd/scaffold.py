@@ -1,0 +1,58 @@
+"""`importd init DIR`: a working setup to copy — importd.toml, inbox/, rules, samples."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+CONFIG = """\
+# importd configuration. Paths are relative to this file.
+database   = "importd.db"
+spool      = "spool"
+archive    = "archive"
+quarantine = "quarantine"
+outbox     = "outbox"
+log_format = "json"            # json (one object per line, for journald) | console
+
+[numbering]                     # one gapless series per document kind
+order       = "CMD-{year}-{seq:06d}"
+invoice     = "FA-{year}-{seq:06d}"
+credit_note = "AV-{year}-{seq:06d}"
+payment     = "RG-{year}-{seq:06d}"
+customer    = "{name4}{seq:03d}"  # JEAN001, MART001: a counter per 4-letter prefix
+
+[[sources]]
+name = "inbox"
+kind = "local"
+path = "inbox"
+settle = 1.0                    # seconds a file must stay unchanged before it is taken
+routes = [
+  { match = "clients*.csv",       rules = "rules/customers-fr.toml" },
+  { match = "orders_export*.csv", rules = "rules/shopify-orders.toml" },
+]
+"""
+
+
+def shipped(kind: str) -> Path:
+    """The shipped `rules` or `samples` folder: inside the wheel, or the source checkout."""
+    packaged = Path(__file__).parent / "shipped" / kind
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / kind
+
+
+def init(target: Path) -> list[str]:
+    """Write a working setup into `target`; never overwrite. Returns what was written."""
+    written = []
+    target.mkdir(parents=True, exist_ok=True)
+    config = target / "importd.toml"
+    if not config.exists():
+        config.write_text(CONFIG, encoding="utf-8")
+        written.append("importd.toml")
+    (target / "inbox").mkdir(exist_ok=True)
+    for kind in ("rules", "samples"):
+        folder = target / kind
+        folder.mkdir(exist_ok=True)
+        for item in sorted(shipped(kind).iterdir()):
+            if item.is_file() and not (folder / item.name).exists():
+                shutil.copy2(item, folder / item.name)
+                written.append(f"{kind}/{item.name}")
+    return written

@@ -1,0 +1,149 @@
+"""The service loop: claim what the sources say is ready, process the spool, repeat.
+
+Signal handlers only ask the loop to stop (or reload); the loop checks between
+files, so the file in hand is always finished and settled. A second stop
+signal raises StopRequested at once — still safe: the ledger and the spool
+let the next start finish whatever was cut.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+from importd import log
+from importd.config import Config, load_config
+from importd.errors import ConfigError, StopRequested
+from importd.pipeline import Transient, process
+from importd.sources.local import LocalSource
+from importd.spool import claim, recover
+from importd.store import Store
+
+RETRY_MIN, RETRY_MAX = 2.0, 300.0
+
+
+class Service:
+    def __init__(self, config: Config, *, once: bool = False):
+        self.config = config
+        self.once = once
+        self.store = Store(config.database)
+        self.wake = threading.Event()
+        self.sources = [LocalSource(s, self.wake) for s in config.sources]
+        self.logger = log.get()
+        self.stop_requested = False
+        self.reload_requested = False
+        self.outcomes: dict[str, int] = {}
+        self._retry_at: dict[int, tuple[float, float]] = {}     # file id → (when, delay)
+
+    # -- signals ------------------------------------------------------------------------
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+
+    def _on_stop(self, signum, frame) -> None:
+        if self.stop_requested:
+            raise StopRequested(signal.Signals(signum).name)
+        self.stop_requested = True
+        self.wake.set()
+
+    def _on_reload(self, signum, frame) -> None:
+        self.reload_requested = True
+        self.wake.set()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until stopped (or, with once, until the inboxes are drained); return an exit code."""
+        for source in self.sources:
+            source.start()
+        self.logger.info("service.started", sources=[s.name for s in self.sources],
+                         database=str(self.config.database), once=self.once)
+        try:
+            for file_id in recover(self.config, self.store):
+                self.logger.warning("spool.recovered", file_id=file_id)
+            while not self.stop_requested:
+                if self.reload_requested:
+                    self._reload()
+                self.wake.clear()
+                claimed = self._claim_ready()
+                self._process_spool()
+                pending = [s.next_check() for s in self.sources if s.next_check() is not None]
+                if self.once and not claimed and not pending:
+                    break
+                timeout = min([*pending, *(s.source.scan_interval for s in self.sources),
+                               *(when - time.monotonic() for when, _ in self._retry_at.values())],
+                              default=2.0)
+                self.wake.wait(max(0.05, timeout))
+        except StopRequested as e:
+            self.logger.warning("service.stop_forced", signal=str(e))
+        finally:
+            for source in self.sources:
+                source.stop()
+            self.store.close()
+            self.logger.info("service.stopped", outcomes=self.outcomes)
+        return 1 if self.outcomes.get("quarantined") or self.outcomes.get("deferred") else 0
+
+    def _claim_ready(self) -> int:
+        claimed = 0
+        for source in self.sources:
+            for path in source.ready():
+                if self.stop_requested:
+                    return claimed
+                file_id = claim(self.config, self.store, source.name, path)
+                if file_id is not None:
+                    claimed += 1
+                    self.logger.info("file.claimed", file_id=file_id, source=source.name, file=path.name)
+        return claimed
+
+    def _process_spool(self) -> None:
+        for row in self.store.unsettled():
+            if self.stop_requested:
+                return
+            file_id = row["id"]
+            when, delay = self._retry_at.get(file_id, (0.0, RETRY_MIN / 2))
+            if time.monotonic() < when:
+                continue
+            try:
+                state = process(self.config, self.store, file_id)
+            except Transient:
+                if self.once:      # left in the spool for the next run
+                    self.outcomes["deferred"] = self.outcomes.get("deferred", 0) + 1
+                    continue
+                delay = min(delay * 2, RETRY_MAX)
+                self._retry_at[file_id] = (time.monotonic() + delay, delay)
+                continue
+            self._retry_at.pop(file_id, None)
+            self.outcomes[state] = self.outcomes.get(state, 0) + 1
+
+    def _reload(self) -> None:
+        self.reload_requested = False
+        try:
+            config = load_config(self.config.path)
+        except ConfigError as e:
+            self.logger.error("config.reload_failed", problems=e.problems,
+                              hint="fix the file and send SIGHUP again; the old configuration keeps running")
+            return
+        if config.database != self.config.database:
+            self.logger.error("config.reload_failed", problems=["database cannot change on reload"],
+                              hint="restart the service to use another database")
+            return
+        for source in self.sources:
+            source.stop()
+        self.config = config
+        self.sources = [LocalSource(s, self.wake) for s in config.sources]
+        for source in self.sources:
+            source.start()
+        self.logger.info("config.reloaded", sources=[s.name for s in self.sources])
+
+
+def run_service(config_path: Path, *, once: bool = False, log_format: str | None = None) -> int:
+    config = load_config(config_path)
+    config.log_format = log_format or config.log_format
+    log.configure(config.log_format)
+    service = Service(config, once=once)
+    service.install_signals()
+    return service.run()

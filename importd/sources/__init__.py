@@ -1,0 +1,1 @@
+"""Sources find files that are complete and ready to claim."""

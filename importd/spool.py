@@ -1,0 +1,93 @@
+"""The claim stage: a ready file moves from its inbox into the spool and into the ledger.
+
+From the rename on, the file is ours: it is in the spool until settle moves it
+to the archive or to quarantine. A crash between the rename and the ledger
+insert leaves an unregistered spool file, which `recover` registers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+from importd.config import Config
+from importd.store import Store
+
+_PREFIX = re.compile(r"^[0-9a-f]{12}-")
+
+
+def claim(config: Config, store: Store, source: str, path: Path, *, copy: bool = False) -> int | None:
+    """Take `path` into the spool and record it; None if it vanished first.
+
+    Inbox files are moved; `copy` (for `importd import FILE`) leaves the
+    user's named file where it is.
+    """
+    folder = config.spool / source
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{uuid.uuid4().hex[:12]}-{path.name}"
+    if copy:
+        _copy(path, target)
+        fsync_dir(folder)
+        return register(config, store, source, target)
+    try:
+        os.rename(path, target)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if e.errno != 18:        # EXDEV: the spool is on another filesystem than the inbox
+            raise
+        _copy(path, target)
+        os.unlink(path)
+    fsync_dir(folder)
+    return register(config, store, source, target)
+
+
+def register(config: Config, store: Store, source: str, spooled: Path) -> int:
+    sha256, size = file_digest(spooled)
+    name = _PREFIX.sub("", spooled.name)
+    return store.add_file(source, name, sha256, size, str(spooled.relative_to(config.spool)))
+
+
+def recover(config: Config, store: Store) -> list[int]:
+    """Register spool files a crash left out of the ledger; return their ids."""
+    known = {row["spool_path"] for row in store.unsettled()}
+    found = []
+    if not config.spool.is_dir():
+        return found
+    for folder in sorted(p for p in config.spool.iterdir() if p.is_dir()):
+        for entry in sorted(folder.iterdir()):
+            relative = str(entry.relative_to(config.spool))
+            if entry.is_file() and relative not in known and not entry.name.endswith(".partial"):
+                found.append(register(config, store, folder.name, entry))
+    return found
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy(path: Path, target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    with open(path, "rb") as src, open(partial, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.rename(partial, target)

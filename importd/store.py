@@ -1,0 +1,257 @@
+"""The management database: the schema and every SQL statement importd runs.
+
+SQLite in WAL mode with synchronous=FULL: a COMMIT that returned is on disk,
+which is what lets settle move a file to the archive afterwards. Money and
+quantities are TEXT decimal strings (a NUMERIC column would turn them into REAL).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterable, Iterator
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS customers (
+    code TEXT PRIMARY KEY, name TEXT, email TEXT, phone TEXT, address1 TEXT, address2 TEXT,
+    postcode TEXT, city TEXT, country TEXT, vat_number TEXT,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS customers_email ON customers(email);
+CREATE INDEX IF NOT EXISTS customers_vat_number ON customers(vat_number);
+CREATE TABLE IF NOT EXISTS products (
+    sku TEXT PRIMARY KEY, name TEXT, unit_price TEXT, vat_rate TEXT);
+CREATE TABLE IF NOT EXISTS orders (
+    number TEXT PRIMARY KEY, source TEXT NOT NULL, external_ref TEXT NOT NULL, customer_code TEXT,
+    order_date TEXT, currency TEXT, status TEXT, subtotal TEXT, shipping TEXT, discount TEXT,
+    tax TEXT, total TEXT, file_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS order_lines (
+    order_number TEXT NOT NULL, line_no INTEGER NOT NULL, sku TEXT, description TEXT,
+    quantity TEXT, unit_price TEXT, line_total TEXT, PRIMARY KEY (order_number, line_no));
+CREATE TABLE IF NOT EXISTS invoices (
+    number TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('invoice', 'credit_note')),
+    source TEXT NOT NULL, external_ref TEXT NOT NULL, customer_code TEXT, issue_date TEXT,
+    due_date TEXT, currency TEXT, total_net TEXT, total_tax TEXT, total_gross TEXT,
+    amount_due TEXT, file_id INTEGER);
+CREATE TABLE IF NOT EXISTS invoice_lines (
+    invoice_number TEXT NOT NULL, line_no INTEGER NOT NULL, sku TEXT, description TEXT,
+    quantity TEXT, unit_code TEXT, unit_price TEXT, net_amount TEXT, vat_rate TEXT,
+    vat_category TEXT, PRIMARY KEY (invoice_number, line_no));
+CREATE TABLE IF NOT EXISTS payments (
+    number TEXT PRIMARY KEY, source TEXT NOT NULL, external_ref TEXT NOT NULL,
+    invoice_number TEXT, paid_on TEXT, amount TEXT, currency TEXT, method TEXT, file_id INTEGER);
+
+CREATE TABLE IF NOT EXISTS import_files (
+    id INTEGER PRIMARY KEY, source TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL, state TEXT NOT NULL, received_at TEXT NOT NULL, finished_at TEXT,
+    error_code TEXT, error_message TEXT, rules TEXT, spool_path TEXT, settled_path TEXT,
+    settled_at TEXT, records INTEGER, documents INTEGER, summary TEXT);
+CREATE INDEX IF NOT EXISTS import_files_sha256 ON import_files(sha256);
+CREATE INDEX IF NOT EXISTS import_files_source_state ON import_files(source, state);
+CREATE TABLE IF NOT EXISTS counters (
+    series TEXT NOT NULL, scope TEXT NOT NULL, last_value INTEGER NOT NULL,
+    PRIMARY KEY (series, scope));
+CREATE TABLE IF NOT EXISTS external_refs (
+    source TEXT NOT NULL, entity TEXT NOT NULL, external_id TEXT NOT NULL,
+    internal_key TEXT NOT NULL, content_sha256 TEXT, file_id INTEGER,
+    PRIMARY KEY (source, entity, external_id));
+CREATE TABLE IF NOT EXISTS parked_records (
+    id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, source TEXT NOT NULL, entity TEXT NOT NULL,
+    external_id TEXT, waiting_for TEXT NOT NULL, payload TEXT NOT NULL, parked_at TEXT NOT NULL);
+"""
+
+CUSTOMER_FIELDS = ("name", "email", "phone", "address1", "address2", "postcode", "city",
+                   "country", "vat_number")
+ORDER_COLUMNS = ("number", "source", "external_ref", "customer_code", "order_date", "currency",
+                 "status", "subtotal", "shipping", "discount", "tax", "total", "file_id")
+LINE_COLUMNS = ("order_number", "line_no", "sku", "description", "quantity", "unit_price", "line_total")
+FINAL_STATES = ("imported", "duplicate", "quarantined")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _db_value(value):
+    return str(value) if isinstance(value, Decimal) else value
+
+
+class Store:
+    """One connection to the management database."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            self.db.executescript(
+                f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE … COMMIT: the write lock is taken up front, so counters
+        read inside cannot change under us; any exception rolls everything back."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- the ledger -------------------------------------------------------------------
+
+    def add_file(self, source: str, name: str, sha256: str, size: int, spool_path: str) -> int:
+        with self.transaction():
+            cur = self.db.execute(
+                "INSERT INTO import_files (source, name, sha256, size, state, received_at, spool_path)"
+                " VALUES (?, ?, ?, ?, 'received', ?, ?)", (source, name, sha256, size, now(), spool_path))
+        return cur.lastrowid
+
+    def file(self, file_id: int) -> sqlite3.Row:
+        return self.db.execute("SELECT * FROM import_files WHERE id = ?", (file_id,)).fetchone()
+
+    def imported_twin(self, sha256: str, file_id: int) -> sqlite3.Row | None:
+        """An earlier file with the same bytes that was imported."""
+        return self.db.execute(
+            "SELECT * FROM import_files WHERE sha256 = ? AND id <> ? AND state = 'imported'"
+            " ORDER BY id LIMIT 1", (sha256, file_id)).fetchone()
+
+    def set_state(self, file_id: int, state: str) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE import_files SET state = ? WHERE id = ?", (state, file_id))
+
+    def finish_file(self, file_id: int, state: str, *, rules: str | None = None,
+                    settled_path: str | None = None, records: int | None = None,
+                    documents: int | None = None, summary: dict | None = None,
+                    error_code: str | None = None, error_message: str | None = None) -> None:
+        """Record a file's outcome; call inside the transaction that wrote its documents."""
+        self.db.execute(
+            "UPDATE import_files SET state = ?, rules = ?, settled_path = ?, records = ?, documents = ?,"
+            " summary = ?, error_code = ?, error_message = ?, finished_at = ? WHERE id = ?",
+            (state, rules, settled_path, records, documents,
+             json.dumps(summary) if summary is not None else None, error_code, error_message, now(),
+             file_id))
+
+    def mark_settled(self, file_id: int) -> None:
+        self.db.execute("UPDATE import_files SET settled_at = ?, spool_path = NULL WHERE id = ?",
+                        (now(), file_id))
+
+    def unsettled(self) -> list[sqlite3.Row]:
+        """Files still in the spool: to process (received) or to settle (final state)."""
+        return self.db.execute(
+            "SELECT * FROM import_files WHERE spool_path IS NOT NULL ORDER BY id").fetchall()
+
+    def counts_by_state(self) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT source, state, count(*) AS n FROM import_files GROUP BY source, state"
+            " ORDER BY source, state").fetchall()
+
+    def last_files(self, limit: int = 10) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT id, source, name, state, received_at, finished_at, documents, error_code,"
+            " error_message, summary FROM import_files ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+
+    def counters(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM counters ORDER BY series, scope").fetchall()
+
+    def quarantined(self, limit: int = 100) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT * FROM import_files WHERE state = 'quarantined' ORDER BY id DESC LIMIT ?",
+            (limit,)).fetchall()
+
+    def parked_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM parked_records").fetchone()[0]
+
+    # -- counters (inside a file's transaction) ----------------------------------------
+
+    def counter_value(self, series: str, scope: str) -> int:
+        row = self.db.execute("SELECT last_value FROM counters WHERE series = ? AND scope = ?",
+                              (series, scope)).fetchone()
+        return row[0] if row else 0
+
+    def save_counters(self, values: dict[tuple[str, str], int]) -> None:
+        self.db.executemany(
+            "INSERT INTO counters (series, scope, last_value) VALUES (?, ?, ?)"
+            " ON CONFLICT (series, scope) DO UPDATE SET last_value = excluded.last_value",
+            [(series, scope, value) for (series, scope), value in values.items()])
+
+    # -- lookups ------------------------------------------------------------------------
+
+    def external_refs(self, source: str, entity: str, ids: list[str]) -> dict[str, sqlite3.Row]:
+        found = {}
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                    f"SELECT external_id, internal_key, content_sha256 FROM external_refs"
+                    f" WHERE source = ? AND entity = ? AND external_id IN ({marks})",
+                    (source, entity, *chunk)):
+                found[row["external_id"]] = row
+        return found
+
+    def customer_codes_by(self, field: str, values: list[str]) -> dict[str, list[str]]:
+        """Customer codes having `field` equal to each value (field is a known column)."""
+        assert field in CUSTOMER_FIELDS
+        found: dict[str, list[str]] = {}
+        for chunk in _chunks(values, 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                    f"SELECT {field} AS value, code FROM customers WHERE {field} IN ({marks})", chunk):
+                found.setdefault(row["value"], []).append(row["code"])
+        return found
+
+    def customer(self, code: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM customers WHERE code = ?", (code,)).fetchone()
+        return dict(row) if row else None
+
+    # -- writes (inside a file's transaction) ---------------------------------------------
+
+    def insert_customer(self, code: str, fields: dict) -> None:
+        stamp = now()
+        self.db.execute(
+            f"INSERT INTO customers (code, {', '.join(CUSTOMER_FIELDS)}, created_at, updated_at)"
+            f" VALUES ({', '.join('?' * (len(CUSTOMER_FIELDS) + 3))})",
+            (code, *(fields.get(f) for f in CUSTOMER_FIELDS), stamp, stamp))
+
+    def update_customer(self, code: str, changes: dict) -> None:
+        columns = [f for f in CUSTOMER_FIELDS if f in changes]
+        self.db.execute(
+            f"UPDATE customers SET {', '.join(f'{c} = ?' for c in columns)}, updated_at = ? WHERE code = ?",
+            (*(changes[c] for c in columns), now(), code))
+
+    def insert_orders(self, orders: list[dict], lines: list[dict]) -> None:
+        self.db.executemany(
+            f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(ORDER_COLUMNS))})",
+            [tuple(_db_value(o.get(c)) for c in ORDER_COLUMNS) for o in orders])
+        self.db.executemany(
+            f"INSERT INTO order_lines ({', '.join(LINE_COLUMNS)}) VALUES ({', '.join('?' * len(LINE_COLUMNS))})",
+            [tuple(_db_value(li.get(c)) for c in LINE_COLUMNS) for li in lines])
+
+    def save_external_refs(self, rows: Iterable[tuple]) -> None:
+        """rows: (source, entity, external_id, internal_key, content_sha256, file_id)."""
+        self.db.executemany(
+            "INSERT INTO external_refs (source, entity, external_id, internal_key, content_sha256, file_id)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, entity, external_id) DO UPDATE SET"
+            " internal_key = excluded.internal_key, content_sha256 = excluded.content_sha256,"
+            " file_id = excluded.file_id", rows)
+
+    def documents_of_file(self, file_id: int) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT entity, external_id, internal_key FROM external_refs WHERE file_id = ?"
+            " ORDER BY rowid", (file_id,)).fetchall()
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

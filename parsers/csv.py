@@ -1,0 +1,74 @@
+"""Delimited text: any encoding, any delimiter, a header row, streamed."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Iterator
+
+from parsers import ParseError, Record
+from parsers.textio import decoded_lines
+
+OPTIONS = {"encoding": "utf-8", "delimiter": ",", "quotechar": '"'}
+
+
+class CsvRecords:
+    """The rows of a delimited file as dicts keyed by the header's names."""
+
+    def __init__(self, path: Path, options: dict):
+        self._file = open(path, "rb")
+        opts = {**OPTIONS, **{k: v for k, v in options.items() if k in OPTIONS}}
+        lines = decoded_lines(self._file, opts["encoding"])
+        try:
+            self._reader = csv.reader(lines, delimiter=opts["delimiter"], quotechar=opts["quotechar"],
+                                      strict=True)
+            self.columns = self._header()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _header(self) -> list[str]:
+        try:
+            header = next(self._reader, None)
+        except csv.Error as e:
+            raise ParseError("bad_csv", f"header: {e}", line=1) from None
+        if not header:
+            raise ParseError("empty_file", "the file has no header row", line=1,
+                             hint="the first line must name the columns")
+        header = [name.strip() for name in header]
+        seen = set()
+        for name in header:
+            if name in seen:
+                raise ParseError("bad_header", f"column {name!r} appears twice in the header", line=1)
+            seen.add(name)
+        return header
+
+    def __iter__(self) -> Iterator[Record]:
+        columns, width = self.columns, len(self.columns)
+        reader = self._reader
+        start = reader.line_num + 1
+        while True:
+            try:
+                row = next(reader, None)
+            except csv.Error as e:
+                raise ParseError("bad_csv", f"line {start}: {e}", line=start,
+                                 hint="check quoting and the delimiter") from None
+            if row is None:
+                return
+            if len(row) != width:
+                if not any(row):
+                    start = reader.line_num + 1
+                    continue                       # blank line
+                if len(row) > width:
+                    raise ParseError("bad_row", f"line {start} has {len(row)} fields, the header has {width}",
+                                     line=start, hint="check the delimiter and quoting on that line")
+                row += [""] * (width - len(row))
+            yield Record(start, dict(zip(columns, row)))
+            start = reader.line_num + 1
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def open_records(path: Path, options: dict) -> CsvRecords:
+    return CsvRecords(path, options)

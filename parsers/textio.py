@@ -1,0 +1,58 @@
+"""Strict, streaming decoding that says where a byte could not be decoded."""
+
+from __future__ import annotations
+
+import codecs
+from typing import BinaryIO, Iterator
+
+from parsers import ParseError
+
+CHUNK = 1 << 20
+
+
+def decoded_lines(stream: BinaryIO, encoding: str) -> Iterator[str]:
+    """Yield the text lines of `stream` (ends kept), decoding strictly as `encoding`.
+
+    A byte that is not valid in `encoding` raises ParseError with the line and
+    the byte offset, rather than being replaced or guessed.
+    """
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"          # a byte-order mark is not data
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0          # bytes fed to the decoder before this chunk
+    newlines = 0        # b"\n" seen in those bytes
+    line_start = 0      # offset of the byte after the last b"\n" seen
+    tail = ""
+    while True:
+        chunk = stream.read(CHUNK)
+        final = not chunk
+        pending = decoder.getstate()[0]
+        try:
+            text = decoder.decode(chunk, final)
+        except UnicodeDecodeError as e:
+            base = offset - len(pending)
+            seen = (pending + chunk)[: e.start]
+            at = base + e.start
+            line = newlines + chunk[: max(0, e.start - len(pending))].count(b"\n") + 1
+            if b"\n" in seen:
+                line_start = base + seen.rfind(b"\n") + 1
+            bad = (pending + chunk)[e.start:e.end].hex(" ")
+            where = f"line {line}, column {at - line_start + 1} (byte {at})"
+            raise ParseError("bad_encoding",
+                             f"cannot decode byte(s) {bad} as {encoding.removesuffix('-sig')} at {where}",
+                             line=line, hint="check the file's encoding and `encoding` in [format]") from None
+        offset += len(chunk)
+        count = chunk.count(b"\n")
+        if count:
+            newlines += count
+            line_start = offset - (len(chunk) - chunk.rfind(b"\n") - 1)
+        if tail:
+            text = tail + text
+        parts = text.split("\n")
+        tail = parts.pop()
+        for part in parts:
+            yield part + "\n"
+        if final:
+            if tail:
+                yield tail
+            return
