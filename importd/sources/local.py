@@ -7,6 +7,7 @@ renamed in whole). Temporary names are never taken.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -16,6 +17,9 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
 from importd.config import Source
+
+# watchdog warns on stderr about its own shutdown races; our log says what matters.
+logging.getLogger("watchdog").setLevel(logging.ERROR)
 
 TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload", "~")
 
