@@ -4,41 +4,42 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from importd.errors import ValueRejected
 
 # Spaces that people and spreadsheets put between thousands.
-_GROUP_SPACES = str.maketrans("", "", " \u00a0\u202f\u2009'")
-_PLAIN = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
-_GROUPED_POINT = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")    # 1,234,567.89
-_GROUPED_COMMA = re.compile(r"[+-]?\d{1,3}(\.\d{3})+(,\d*)?")    # 1.234.567,89
+_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
+_PLAIN = re.compile(r"[+-]?([0-9]+(\.[0-9]+)?|\.[0-9]+)")
+_GROUPS = {  # (decimal_comma, thousands separator) → the whole number, correctly grouped
+    (True, " "): re.compile(r"[+-]?[0-9]{1,3}( [0-9]{3})+(,[0-9]+)?"),
+    (True, "."): re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+(,[0-9]+)?"),
+    (False, " "): re.compile(r"[+-]?[0-9]{1,3}( [0-9]{3})+(\.[0-9]+)?"),
+    (False, ","): re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?"),
+}
 
 
 def parse_decimal(text: str, decimal_comma: bool = False) -> Decimal:
     """Parse `text` as an exact decimal, knowing decimal commas and thousands separators.
 
-    Thousands may be grouped with spaces (plain, NBSP U+00A0, narrow NBSP U+202F),
-    with `.` when the decimal mark is a comma, or with `,` when it is a point.
-    Anything else (letters, two decimal marks, badly grouped digits) is rejected.
+    Thousands may be grouped by three with spaces (plain, NBSP U+00A0, narrow
+    NBSP U+202F, thin U+2009), with `.` when the decimal mark is a comma, or with
+    `,` when it is a point. Anything else (letters, two decimal marks, badly
+    grouped digits, a mark with no digits after it) is rejected.
     """
     raw = text.strip()
-    s = raw.translate(_GROUP_SPACES)
-    if decimal_comma:
-        if _GROUPED_COMMA.fullmatch(s):
-            s = s.replace(".", "")
-        # With a decimal comma, a point is only ever a thousands separator.
-        s = "x" if "." in s else s.replace(",", ".")
-    elif _GROUPED_POINT.fullmatch(s):
-        s = s.replace(",", "")
+    s = raw.translate(_SPACES)
+    for separator in (" ", "." if decimal_comma else ","):
+        if separator in s and _GROUPS[(decimal_comma, separator)].fullmatch(s):
+            s = s.replace(separator, "")
+            break
+    if decimal_comma:       # a point left over is not a thousands separator: refuse it
+        s = "?" if "." in s else s.replace(",", ".")
     if not _PLAIN.fullmatch(s):
         mark = "a decimal comma" if decimal_comma else "a decimal point"
         raise ValueRejected("bad_number", f"{raw!r} is not a number written with {mark}",
                             hint="check the column and decimal_comma in [format]")
-    try:
-        return Decimal(s)
-    except InvalidOperation:  # pragma: no cover - the pattern above already guards
-        raise ValueRejected("bad_number", f"{raw!r} is not a number") from None
+    return Decimal(s)
 
 
 def parse_date(text: str, fmt: str) -> str:

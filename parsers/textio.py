@@ -16,10 +16,12 @@ def decoded_lines(stream: BinaryIO, encoding: str) -> Iterator[str]:
     A byte that is not valid in `encoding` raises ParseError with the line and
     the byte offset, rather than being replaced or guessed.
     """
-    if codecs.lookup(encoding).name == "utf-8":
-        encoding = "utf-8-sig"          # a byte-order mark is not data
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0          # bytes fed to the decoder before this chunk
+    if codecs.lookup(encoding).name == "utf-8" and stream.read(3) != codecs.BOM_UTF8:
+        stream.seek(0)                  # no byte-order mark (a mark is not data)
+    else:
+        offset = stream.tell()
     newlines = 0        # b"\n" seen in those bytes
     line_start = 0      # offset of the byte after the last b"\n" seen
     tail = ""
@@ -39,7 +41,7 @@ def decoded_lines(stream: BinaryIO, encoding: str) -> Iterator[str]:
             bad = (pending + chunk)[e.start:e.end].hex(" ")
             where = f"line {line}, column {at - line_start + 1} (byte {at})"
             raise ParseError("bad_encoding",
-                             f"cannot decode byte(s) {bad} as {encoding.removesuffix('-sig')} at {where}",
+                             f"cannot decode byte(s) {bad} as {encoding} at {where}",
                              line=line, hint="check the file's encoding and `encoding` in [format]") from None
         offset += len(chunk)
         count = chunk.count(b"\n")
