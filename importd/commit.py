@@ -2,57 +2,92 @@
 
 Documents stream in and are written in batches (executemany); counters are
 saved and the ledger row marked just before COMMIT, so the file's documents,
-its numbers and its outcome become durable together or not at all.
+its numbers and its outcome become durable together or not at all. Held
+documents are parked in the same transaction; with `atomicity = "document"`
+rejected documents go to a rejects file instead of failing the file.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from itertools import islice
+from pathlib import Path
 from typing import Iterable
 
 from importd.model import Document
 from importd.numbering import Numbering
 from importd.resolve import Plan, Resolver
 from importd.rules import Rules
-from importd.store import Store
+from importd.store import Store, now
 
 BATCH = 500
+MAX_LISTED = 1000      # rejected documents listed in the ledger summary
 
 
 @dataclass
 class Result:
     state: str = "imported"                 # imported | duplicate
     documents: int = 0
-    counts: dict[str, int] = field(default_factory=dict)      # created, updated, unchanged, duplicate
+    counts: dict[str, int] = field(default_factory=dict)      # created, updated, duplicate, parked, …
     numbers: dict[str, list[str]] = field(default_factory=dict)
+    rejected: list[dict] = field(default_factory=list)
+    outcomes: list[dict] | None = None      # every document's outcome, when asked (check)
 
     def summary(self, records: int) -> dict:
-        return {"records": records, "documents": self.documents, "counts": self.counts,
-                "numbers": self.numbers}
+        out = {"records": records, "documents": self.documents, "counts": self.counts, "numbers": self.numbers}
+        if self.rejected:
+            out["rejected"] = self.rejected[:MAX_LISTED]
+        return out
+
+
+class Rejects:
+    """The original records of rejected documents, as a file the admin can fix and drop again."""
+
+    def __init__(self, path: Path, columns: list[str] | None):
+        self.path, self.columns = path, columns
+        self._file = None
+
+    def add(self, doc: Document) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "w", encoding="utf-8", newline="")
+            self._writer = csv.writer(self._file)
+            if self.columns:
+                self._writer.writerow(self.columns)
+        for record in doc.records:
+            if self.columns:
+                self._writer.writerow([record.fields.get(c, "") for c in self.columns])
+            else:
+                self._writer.writerow([json.dumps(record.fields, default=str, ensure_ascii=False)])
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents: Iterable[Document],
-                numbering_formats: dict[str, str], settled_path: str, records_seen) -> Result:
+                numbering_formats: dict[str, str], settled_path: str, records_seen, *, logger,
+                rejects: Rejects | None = None, keep_outcomes: bool = False, releasing: bool = False) -> Result:
     """Write every document of one file in one transaction; any exception rolls it all back.
 
     `records_seen()` tells how many source records were read, once they all were.
     """
-    result = Result()
+    result = Result(outcomes=[] if keep_outcomes else None)
     with store.transaction():
         numbering = Numbering(store, numbering_formats)
-        resolver = Resolver(store, rules, source, numbering, file_id)
+        resolver = Resolver(store, rules, source, numbering, file_id, releasing=releasing)
         documents = iter(documents)
         while batch := list(islice(documents, BATCH)):
             plan = resolver.plan(batch)
-            _apply(store, plan)
-            for outcome in plan.outcomes:
-                result.counts[outcome["outcome"]] = result.counts.get(outcome["outcome"], 0) + 1
-            result.documents += len(batch)
+            apply_plan(store, plan, rules, source, file_id)
+            _report(plan, batch, result, logger, rejects)
         numbering.save()
         result.numbers = numbering.summary()
-        changed = sum(result.counts.get(k, 0) for k in ("created", "updated"))
-        if result.documents and not changed:
+        changed = sum(result.counts.get(k, 0) for k in ("created", "updated", "parked", "held"))
+        if result.documents and not changed and not result.rejected:
             result.state = "duplicate"
         store.finish_file(file_id, result.state, rules=rules.name, settled_path=settled_path,
                           records=records_seen(), documents=result.documents,
@@ -60,11 +95,44 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
     return result
 
 
-def _apply(store: Store, plan: Plan) -> None:
+def apply_plan(store: Store, plan: Plan, rules: Rules, source: str, file_id: int) -> None:
     for code, fields in plan.new_customers:
         store.insert_customer(code, fields)
     for code, changes in plan.customer_updates:
         store.update_customer(code, changes)
+    for sku, fields in plan.new_products:
+        store.insert_product(sku, fields)
+    for sku, changes in plan.product_updates:
+        store.update_product(sku, changes)
     if plan.orders:
         store.insert_orders(plan.orders, plan.order_lines)
     store.save_external_refs(plan.refs)
+    expires = (datetime.now(timezone.utc) + timedelta(hours=rules.park_timeout_hours)).isoformat(timespec="seconds")
+    for doc, hold in plan.parked:
+        store.park({"file_id": file_id, "source": source, "entity": doc.kind, "external_id": doc.external_ref,
+                    "waiting_for": hold.waiting_for, "payload": doc.to_json(), "parked_at": now(),
+                    "rules": str(rules.path), "reason": hold.reason, "line": doc.line, "expires_at": expires,
+                    "details": json.dumps(hold.details, default=str, ensure_ascii=False)})
+
+
+def _report(plan: Plan, batch: list[Document], result: Result, logger, rejects: Rejects | None) -> None:
+    for outcome in plan.outcomes:
+        result.counts[outcome["outcome"]] = result.counts.get(outcome["outcome"], 0) + 1
+    if result.outcomes is not None:
+        result.outcomes += plan.outcomes
+    result.documents += len(batch)
+    for difference in plan.differences:
+        logger.info("field.difference", **difference)
+    for doc in batch:
+        for warning in doc.warnings:
+            logger.warning("document.warning", entity=doc.kind, external_ref=doc.external_ref,
+                           line=doc.line, warning=warning)
+    for doc, hold in plan.parked:
+        logger.info("document.held" if hold.waiting_for == "review" else "document.parked", entity=doc.kind,
+                    external_ref=doc.external_ref, line=doc.line, waiting_for=hold.waiting_for, reason=hold.reason)
+    for doc, error in plan.rejected:
+        result.rejected.append({"external_ref": doc.external_ref, **error.as_dict()})
+        logger.warning("document.rejected", entity=doc.kind, external_ref=doc.external_ref,
+                       error_code=error.code, error=error.message, line=error.line, field=error.field)
+        if rejects is not None:
+            rejects.add(doc)

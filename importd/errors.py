@@ -45,6 +45,16 @@ class ValueRejected(ValueError):
         self.hint = hint
 
 
+class Hold(Exception):
+    """A document waits: for a referenced record to arrive, or for a person ("review")."""
+
+    def __init__(self, waiting_for: str, reason: str, **details):
+        super().__init__(reason)
+        self.waiting_for = waiting_for
+        self.reason = reason
+        self.details = details
+
+
 class StopRequested(BaseException):
     """Raised by a second stop signal: stop now (the ledger keeps it safe).
 

@@ -24,12 +24,25 @@ def check_columns(rules: Rules, columns: list[str] | None) -> None:
 
 def map_records(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
     """Turn records into documents; a bad value rejects the file with its line and field."""
-    if rules.kind == "customer":
+    if rules.kind in ("customer", "product"):
         for record in records:
-            fields = _section(rules, "customer", record)
-            yield Document("customer", record.line, fields, last_line=record.line)
+            doc = Document(rules.kind, record.line, {}, last_line=record.line, records=[record])
+            try:
+                doc.fields = _section(rules, rules.kind, record, doc.warnings)
+            except FileRejected as error:
+                _document_failed(rules, doc, error)
+            if rules.kind == "product":
+                doc.fields.setdefault("external_ref", doc.fields.get("sku", ""))
+            yield doc
         return
     yield from _grouped(records, rules)
+
+
+def _document_failed(rules: Rules, doc: Document, error: FileRejected) -> None:
+    """With atomicity = "document" a bad value fails its document only; else the file."""
+    if rules.atomicity == "file":
+        raise error
+    doc.error = error
 
 
 def _grouped(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
@@ -46,20 +59,29 @@ def _grouped(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
         if current is None or key is None or key != current_key:
             if current is not None:
                 yield current
-            current = Document(rules.kind, record.line, _section(rules, rules.kind, record),
-                               customer=_section(rules, "customer", record) or None)
+            current = Document(rules.kind, record.line, {})
             current_key = key
-        current.lines.append(_section(rules, "line", record))
+            try:
+                current.fields = _section(rules, rules.kind, record, current.warnings)
+                current.customer = _section(rules, "customer", record, current.warnings) or None
+            except FileRejected as error:
+                _document_failed(rules, current, error)
+        current.records.append(record)
+        if current.error is None:
+            try:
+                current.lines.append(_section(rules, "line", record, current.warnings))
+            except FileRejected as error:
+                _document_failed(rules, current, error)
         current.last_line = record.line
     if current is not None:
         yield current
 
 
-def _section(rules: Rules, section: str, record: Record) -> dict:
+def _section(rules: Rules, section: str, record: Record, warnings: list[str]) -> dict:
     values = {}
     for rule in rules.sections.get(section, ()):
         try:
-            value = _value(rule, record.fields, rules.decimal_comma)
+            value = _value(rule, record.fields, rules.decimal_comma, warnings)
         except ValueRejected as e:
             raise FileRejected(e.code, f"line {record.line}, {section}.{rule.target}: {e.message}",
                                line=record.line, field=f"{section}.{rule.target}", rule=rules.name,
@@ -69,7 +91,7 @@ def _section(rules: Rules, section: str, record: Record) -> dict:
     return values
 
 
-def _value(rule: FieldRule, raw: dict, decimal_comma: bool):
+def _value(rule: FieldRule, raw: dict, decimal_comma: bool, warnings: list[str]):
     text = rule.text(raw)
     if not text:
         if rule.default is None:
@@ -78,8 +100,14 @@ def _value(rule: FieldRule, raw: dict, decimal_comma: bool):
                                     hint="fill the column, or give the rule a default")
             return None
         text = rule.default
-    for transform in rule.transforms:
-        text = transform(text)
+    try:
+        text = rule.correspond(text)
+    except ValueRejected as e:
+        if rule.on_unknown == "error":
+            raise
+        warnings.append(f"{rule.target}: {e.message}; "
+                        + ("kept as is" if rule.on_unknown == "keep" else f"default {rule.default!r} used"))
+        text = text if rule.on_unknown == "keep" else rule.correspond(rule.default)
     if rule.type == "decimal":
         return parse_decimal(text, decimal_comma)
     if rule.type == "date":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 # Target fields a rules file may fill, per section, with their value type.
 # decimal → Decimal (money, quantities), date → ISO date, text → str.
@@ -23,12 +24,16 @@ TARGETS: dict[str, dict[str, str]] = {
         "sku": "text", "description": "text", "quantity": "decimal", "unit_price": "decimal",
         "line_total": "decimal",
     },
+    "product": {
+        "external_ref": "text", "sku": "text", "name": "text", "unit_price": "decimal", "vat_rate": "decimal",
+    },
 }
 
 # Document kinds a rules file may import, and the sections each one reads.
 KINDS: dict[str, tuple[str, ...]] = {
     "customer": ("customer",),
     "order": ("order", "line", "customer"),
+    "product": ("product",),
 }
 
 
@@ -42,6 +47,9 @@ class Document:
     lines: list[dict] = field(default_factory=list)
     customer: dict | None = None                # the referenced customer, for orders
     last_line: int = 0
+    records: list = field(default_factory=list)   # the source records, for a rejects file
+    warnings: list[str] = field(default_factory=list)
+    error: Exception | None = None              # why this document cannot be imported
 
     @property
     def external_ref(self) -> str:
@@ -49,5 +57,25 @@ class Document:
 
     def fingerprint(self) -> str:
         """A hash of the content: the same document again hashes the same."""
-        body = {"fields": self.fields, "lines": self.lines, "customer": self.customer}
-        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+        body = repr((sorted(self.fields.items()), [sorted(li.items()) for li in self.lines],
+                     sorted((self.customer or {}).items())))
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    def to_json(self) -> str:
+        """The document as JSON (decimals as strings), to park it."""
+        return json.dumps({"kind": self.kind, "line": self.line, "fields": self.fields, "lines": self.lines,
+                           "customer": self.customer}, default=str, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Document":
+        data = json.loads(text)
+        kind = data["kind"]
+        return cls(kind, data["line"], _typed(kind, data["fields"]),
+                   [_typed("line", li) for li in data["lines"]],
+                   _typed("customer", data["customer"]) if data["customer"] is not None else None,
+                   last_line=data["line"])
+
+
+def _typed(section: str, values: dict) -> dict:
+    types = TARGETS[section]
+    return {k: Decimal(v) if types.get(k) == "decimal" and v is not None else v for k, v in values.items()}

@@ -44,24 +44,38 @@ class Numbering:
         self.store = store
         self.formats = formats
         self._last: dict[tuple[str, str], int] = {}
+        self._dates: dict[tuple[str, str], str | None] = {}
         self._first: dict[tuple[str, str], str] = {}
 
     def next(self, series: str, *, on: str | None = None, name4: str = "") -> str:
         """The next number of `series` for a document dated `on` (ISO date; today if None)."""
         fmt = self.formats[series]
-        day = date.fromisoformat(on[:10]) if on else date.today()
-        values = {"year": day.year, "month": day.month, "name4": name4}
-        scope = _scope(fmt, values)
-        key = (series, scope)
-        if key not in self._last:
-            self._last[key] = self.store.counter_value(series, scope)
+        key, values = self._key(series, on, name4)
         self._last[key] += 1
+        if on:
+            self._dates[key] = max(on[:10], self._dates[key] or "")
         number = fmt.format(seq=self._last[key], **values)
         self._first.setdefault(key, number)
         return number
 
+    def dated_before(self, series: str, on: str | None) -> str | None:
+        """The date of the last numbered document of the series when `on` is earlier (chronology)."""
+        if not on:
+            return None
+        key, _ = self._key(series, on, "")
+        last = self._dates[key]
+        return last if last and on[:10] < last else None
+
+    def _key(self, series: str, on: str | None, name4: str) -> tuple[tuple[str, str], dict]:
+        day = date.fromisoformat(on[:10]) if on else date.today()
+        values = {"year": day.year, "month": day.month, "name4": name4}
+        key = (series, _scope(self.formats[series], values))
+        if key not in self._last:
+            self._last[key], self._dates[key] = self.store.counter(*key)
+        return key, values
+
     def save(self) -> None:
-        self.store.save_counters(self._last)
+        self.store.save_counters({key: (value, self._dates[key]) for key, value in self._last.items()})
 
     def summary(self) -> dict[str, list[str]]:
         """Per series, the numbers given in this transaction: ["FA-2026-000001..FA-2026-000042"]."""

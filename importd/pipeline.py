@@ -13,11 +13,11 @@ import traceback
 
 import parsers
 from importd import log
-from importd.commit import commit_file
+from importd.commit import Rejects, commit_file
 from importd.config import Config
 from importd.errors import FileRejected
 from importd.mapping import check_columns, map_records
-from importd.settle import archive_path, quarantine_path, settle
+from importd.settle import archive_path, quarantine_path, rejects_path, settle
 from importd.store import FINAL_STATES, Store
 
 
@@ -72,14 +72,18 @@ def _import(config: Config, store: Store, row, logger) -> None:
     except parsers.ParseError as e:
         raise _rejected(e, rules.name) from None
     counter = _Counter(records)
+    rejects = Rejects(rejects_path(config, row["id"]), records.columns) if rules.atomicity == "document" else None
     try:
         check_columns(rules, records.columns)
         commit_file(store, rules, source.name, row["id"], map_records(counter, rules), config.numbering,
-                    str(archive_path(config, source.name, row["name"], row["id"])), lambda: counter.count)
+                    str(archive_path(config, source.name, row["name"], row["id"])), lambda: counter.count,
+                    logger=logger, rejects=rejects)
     except parsers.ParseError as e:
         raise _rejected(e, rules.name) from None
     finally:
         records.close()
+        if rejects is not None:
+            rejects.close()
 
 
 def _quarantine(config: Config, store: Store, row, error: FileRejected) -> None:

@@ -1,20 +1,25 @@
-"""The resolve stage: find what already exists, decide what to create, update or skip.
+"""The resolve stage: find what exists, apply who-is-right per field, decide each document's fate.
 
 Works a batch of documents at a time so lookups are one query per batch. The
 caches live for one batch: what earlier batches wrote is in the database (the
 same transaction), so a customer created by line 10 is found by line 90000 and
 memory stays flat however long the file. Returns a Plan; commit writes it.
+
+Every check runs before anything is planned for a document, and numbers are
+taken last: a document that is rejected or held consumes no number.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from importd.errors import FileRejected
+from importd.errors import FileRejected, Hold
+from importd.lookups import Lookups
 from importd.model import Document
 from importd.numbering import Numbering
+from importd.priority import decide
 from importd.rules import Rules
-from importd.store import CUSTOMER_FIELDS, Store
+from importd.store import CUSTOMER_FIELDS, PRODUCT_FIELDS, Store
 from importd.transforms import name4
 from importd.values import round_money
 
@@ -25,135 +30,142 @@ class Plan:
 
     new_customers: list[tuple[str, dict]] = field(default_factory=list)
     customer_updates: list[tuple[str, dict]] = field(default_factory=list)
+    new_products: list[tuple[str, dict]] = field(default_factory=list)
+    product_updates: list[tuple[str, dict]] = field(default_factory=list)
     orders: list[dict] = field(default_factory=list)
     order_lines: list[dict] = field(default_factory=list)
     refs: list[tuple] = field(default_factory=list)
-    outcomes: list[dict] = field(default_factory=list)   # per document, for the ack and the log
+    parked: list[tuple[Document, Hold]] = field(default_factory=list)
+    rejected: list[tuple[Document, FileRejected]] = field(default_factory=list)
+    differences: list[dict] = field(default_factory=list)   # overridden or held values, for the log
+    outcomes: list[dict] = field(default_factory=list)      # per document, for the log and check
 
 
 class Resolver:
-    """Resolves the documents of one file, inside that file's transaction."""
+    """Resolves the documents of one file, inside that file's transaction.
 
-    def __init__(self, store: Store, rules: Rules, source: str, numbering: Numbering, file_id: int):
+    `releasing` is set when a parked document is tried again: it is not a
+    duplicate of itself.
+    """
+
+    def __init__(self, store: Store, rules: Rules, source: str, numbering: Numbering, file_id: int,
+                 *, releasing: bool = False):
         self.store = store
         self.rules = rules
         self.source = source
         self.numbering = numbering
         self.file_id = file_id
-        self._refs: dict[tuple[str, str], tuple[str, str | None]] = {}     # (entity, ext) → (key, hash)
-        self._by_field: dict[tuple[str, str], list[str]] = {}              # (field, value) → codes
+        self.releasing = releasing
+        self.find = Lookups(store, rules, source)
 
     def plan(self, docs: list[Document]) -> Plan:
         """Decide the fate of `docs`; the previous batch's plan must have been applied."""
-        self._refs.clear()
-        self._by_field.clear()
-        self._prefetch(docs)
+        self.find.prefetch(docs)
         plan = Plan()
+        resolve = {"customer": self._customer_document, "product": self._product_document,
+                   "order": self._order}[self.rules.kind]
         for doc in docs:
-            if doc.kind == "customer":
-                self._customer_document(doc, plan)
-            else:
-                self._order(doc, plan)
+            try:
+                if doc.error is not None:
+                    raise doc.error
+                resolve(doc, plan)
+            except Hold as hold:
+                plan.parked.append((doc, hold))
+                plan.outcomes.append(_outcome(doc, "", "held" if hold.waiting_for == "review" else "parked",
+                                              reason=hold.reason))
+                plan.differences += [{**d, "entity": doc.kind, "external_ref": doc.external_ref, "kept": "held"}
+                                     for d in hold.details.get("differences", [])]
+            except FileRejected as error:
+                if self.rules.atomicity == "file":
+                    raise
+                plan.rejected.append((doc, error))
+                plan.outcomes.append(_outcome(doc, "", "rejected", reason=error.message))
         return plan
 
-    # -- lookups -------------------------------------------------------------------------
-
-    def _prefetch(self, docs: list[Document]) -> None:
-        """Load, in one query each, the references and customer keys this batch needs."""
-        wanted_refs: dict[str, set[str]] = {}
-        wanted_keys: dict[str, set[str]] = {}
-        for doc in docs:
-            wanted_refs.setdefault(doc.kind, set()).add(doc.external_ref)
-            customer = doc.fields if doc.kind == "customer" else doc.customer or {}
-            for key in self.rules.match_customer:
-                if customer.get(key):
-                    wanted_keys.setdefault(key, set()).add(customer[key])
-        for entity, ids in wanted_refs.items():
-            ids = [i for i in ids if (entity, i) not in self._refs]
-            for ext, row in self.store.external_refs(self.source, entity, ids).items():
-                self._refs[(entity, ext)] = (row["internal_key"], row["content_sha256"])
-        for key, values in wanted_keys.items():
-            values = [v for v in values if (key, v) not in self._by_field]
-            found = self.store.customer_codes_by(key, values)
-            for value in values:
-                self._by_field[(key, value)] = found.get(value, [])
-
-    def _find_customer(self, fields: dict, ext: str | None, line: int) -> str | None:
-        """By external reference first, then by each match key in order; never a guess."""
-        if ext and ("customer", ext) in self._refs:
-            return self._refs[("customer", ext)][0]
-        for key in self.rules.match_customer:
-            value = fields.get(key)
-            if not value:
-                continue
-            codes = self._by_field.get((key, value), [])
-            if len(codes) > 1:
-                raise FileRejected("ambiguous_customer",
-                                   f"{len(codes)} customers have {key} {value!r}: {', '.join(codes)}",
-                                   line=line, field=f"customer.{key}", rule=self.rules.name,
-                                   hint="merge the duplicates, or match on a more precise key")
-            if codes:
-                return codes[0]
-        return None
-
-    def _remember(self, code: str, fields: dict) -> None:
-        for key in self.rules.match_customer:
-            if fields.get(key):
-                codes = self._by_field.setdefault((key, fields[key]), [])
-                if code not in codes:
-                    codes.append(code)
-
-    def _new_customer(self, fields: dict, plan: Plan) -> str:
-        code = self.numbering.next("customer", name4=name4(fields.get("name") or ""))
-        plan.new_customers.append((code, fields))
-        self._remember(code, fields)
-        return code
-
-    # -- customers -------------------------------------------------------------------------
+    # -- reference data ------------------------------------------------------------------
 
     def _customer_document(self, doc: Document, plan: Plan) -> None:
         ext, digest = doc.external_ref, doc.fingerprint()
-        fields = {k: v for k, v in doc.fields.items() if k in CUSTOMER_FIELDS}
-        known = self._refs.get(("customer", ext))
+        known = self.find.ref("customer", ext)
         if known and known[1] == digest:
-            plan.outcomes.append(_outcome(doc, "customer", known[0], "duplicate"))
+            plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
             return
-        code = self._find_customer(fields, ext, doc.line)
+        fields = {k: v for k, v in doc.fields.items() if k in CUSTOMER_FIELDS}
+        code = self.find.customer(fields, ext, doc.line)
         if code is None:
             code = self._new_customer(fields, plan)
             outcome = "created"
         else:
-            changes = self._changes(code, fields, plan)
-            outcome = "updated" if changes else "unchanged"
-            if changes:
-                plan.customer_updates.append((code, changes))
-                self._remember(code, changes)
-        self._refs[("customer", ext)] = (code, digest)
+            outcome = self._update("customer", code, fields, self.find.stored_customer(code, plan), doc, plan)
+        self.find.remember_ref("customer", ext, code, digest)
         plan.refs.append((self.source, "customer", ext, code, digest, self.file_id))
-        plan.outcomes.append(_outcome(doc, "customer", code, outcome))
+        plan.outcomes.append(_outcome(doc, code, outcome))
 
-    def _changes(self, code: str, fields: dict, plan: Plan) -> dict:
-        """Incoming non-empty values that differ from the stored ones: the file wins."""
-        stored = self.store.customer(code)
-        if stored is None:      # created earlier in this same file, not yet written
-            stored = next(f for c, f in plan.new_customers if c == code)
-        return {k: v for k, v in fields.items() if v not in (None, "") and stored.get(k) != v}
+    def _product_document(self, doc: Document, plan: Plan) -> None:
+        sku, digest = doc.fields["sku"], doc.fingerprint()
+        known = self.find.ref("product", doc.external_ref)
+        if known and known[1] == digest:
+            plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
+            return
+        fields = {k: v for k, v in doc.fields.items() if k in PRODUCT_FIELDS}
+        stored = self.find.product(sku)
+        if stored is None:
+            plan.new_products.append((sku, fields))
+            self.find.remember_product(sku, fields)
+            outcome = "created"
+        else:
+            outcome = self._update("product", sku, fields, stored, doc, plan)
+        self.find.remember_ref("product", doc.external_ref, sku, digest)
+        plan.refs.append((self.source, "product", doc.external_ref, sku, digest, self.file_id))
+        plan.outcomes.append(_outcome(doc, sku, outcome))
 
-    # -- orders -------------------------------------------------------------------------------
+    def _update(self, entity: str, key: str, fields: dict, stored: dict, doc: Document, plan: Plan) -> str:
+        verdict = decide(fields, stored, lambda name: self.rules.priority(entity, name))
+        if verdict.held:
+            raise Hold("review", f"{len(verdict.held)} field(s) differ from the stored {entity} {key}",
+                       differences=verdict.held, key=key)
+        plan.differences += [{**d, "entity": entity, "external_ref": doc.external_ref} for d in verdict.overridden]
+        if not verdict.changes:
+            return "unchanged"
+        (plan.customer_updates if entity == "customer" else plan.product_updates).append((key, verdict.changes))
+        stored.update(verdict.changes)
+        return "updated"
+
+    def _new_customer(self, fields: dict, plan: Plan) -> str:
+        code = self.numbering.next("customer", name4=name4(fields.get("name") or ""))
+        plan.new_customers.append((code, fields))
+        self.find.remember_customer(code, fields)
+        return code
+
+    # -- orders --------------------------------------------------------------------------
 
     def _order(self, doc: Document, plan: Plan) -> None:
         ext, digest = doc.external_ref, doc.fingerprint()
-        known = self._refs.get(("order", ext))
+        if not self.releasing and self.find.is_parked("order", ext):
+            plan.outcomes.append(_outcome(doc, "", "duplicate", reason="already parked"))
+            return
+        known = self.find.ref("order", ext)
         if known:
             if known[1] == digest:
-                plan.outcomes.append(_outcome(doc, "order", known[0], "duplicate"))
+                plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
                 return
-            raise FileRejected("document_changed",
-                               f"order {ext!r} was already imported as {known[0]} and this version differs",
-                               line=doc.line, field="external_ref", rule=self.rules.name, number=known[0],
-                               hint="a numbered document is never changed by an import; "
-                                    "correct it in the management program")
-        customer_code = self._order_customer(doc, plan)
+            raise self._changed(doc, known[0])
+        # Decide everything first; a Hold or a rejection leaves no trace.
+        customer_fields = {k: v for k, v in (doc.customer or {}).items() if k in CUSTOMER_FIELDS}
+        customer_ext = (doc.customer or {}).get("external_ref")
+        customer_code = self._order_customer(doc, customer_fields, customer_ext)
+        new_products, differences = self._order_products(doc)
+        self._check_chronology(doc)
+        # Then write: the customer, the products, the order with its number.
+        if customer_code is None and (customer_fields or customer_ext):
+            customer_code = self._new_customer(customer_fields, plan)
+        if customer_ext and not self.find.ref("customer", customer_ext):
+            self.find.remember_ref("customer", customer_ext, customer_code, None)
+            plan.refs.append((self.source, "customer", customer_ext, customer_code, None, self.file_id))
+        for sku, fields in new_products:
+            plan.new_products.append((sku, fields))
+            self.find.remember_product(sku, fields)
+        plan.differences += differences
         fields = doc.fields
         number = self.numbering.next("order", on=fields.get("order_date"))
         currency = fields.get("currency")
@@ -164,33 +176,85 @@ class Resolver:
             if total is None and "quantity" in line and "unit_price" in line:
                 total = round_money(line["quantity"] * line["unit_price"], currency)
             plan.order_lines.append({**line, "order_number": number, "line_no": line_no, "line_total": total})
-        self._refs[("order", ext)] = (number, digest)
+        self.find.remember_ref("order", ext, number, digest)
         plan.refs.append((self.source, "order", ext, number, digest, self.file_id))
-        plan.outcomes.append(_outcome(doc, "order", number, "created"))
+        plan.outcomes.append(_outcome(doc, number, "created", customer=customer_code))
 
-    def _order_customer(self, doc: Document, plan: Plan) -> str | None:
-        fields = {k: v for k, v in (doc.customer or {}).items() if k in CUSTOMER_FIELDS}
-        ext = (doc.customer or {}).get("external_ref")
+    def _order_customer(self, doc: Document, fields: dict, ext: str | None) -> str | None:
         if not fields and not ext:
             return None
-        code = self._find_customer(fields, ext, doc.line)
-        if code is None:
-            if self.rules.missing_customer == "reject":
-                raise FileRejected("missing_customer",
-                                   f"no customer matches {_describe(fields, self.rules.match_customer)}",
-                                   line=doc.line, field="customer", rule=self.rules.name,
-                                   hint="import the customer first, or set missing_customer = \"create\"")
-            code = self._new_customer(fields, plan)
-        if ext and ("customer", ext) not in self._refs:
-            self._refs[("customer", ext)] = (code, None)
-            plan.refs.append((self.source, "customer", ext, code, None, self.file_id))
-        return code
+        code = self.find.customer(fields, ext, doc.line)
+        if code is not None:
+            return code
+        wanted = _describe(fields, self.rules.match_customer, ext)
+        if self.rules.missing_customer == "park":
+            raise Hold(f"customer:{wanted}", f"no customer matches {wanted} yet")
+        if self.rules.missing_customer == "reject":
+            raise FileRejected("missing_customer", f"no customer matches {wanted}", line=doc.line,
+                               field="customer", rule=self.rules.name,
+                               hint="import the customer first, or set missing_customer = \"create\" or \"park\"")
+        return None
+
+    def _order_products(self, doc: Document) -> tuple[list, list]:
+        """Products the lines reference: missing ones per policy, price differences per priority."""
+        policy, priority = self.rules.missing_product, self.rules.priority("line", "unit_price")
+        new, differences = [], []
+        for line_no, line in enumerate(doc.lines, 1):
+            sku = line.get("sku")
+            if not sku or (policy == "ignore" and priority == "source"):
+                continue
+            stored = self.find.product(sku) or next((f for s, f in new if s == sku), None)
+            if stored is None:
+                if policy == "park":
+                    raise Hold(f"product:sku={sku!r}", f"product {sku!r} is not in the catalogue yet")
+                if policy == "reject":
+                    raise FileRejected("missing_product", f"product {sku!r} is not in the catalogue",
+                                       line=doc.line, field="line.sku", rule=self.rules.name,
+                                       hint="import the catalogue first, or set missing_product")
+                if policy == "create":
+                    new.append((sku, {"name": line.get("description"), "unit_price": line.get("unit_price")}))
+                continue
+            price, catalogue = line.get("unit_price"), stored.get("unit_price")
+            if price is None or catalogue in (None, "") or str(price) == str(catalogue):
+                continue
+            difference = {"entity": "order", "external_ref": doc.external_ref, "field": f"line {line_no} unit_price",
+                          "stored": str(catalogue), "incoming": str(price), "priority": priority}
+            if priority == "review":
+                raise Hold("review", f"line {line_no} price {price} differs from the catalogue's {catalogue}",
+                           differences=[difference])
+            if priority == "database":
+                line["unit_price"] = type(price)(str(catalogue))
+                line.pop("line_total", None)       # recomputed from the catalogue price
+            differences.append({**difference, "kept": "stored" if priority == "database" else "incoming"})
+        return new, differences
+
+    def _check_chronology(self, doc: Document) -> None:
+        day = doc.fields.get("order_date")
+        before = self.numbering.dated_before("order", day)
+        if before is None:
+            return
+        reason = f"dated {day}, before the last numbered order of the series ({before})"
+        if self.rules.chronology == "review":
+            raise Hold("review", reason)
+        doc.warnings.append(reason)
+
+    def _changed(self, doc: Document, number: str) -> FileRejected:
+        diff = self.find.order_diff(number, doc)
+        listed = "; ".join(f"{d['field']}: {d['stored']!r} → {d['incoming']!r}" for d in diff[:10])
+        return FileRejected("document_changed",
+                            f"order {doc.external_ref!r} was already imported as {number} and this version "
+                            f"differs: {listed or 'lines differ'}", line=doc.line, field="external_ref",
+                            rule=self.rules.name, number=number, diff=diff,
+                            hint="a numbered document is never changed by an import; "
+                                 "correct it in the management program")
 
 
-def _outcome(doc: Document, entity: str, key: str, outcome: str) -> dict:
-    return {"entity": entity, "external_ref": doc.external_ref, "number": key, "outcome": outcome,
-            "line": doc.line}
+def _outcome(doc: Document, key: str, outcome: str, **extra) -> dict:
+    return {"entity": doc.kind, "external_ref": doc.external_ref, "number": key, "outcome": outcome,
+            "line": doc.line, **extra}
 
 
-def _describe(fields: dict, keys: list[str]) -> str:
-    return ", ".join(f"{k}={fields.get(k)!r}" for k in keys) or "(no match keys in the rules)"
+def _describe(fields: dict, keys: list[str], ext: str | None) -> str:
+    parts = [f"external_ref={ext!r}"] if ext else []
+    parts += [f"{k}={fields.get(k)!r}" for k in keys if fields.get(k)]
+    return ", ".join(parts) or "(no match keys)"

@@ -7,20 +7,30 @@ rules/README.md for every key.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from parsers import FORMATS
-from importd.errors import ConfigError
+from importd.errors import ConfigError, ValueRejected
 from importd.model import KINDS, TARGETS
 from importd.tomlfile import TomlFile
-from importd.transforms import TRANSFORMS
+from importd.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
 
 FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format"}
-DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer"}
-FIELD_KEYS = {"column", "template", "value", "default", "required", "transform", "format"}
-MISSING_POLICIES = ("create", "reject")
+DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "missing_product", "atomicity",
+                 "chronology", "park_timeout_hours", "default_region"}
+FIELD_KEYS = {"column", "template", "value", "default", "required", "transform", "format", "map",
+              "extract", "on_unknown", "priority"}
+CHOICES = {   # [document] key → (allowed values, default)
+    "missing_customer": (("create", "park", "reject"), "create"),
+    "missing_product": (("ignore", "create", "park", "reject"), "ignore"),
+    "atomicity": (("file", "document"), "file"),
+    "chronology": (("warn", "review"), "warn"),
+}
+ON_UNKNOWN = ("error", "default", "keep")
+PRIORITIES = ("source", "database", "fill", "review")
 
 
 @dataclass(slots=True)
@@ -35,6 +45,30 @@ class FieldRule:
     required: bool = False
     transforms: list = field(default_factory=list)
     date_format: str | None = None
+    pattern: re.Pattern | None = None           # extract: the first group of this regex
+    table: dict[str, str] | None = None         # map: a correspondence table
+    on_unknown: str = "error"                   # error | default | keep
+    priority: str = "source"                    # who wins over a stored value
+
+    def correspond(self, text: str) -> str:
+        """Extract, transform and look up `text`; ValueRejected when it does not correspond."""
+        if self.pattern is not None:
+            match = self.pattern.search(text)
+            if not match:
+                raise ValueRejected("unknown_value", f"{text!r} does not match {self.pattern.pattern!r}")
+            text = match.group(1).strip()
+        for transform in self.transforms:
+            text = transform(text)
+        if self.table is not None:
+            value = self.table.get(text)
+            if value is None:
+                value = self.table.get(("casefold", text.casefold()))
+            if value is None:
+                known = ", ".join(repr(k) for k in self.table if isinstance(k, str))
+                raise ValueRejected("unknown_value", f"{text!r} is not in the table (known: {known})",
+                                    hint="add it to the field's map, or set on_unknown")
+            text = value
+        return text
 
     @property
     def columns(self) -> set[str]:
@@ -67,7 +101,18 @@ class Rules:
     group_by: str | None
     match_customer: list[str]
     missing_customer: str
+    missing_product: str
+    atomicity: str
+    chronology: str
+    park_timeout_hours: float
     sections: dict[str, list[FieldRule]]
+
+    def rule(self, section: str, target: str) -> FieldRule | None:
+        return next((r for r in self.sections.get(section, ()) if r.target == target), None)
+
+    def priority(self, section: str, target: str) -> str:
+        rule = self.rule(section, target)
+        return rule.priority if rule else "source"
 
     @property
     def name(self) -> str:
@@ -117,18 +162,30 @@ def load_rules(path: Path) -> Rules:
         problem(("document", "match_customer"),
                 f"match_customer must list customer fields, e.g. [\"email\", \"vat_number\"]")
         match_customer = []
-    missing_customer = doc.get("missing_customer", "create")
-    if missing_customer not in MISSING_POLICIES:
-        problem(("document", "missing_customer"),
-                f"missing_customer {missing_customer!r} — write one of: {', '.join(MISSING_POLICIES)}")
+    choices = {}
+    for key, (allowed, default) in CHOICES.items():
+        choices[key] = doc.get(key, default)
+        if choices[key] not in allowed:
+            problem(("document", key), f"{key} {choices[key]!r} — write one of: {', '.join(allowed)}")
+    timeout = doc.get("park_timeout_hours", 168)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        problem(("document", "park_timeout_hours"), "park_timeout_hours must be a number of hours, e.g. 168")
+        timeout = 168
+    region = doc.get("default_region")
+    if region is not None and not (isinstance(region, str) and len(region) == 2 and region.isalpha()):
+        problem(("document", "default_region"), "default_region is a country code, e.g. default_region = \"FR\"")
+        region = None
+    context = {"region": region.upper() if region else None}
 
     sections: dict[str, list[FieldRule]] = {}
     for section in KINDS.get(kind, ()):
         table = _table(data, section, problem)
-        rules = [_field_rule(section, target, spec, date_format, (section, target), problem)
+        rules = [_field_rule(section, target, spec, date_format, (section, target), problem, context)
                  for target, spec in table.items()]
         sections[section] = [r for r in rules if r is not None]
-    if kind and not any(r.target == "external_ref" for r in sections.get(kind, [])):
+    if kind == "product" and not any(r.target == "sku" for r in sections.get(kind, [])):
+        problem((kind,), "[product] has no sku — say which column holds it, e.g. sku = \"Référence\"")
+    elif kind and kind != "product" and not any(r.target == "external_ref" for r in sections.get(kind, [])):
         problem((kind,), f"[{kind}] has no external_ref — say which column identifies the document "
                          f"upstream, e.g. external_ref = \"Name\"")
     if kind == "order" and not sections.get("line"):
@@ -136,8 +193,8 @@ def load_rules(path: Path) -> Rules:
     if problems:
         raise ConfigError(problems)
     return Rules(path=path, parser=parser, options=fmt, decimal_comma=decimal_comma, kind=kind,
-                 group_by=group_by, match_customer=match_customer, missing_customer=missing_customer,
-                 sections=sections)
+                 group_by=group_by, match_customer=match_customer, park_timeout_hours=timeout,
+                 sections=sections, **choices)
 
 
 def _table(data: dict, name: str, problem) -> dict:
@@ -153,7 +210,8 @@ def _unknown(table: dict, known: set[str], where: tuple, problem) -> None:
         problem(where + (key,), f"unknown key {key!r} — known keys: {', '.join(sorted(known))}")
 
 
-def _field_rule(section: str, target: str, spec, date_format, where: tuple, problem) -> FieldRule | None:
+def _field_rule(section: str, target: str, spec, date_format, where: tuple, problem,
+                context: dict) -> FieldRule | None:
     targets = TARGETS[section]
     if target not in targets:
         problem(where, f"[{section}] has no field {target!r} — fields: {', '.join(targets)}")
@@ -185,10 +243,33 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
         rule.default = str(spec["default"])
     names = spec.get("transform", [])
     for name in [names] if isinstance(names, str) else names:
-        if name not in TRANSFORMS:
-            problem(where, f"{target}: unknown transform {name!r} — known: {', '.join(TRANSFORMS)}")
-        else:
+        if name in CONTEXT_TRANSFORMS:
+            rule.transforms.append(CONTEXT_TRANSFORMS[name](context["region"]))
+        elif name in TRANSFORMS:
             rule.transforms.append(TRANSFORMS[name])
+        else:
+            known = ", ".join([*TRANSFORMS, *CONTEXT_TRANSFORMS])
+            problem(where, f"{target}: unknown transform {name!r} — known: {known}")
+    if "extract" in spec:
+        try:
+            rule.pattern = re.compile(spec["extract"])
+            if rule.pattern.groups < 1:
+                raise re.error("it needs one (group)")
+        except (re.error, TypeError) as e:
+            problem(where, f"{target}: bad extract pattern ({e}) — write e.g. extract = '^(\\d{{5}}) '")
+    if "map" in spec:
+        if not isinstance(spec["map"], dict) or not all(isinstance(v, str) for v in spec["map"].values()):
+            problem(where, f"{target}: map is a table of strings, e.g. map = {{ \"M.\" = \"Mr\" }}")
+        else:
+            rule.table = {**spec["map"], **{("casefold", k.casefold()): v for k, v in spec["map"].items()}}
+    rule.on_unknown = spec.get("on_unknown", "error")
+    if rule.on_unknown not in ON_UNKNOWN:
+        problem(where, f"{target}: on_unknown {rule.on_unknown!r} — write one of: {', '.join(ON_UNKNOWN)}")
+    elif rule.on_unknown == "default" and rule.default is None:
+        problem(where, f"{target}: on_unknown = \"default\" needs a default = \"...\"")
+    rule.priority = spec.get("priority", "source")
+    if rule.priority not in PRIORITIES:
+        problem(where, f"{target}: priority {rule.priority!r} — write one of: {', '.join(PRIORITIES)}")
     if rule.type == "date":
         rule.date_format = spec.get("format", date_format)
         if not rule.date_format:

@@ -26,6 +26,11 @@ def quarantine_path(config: Config, source: str, name: str, file_id: int) -> Pat
     return _free(config.quarantine / source / name, file_id)
 
 
+def rejects_path(config: Config, file_id: int) -> Path:
+    """Where the rejected documents of a file wait, in the spool, until settle."""
+    return config.spool / ".rejects" / f"{file_id}.csv"
+
+
 def settle(config: Config, store: Store, row) -> Path:
     """Move a file whose outcome is committed to its place; write sidecar and ack."""
     base = config.path.parent
@@ -37,6 +42,9 @@ def settle(config: Config, store: Store, row) -> Path:
         sidecar = {**summary.get("error", {}), "file": row["name"], "sha256": row["sha256"],
                    "received_at": row["received_at"], "file_id": row["id"]}
         write_atomic(target.with_name(target.name + ".error.json"), sidecar)
+    rejects = rejects_path(config, row["id"])
+    if summary.get("rejected") or rejects.exists():
+        _settle_rejects(config, row, summary, rejects)
     if spooled.exists():
         os.rename(spooled, target)
         fsync_dir(target.parent)
@@ -47,6 +55,20 @@ def settle(config: Config, store: Store, row) -> Path:
     with store.transaction():
         store.mark_settled(row["id"])
     return target
+
+
+def _settle_rejects(config: Config, row, summary: dict, rejects: Path) -> None:
+    """Documents rejected one by one: their lines and reasons go to quarantine, the file to the archive."""
+    target = quarantine_path(config, row["source"], row["name"], row["id"])
+    listed = summary.get("rejected", [])
+    write_atomic(target.with_name(target.name + ".error.json"), {
+        "code": "rejected_documents", "message": f"{len(listed)} document(s) of the file were rejected; "
+        f"the others were imported", "rejects": target.name + ".rejects.csv", "documents": listed,
+        "file": row["name"], "sha256": row["sha256"], "received_at": row["received_at"], "file_id": row["id"],
+        "hint": "fix the lines in the rejects file and drop it again"})
+    if rejects.exists():
+        os.rename(rejects, target.with_name(target.name + ".rejects.csv"))
+        fsync_dir(target.parent)
 
 
 def write_atomic(path: Path, data: dict) -> None:

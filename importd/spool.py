@@ -58,7 +58,7 @@ def recover(config: Config, store: Store) -> list[int]:
     found = []
     if not config.spool.is_dir():
         return found
-    for folder in sorted(p for p in config.spool.iterdir() if p.is_dir()):
+    for folder in sorted(p for p in config.spool.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for entry in sorted(folder.iterdir()):
             relative = str(entry.relative_to(config.spool))
             if entry.is_file() and relative not in known and not entry.name.endswith(".partial"):

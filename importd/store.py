@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS import_files (
 CREATE INDEX IF NOT EXISTS import_files_sha256 ON import_files(sha256);
 CREATE INDEX IF NOT EXISTS import_files_source_state ON import_files(source, state);
 CREATE TABLE IF NOT EXISTS counters (
-    series TEXT NOT NULL, scope TEXT NOT NULL, last_value INTEGER NOT NULL,
+    series TEXT NOT NULL, scope TEXT NOT NULL, last_value INTEGER NOT NULL, last_date TEXT,
     PRIMARY KEY (series, scope));
 CREATE TABLE IF NOT EXISTS external_refs (
     source TEXT NOT NULL, entity TEXT NOT NULL, external_id TEXT NOT NULL,
@@ -62,9 +62,12 @@ CREATE TABLE IF NOT EXISTS external_refs (
     PRIMARY KEY (source, entity, external_id));
 CREATE TABLE IF NOT EXISTS parked_records (
     id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, source TEXT NOT NULL, entity TEXT NOT NULL,
-    external_id TEXT, waiting_for TEXT NOT NULL, payload TEXT NOT NULL, parked_at TEXT NOT NULL);
+    external_id TEXT, waiting_for TEXT NOT NULL, payload TEXT NOT NULL, parked_at TEXT NOT NULL,
+    rules TEXT NOT NULL, reason TEXT NOT NULL, details TEXT, line INTEGER, expires_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS parked_records_ref ON parked_records(source, entity, external_id);
 """
 
+PRODUCT_FIELDS = ("name", "unit_price", "vat_rate")
 CUSTOMER_FIELDS = ("name", "email", "phone", "address1", "address2", "postcode", "city",
                    "country", "vat_number")
 ORDER_COLUMNS = ("number", "source", "external_ref", "customer_code", "order_date", "currency",
@@ -171,21 +174,47 @@ class Store:
             "SELECT * FROM import_files WHERE state = 'quarantined' ORDER BY id DESC LIMIT ?",
             (limit,)).fetchall()
 
+    # -- parked documents -------------------------------------------------------------------
+
+    def park(self, row: dict) -> None:
+        columns = ("file_id", "source", "entity", "external_id", "waiting_for", "payload", "parked_at",
+                   "rules", "reason", "details", "line", "expires_at")
+        self.db.execute(f"INSERT INTO parked_records ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                        tuple(row.get(c) for c in columns))
+
+    def parked(self, *, include_review: bool = True) -> list[sqlite3.Row]:
+        where = "" if include_review else " WHERE waiting_for <> 'review'"
+        return self.db.execute(f"SELECT * FROM parked_records{where} ORDER BY id").fetchall()
+
+    def parked_refs(self, source: str, entity: str, ids: list[str]) -> set[str]:
+        found = set()
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(row[0] for row in self.db.execute(
+                f"SELECT external_id FROM parked_records WHERE source = ? AND entity = ?"
+                f" AND external_id IN ({marks})", (source, entity, *chunk)))
+        return found
+
+    def unpark(self, parked_id: int) -> None:
+        self.db.execute("DELETE FROM parked_records WHERE id = ?", (parked_id,))
+
     def parked_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM parked_records").fetchone()[0]
 
     # -- counters (inside a file's transaction) ----------------------------------------
 
-    def counter_value(self, series: str, scope: str) -> int:
-        row = self.db.execute("SELECT last_value FROM counters WHERE series = ? AND scope = ?",
+    def counter(self, series: str, scope: str) -> tuple[int, str | None]:
+        """The last number given in a scope, and the date of the document that got it."""
+        row = self.db.execute("SELECT last_value, last_date FROM counters WHERE series = ? AND scope = ?",
                               (series, scope)).fetchone()
-        return row[0] if row else 0
+        return (row[0], row[1]) if row else (0, None)
 
-    def save_counters(self, values: dict[tuple[str, str], int]) -> None:
+    def save_counters(self, values: dict[tuple[str, str], tuple[int, str | None]]) -> None:
         self.db.executemany(
-            "INSERT INTO counters (series, scope, last_value) VALUES (?, ?, ?)"
-            " ON CONFLICT (series, scope) DO UPDATE SET last_value = excluded.last_value",
-            [(series, scope, value) for (series, scope), value in values.items()])
+            "INSERT INTO counters (series, scope, last_value, last_date) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (series, scope) DO UPDATE SET last_value = excluded.last_value,"
+            " last_date = excluded.last_date",
+            [(series, scope, value, day) for (series, scope), (value, day) in values.items()])
 
     # -- lookups ------------------------------------------------------------------------
 
@@ -211,6 +240,20 @@ class Store:
                 found.setdefault(row["value"], []).append(row["code"])
         return found
 
+    def products(self, skus: list[str]) -> dict[str, dict]:
+        found = {}
+        for chunk in _chunks(skus, 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(f"SELECT * FROM products WHERE sku IN ({marks})", chunk):
+                found[row["sku"]] = dict(row)
+        return found
+
+    def order_with_lines(self, number: str) -> tuple[dict, list[dict]]:
+        order = self.db.execute("SELECT * FROM orders WHERE number = ?", (number,)).fetchone()
+        lines = self.db.execute("SELECT * FROM order_lines WHERE order_number = ? ORDER BY line_no",
+                                (number,)).fetchall()
+        return (dict(order) if order else {}), [dict(li) for li in lines]
+
     def customer(self, code: str) -> dict | None:
         row = self.db.execute("SELECT * FROM customers WHERE code = ?", (code,)).fetchone()
         return dict(row) if row else None
@@ -229,6 +272,15 @@ class Store:
         self.db.execute(
             f"UPDATE customers SET {', '.join(f'{c} = ?' for c in columns)}, updated_at = ? WHERE code = ?",
             (*(changes[c] for c in columns), now(), code))
+
+    def insert_product(self, sku: str, fields: dict) -> None:
+        self.db.execute(f"INSERT INTO products (sku, {', '.join(PRODUCT_FIELDS)}) VALUES (?, ?, ?, ?)",
+                        (sku, *(_db_value(fields.get(f)) for f in PRODUCT_FIELDS)))
+
+    def update_product(self, sku: str, changes: dict) -> None:
+        columns = [f for f in PRODUCT_FIELDS if f in changes]
+        self.db.execute(f"UPDATE products SET {', '.join(f'{c} = ?' for c in columns)} WHERE sku = ?",
+                        (*(_db_value(changes[c]) for c in columns), sku))
 
     def insert_orders(self, orders: list[dict], lines: list[dict]) -> None:
         self.db.executemany(

@@ -12,7 +12,11 @@ import unicodedata
 from functools import cache
 from typing import Callable
 
+import phonenumbers
 import pycountry
+import stdnum.exceptions
+from stdnum.eu import vat as eu_vat
+from stdnum.fr import siren as fr_siren, siret as fr_siret
 from unidecode import unidecode
 
 from importd.errors import ValueRejected
@@ -93,3 +97,58 @@ TRANSFORMS: dict[str, Callable[[str], str]] = {
     "country": country,
     "email": email,
 }
+
+
+def phone(value: str, region: str | None) -> str:
+    """E.164 (+33143551212); a national number needs the rules' default_region."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as e:
+        raise ValueRejected("bad_phone", f"{value!r} is not a phone number ({e})",
+                            hint="write it with its country code, or set default_region in [document]") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueRejected("bad_phone", f"{value!r} is not a valid phone number"
+                                         + (f" in region {region}" if region else ""))
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _checked(module, code: str, what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        try:
+            return module.validate(value)
+        except stdnum.exceptions.ValidationError as e:
+            raise ValueRejected(code, f"{value!r} is not a valid {what} ({e.message})") from None
+    return check
+
+
+def _vat(value: str) -> str:
+    compact = _checked(eu_vat, "bad_vat", "EU VAT number")(value)
+    return compact if compact[:2].isalpha() else value.strip().upper()[:2] + compact
+
+
+# "936 B Chemin De La Forest" → ("936 B", "Chemin De La Forest")
+_STREET = re.compile(r"^\s*(\d+(?:\s*(?:bis|ter|quater|[a-z]))?)\b[\s,]+(.+?)\s*$", re.IGNORECASE)
+# "38200 VILLETTE DE VIENNE" → ("38200", "VILLETTE DE VIENNE")
+_POSTCODE_CITY = re.compile(r"^\s*(\d{4,5})\s+(.+?)\s*$")
+
+
+def _part(pattern: re.Pattern, group: int, what: str) -> Callable[[str], str]:
+    def extract(value: str) -> str:
+        match = pattern.match(value)
+        if not match:
+            raise ValueRejected("unknown_value", f"{value!r} does not look like {what}")
+        return match.group(group)
+    return extract
+
+
+TRANSFORMS.update({
+    "vat": _vat,
+    "siren": _checked(fr_siren, "bad_siren", "SIREN"),
+    "siret": _checked(fr_siret, "bad_siret", "SIRET"),
+    "street_number": _part(_STREET, 1, "'number street'"),
+    "street_name": _part(_STREET, 2, "'number street'"),
+    "postcode": _part(_POSTCODE_CITY, 1, "'postcode city'"),
+    "city": _part(_POSTCODE_CITY, 2, "'postcode city'"),
+})
+# Transforms that need the rules file's context; compiled by rules.py.
+CONTEXT_TRANSFORMS = {"phone": lambda region: (lambda value: phone(value, region))}

@@ -135,7 +135,7 @@ def test_status_json_counts_files_by_state_and_shows_counters(setup):
     assert report["sources"] == [{"name": "inbox", "states": {"imported": 1, "quarantined": 1}, "inbox": 0}]
     assert {f["name"]: f["state"] for f in report["last_files"]} == {
         "orders_export_1.csv": "imported", "unknown.txt": "quarantined"}
-    assert {"series": "order", "scope": "CMD-2026-{seq}", "last_value": 3} in report["counters"]
+    assert {"series": "order", "scope": "CMD-2026-{seq}", "last_value": 3, "last_date": "2026-11-04"} in report["counters"]
     text = importd("status", "-c", str(setup.config))
     assert "source inbox: imported 1, quarantined 1" in text.stdout
 

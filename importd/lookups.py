@@ -1,0 +1,126 @@
+"""Finding existing records for the resolve stage: one query per batch, never a guess.
+
+A customer is found by its stored external reference first, then by each key
+the rules list, in order. Exactly one match is used; several hold the document
+for a person with the candidates listed.
+"""
+
+from __future__ import annotations
+
+from importd.errors import Hold
+from importd.model import Document
+from importd.rules import Rules
+from importd.store import Store
+
+
+class Lookups:
+    def __init__(self, store: Store, rules: Rules, source: str):
+        self.store = store
+        self.rules = rules
+        self.source = source
+        self._refs: dict[tuple[str, str], tuple[str, str | None]] = {}    # (entity, ext) → (key, hash)
+        self._by_field: dict[tuple[str, str], list[str]] = {}             # (field, value) → codes
+        self._products: dict[str, dict | None] = {}                         # sku → stored fields
+        self._parked: set[tuple[str, str]] = set()
+        self._new_customers: dict[str, dict] = {}
+
+    def prefetch(self, docs: list[Document]) -> None:
+        """Forget the last batch; load what this one needs in one query per kind."""
+        for cache in (self._refs, self._by_field, self._products, self._parked, self._new_customers):
+            cache.clear()
+        refs: dict[str, set[str]] = {}
+        keys: dict[str, set[str]] = {}
+        skus: set[str] = set()
+        for doc in docs:
+            refs.setdefault(doc.kind, set()).add(doc.external_ref)
+            customer = doc.fields if doc.kind == "customer" else doc.customer or {}
+            if customer.get("external_ref") and doc.kind != "customer":
+                refs.setdefault("customer", set()).add(customer["external_ref"])
+            for key in self.rules.match_customer:
+                if customer.get(key):
+                    keys.setdefault(key, set()).add(customer[key])
+            if doc.kind == "product":
+                skus.update([doc.fields["sku"]] if doc.fields.get("sku") else [])
+            skus.update(line["sku"] for line in doc.lines if line.get("sku"))
+        for entity, ids in refs.items():
+            for ext, row in self.store.external_refs(self.source, entity, list(ids)).items():
+                self._refs[(entity, ext)] = (row["internal_key"], row["content_sha256"])
+        for key, values in keys.items():
+            found = self.store.customer_codes_by(key, list(values))
+            for value in values:
+                self._by_field[(key, value)] = found.get(value, [])
+        if skus and self._needs_products():
+            found = self.store.products(list(skus))
+            self._products = {sku: found.get(sku) for sku in skus}
+        if refs.get("order"):
+            self._parked = {("order", ext) for ext in self.store.parked_refs(self.source, "order", list(refs["order"]))}
+
+    def _needs_products(self) -> bool:
+        return (self.rules.kind == "product" or self.rules.missing_product != "ignore"
+                or self.rules.priority("line", "unit_price") != "source")
+
+    # -- references ---------------------------------------------------------------------
+
+    def ref(self, entity: str, ext: str) -> tuple[str, str | None] | None:
+        return self._refs.get((entity, ext))
+
+    def remember_ref(self, entity: str, ext: str, key: str, digest: str | None) -> None:
+        self._refs[(entity, ext)] = (key, digest)
+
+    def is_parked(self, entity: str, ext: str) -> bool:
+        return (entity, ext) in self._parked
+
+    # -- customers -----------------------------------------------------------------------
+
+    def customer(self, fields: dict, ext: str | None, line: int) -> str | None:
+        if ext and ("customer", ext) in self._refs:
+            return self._refs[("customer", ext)][0]
+        for key in self.rules.match_customer:
+            value = fields.get(key)
+            if not value:
+                continue
+            codes = self._by_field.get((key, value), [])
+            if len(codes) > 1:
+                raise Hold("review", f"{len(codes)} customers have {key} {value!r}: {', '.join(codes)}",
+                           candidates=codes, key=key)
+            if codes:
+                return codes[0]
+        return None
+
+    def remember_customer(self, code: str, fields: dict) -> None:
+        self._new_customers[code] = fields
+        for key in self.rules.match_customer:
+            if fields.get(key):
+                codes = self._by_field.setdefault((key, fields[key]), [])
+                if code not in codes:
+                    codes.append(code)
+
+    def stored_customer(self, code: str, plan) -> dict:
+        """The stored customer, or the one this batch creates (not written yet)."""
+        stored = self.store.customer(code)
+        if stored is None:
+            stored = {**self._new_customers[code], "_new": True}
+        return stored
+
+    # -- products ------------------------------------------------------------------------
+
+    def product(self, sku: str) -> dict | None:
+        return self._products.get(sku)
+
+    def remember_product(self, sku: str, fields: dict) -> None:
+        self._products[sku] = dict(fields)
+
+    # -- a numbered document that came back ------------------------------------------------
+
+    def order_diff(self, number: str, doc: Document) -> list[dict]:
+        """Field by field, how `doc` differs from the stored order `number`."""
+        stored, lines = self.store.order_with_lines(number)
+        diff = [{"field": k, "stored": stored.get(k), "incoming": str(v)}
+                for k, v in doc.fields.items() if k in stored and str(v) != (stored.get(k) or "")]
+        for no, line in enumerate(doc.lines, 1):
+            old = lines[no - 1] if no <= len(lines) else {}
+            diff += [{"field": f"line {no} {k}", "stored": old.get(k), "incoming": str(v)}
+                     for k, v in line.items() if str(v) != (old.get(k) or "")]
+        if len(lines) > len(doc.lines):
+            diff.append({"field": "lines", "stored": str(len(lines)), "incoming": str(len(doc.lines))})
+        return diff
