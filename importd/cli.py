@@ -10,11 +10,14 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from importd import log
-from importd.config import Config, load_config
+from importd.config import DEFAULT_NUMBERING, Config, load_config
+from importd.dryrun import dry_run, render
 from importd.errors import ConfigError
+from importd.parking import release
 from importd.pipeline import Transient, process
 from importd.rules import load_rules
 from importd.scaffold import init
@@ -58,15 +61,18 @@ def _parser() -> argparse.ArgumentParser:
     v = verb("import", cmd_import, "import the named files through the same pipeline, then exit")
     v.add_argument("files", nargs="+", type=Path)
     v.add_argument("--source", help="the source whose routes apply (default: the first that matches)")
-    v = verb("check", cmd_check, "validate the config and every rules file (or one rules file)")
+    v = verb("check", cmd_check, "validate the config and every rules file (or one rules file); "
+                                 "with a SAMPLE, show what it would write, writing nothing")
     v.add_argument("rules", nargs="?", type=Path)
+    v.add_argument("sample", nargs="?", type=Path)
     v = verb("status", cmd_status, "files by state per source, last files, counters")
     v.add_argument("--json", action="store_true")
     v = verb("quarantine", cmd_quarantine, "list, show or retry quarantined files")
     v.add_argument("action", choices=("list", "show", "retry"))
     v.add_argument("file_id", nargs="?", type=int)
-    v = verb("parked", cmd_parked, "list or retry parked documents")
+    v = verb("parked", cmd_parked, "list or retry parked and held documents")
     v.add_argument("action", choices=("list", "retry"))
+    v.add_argument("--json", action="store_true")
     return p
 
 
@@ -101,6 +107,7 @@ def cmd_import(args) -> int:
                 state = "quarantined"
             if state == "quarantined":
                 worst = max(worst, EXIT_QUARANTINED)
+        release(config, store, log.get())
     finally:
         store.close()
     return worst
@@ -118,7 +125,9 @@ def cmd_check(args) -> int:
     if args.rules:
         rules = load_rules(args.rules.resolve())
         print(f"{args.rules}: ok ({rules.kind} from {rules.parser}, columns: {', '.join(sorted(rules.columns))})")
-        return EXIT_OK
+        if not args.sample:
+            return EXIT_OK
+        return _dry_run(args, rules)
     config = load_config(args.config)
     print(f"{args.config}: ok")
     for source in config.sources:
@@ -200,14 +209,42 @@ def cmd_quarantine(args) -> int:
         store.close()
 
 
+def _dry_run(args, rules) -> int:
+    """Against the configured database when there is one, else an empty one."""
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.config.exists():
+            config = load_config(args.config)
+            database, formats, source = config.database, config.numbering, config.sources[0].name
+        else:
+            database, formats, source = Path(scratch) / "check.db", DEFAULT_NUMBERING, "check"
+        store = Store(database)
+        try:
+            report = dry_run(store, rules, args.sample, formats, source)
+        finally:
+            store.close()
+    print(render(report))
+    return EXIT_QUARANTINED if report.errors else EXIT_OK
+
+
 def cmd_parked(args) -> int:
     config = load_config(args.config)
     store = Store(config.database)
     try:
-        count = store.parked_count()
+        if args.action == "retry":
+            log.configure(config.log_format)
+            counts = release(config, store, log.get(), include_review=True)
+            print(", ".join(f"{k} {v}" for k, v in counts.items()))
+            return EXIT_OK
+        rows = [dict(r) for r in store.parked()]
     finally:
         store.close()
-    print(f"{count} parked documents")
+    if args.json:
+        print(json.dumps([{k: v for k, v in r.items() if k != "payload"} for r in rows], indent=2))
+        return EXIT_OK
+    for r in rows:
+        print(f"#{r['id']:<5} {r['entity']} {r['external_id']}  waiting for {r['waiting_for']}: {r['reason']}"
+              f"  (parked {r['parked_at']}, file #{r['file_id']} line {r['line']}, until {r['expires_at']})")
+    print(f"{len(rows)} parked document(s)")
     return EXIT_OK
 
 

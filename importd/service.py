@@ -16,6 +16,7 @@ from pathlib import Path
 from importd import log
 from importd.config import Config, load_config
 from importd.errors import ConfigError, StopRequested
+from importd.parking import release
 from importd.pipeline import Transient, process
 from importd.sources.local import LocalSource
 from importd.spool import claim, recover
@@ -70,7 +71,8 @@ class Service:
                     self._reload()
                 self.wake.clear()
                 claimed = self._claim_ready()
-                self._process_spool()
+                if self._process_spool():
+                    self._release_parked()
                 pending = [s.next_check() for s in self.sources if s.next_check() is not None]
                 if self.once and not claimed and not pending:
                     break
@@ -99,10 +101,17 @@ class Service:
                     self.logger.info("file.claimed", file_id=file_id, source=source.name, file=path.name)
         return claimed
 
-    def _process_spool(self) -> None:
+    def _release_parked(self) -> None:
+        counts = release(self.config, self.store, self.logger)
+        if counts["released"] or counts["expired"] or counts["rejected"]:
+            self.logger.info("parked.swept", **counts)
+
+    def _process_spool(self) -> bool:
+        """Process the spool; True when a file imported something (parked documents may now resolve)."""
+        imported = False
         for row in self.store.unsettled():
             if self.stop_requested:
-                return
+                return imported
             file_id = row["id"]
             when, delay = self._retry_at.get(file_id, (0.0, RETRY_MIN / 2))
             if time.monotonic() < when:
@@ -118,6 +127,8 @@ class Service:
                 continue
             self._retry_at.pop(file_id, None)
             self.outcomes[state] = self.outcomes.get(state, 0) + 1
+            imported = imported or state == "imported"
+        return imported
 
     def _reload(self) -> None:
         self.reload_requested = False

@@ -120,7 +120,7 @@ def test_check_reports_every_config_and_rules_error_at_once(setup):
     setup.config.write_text(setup.config.read_text().replace('log_format = "json"', 'log_format = "xml"')
                             + '\ntypo = 1\n')
     rules = setup.root / "rules" / "shopify-orders.toml"
-    text = rules.read_text().replace('status       = "Financial Status"', 'statut = "Financial Status"')
+    text = rules.read_text().replace('shipping     = "Shipping"', 'shiping = "Shipping"')
     rules.write_text(text.replace('kind = "order"', 'kind = "order"\ngroupby = "Name"'))
     result = importd("check", "-c", str(setup.config))
     assert result.returncode == 2
@@ -133,7 +133,7 @@ def test_check_reports_every_config_and_rules_error_at_once(setup):
         (str(setup.config), line_of(setup.config, 'log_format = "xml"'), "log_format"),
         (str(setup.config), line_of(setup.config, "typo = 1"), "typo"),
         (str(rules), line_of(rules, 'groupby = "Name"'), "groupby"),
-        (str(rules), line_of(rules, 'statut = "Financial Status"'), "statut"),
+        (str(rules), line_of(rules, 'shiping = "Shipping"'), "shiping"),
     ]
     for path, line, word in expected:
         assert any(p.startswith(f"{path}:{line}: ") and word in p and " — " in p for p in problems), (path, line, problems)

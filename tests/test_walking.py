@@ -75,7 +75,7 @@ def test_reimported_changed_customer_is_updated_not_duplicated(setup):
     result = setup.run_once()
     assert result.returncode == 0
     customers = setup.rows("SELECT code, phone FROM customers")
-    assert customers == [{"code": "JEAN001", "phone": "0611223344"}]
+    assert customers == [{"code": "JEAN001", "phone": "+33611223344"}]
     done = [line for line in log_lines(result.stdout) if line["event"] == "file.done"]
     assert done[0]["counts"] == {"updated": 1}
 

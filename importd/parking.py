@@ -1,0 +1,92 @@
+"""Parked documents: tried again when new records arrive, reported when they wait too long.
+
+A document parked for a missing reference (a customer, a product) is tried
+again, in the order it was parked, after every file that imported something.
+One transaction per document: if it still cannot be resolved, nothing changes.
+After its rules' park_timeout_hours it goes to quarantine as a JSON file.
+Documents held for review wait for `importd parked retry`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from importd.commit import apply_plan
+from importd.config import Config
+from importd.errors import FileRejected, Hold
+from importd.model import Document
+from importd.numbering import Numbering
+from importd.resolve import Resolver
+from importd.rules import Rules, load_rules
+from importd.settle import quarantine_path, write_atomic
+from importd.store import Store
+
+
+def release(config: Config, store: Store, logger, *, include_review: bool = False) -> dict[str, int]:
+    """Try every parked document again; return counts of released, still parked, expired."""
+    counts = {"released": 0, "waiting": 0, "expired": 0, "rejected": 0}
+    rules_by_path = {str(r.rules.path): r.rules for s in config.sources for r in s.routes}
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for row in store.parked(include_review=include_review):
+        log = logger.bind(parked_id=row["id"], entity=row["entity"], external_ref=row["external_id"])
+        if row["expires_at"] < stamp:
+            _expire(config, store, row, log)
+            counts["expired"] += 1
+            continue
+        rules = rules_by_path.get(row["rules"]) or load_rules(Path(row["rules"]))
+        outcome = _try(config, store, rules, row, log)
+        counts[outcome] += 1
+    return counts
+
+
+def _try(config: Config, store: Store, rules: Rules, row, log) -> str:
+    doc = Document.from_json(row["payload"])
+    try:
+        with store.transaction():
+            numbering = Numbering(store, config.numbering)
+            plan = Resolver(store, _strict(rules), row["source"], numbering, row["file_id"],
+                            releasing=True).plan([doc])
+            if plan.parked:
+                raise Hold(plan.parked[0][1].waiting_for, plan.parked[0][1].reason)
+            apply_plan(store, plan, rules, row["source"], row["file_id"])
+            numbering.save()
+            store.unpark(row["id"])
+    except Hold as hold:
+        log.debug("parked.waiting", waiting_for=hold.waiting_for)
+        return "waiting"
+    except FileRejected as error:
+        _to_quarantine(config, store, row, error.as_dict(), log)
+        return "rejected"
+    outcome = plan.outcomes[0]
+    log.info("parked.released", number=outcome["number"], outcome=outcome["outcome"])
+    return "released"
+
+
+def _strict(rules: Rules) -> Rules:
+    """A parked document is resolved alone: its own failure must raise, not be listed."""
+    return rules if rules.atomicity == "file" else replace(rules, atomicity="file")
+
+
+def _expire(config: Config, store: Store, row, log) -> None:
+    error = {"code": "parked_too_long", "message": f"waited since {row['parked_at']} for {row['waiting_for']}: "
+             f"{row['reason']}", "line": row["line"], "rule": Path(row["rules"]).name,
+             "hint": "import the missing record, then drop the document again"}
+    _to_quarantine(config, store, row, error, log)
+
+
+def _to_quarantine(config: Config, store: Store, row, error: dict, log) -> None:
+    target = quarantine_path(config, row["source"], f"parked-{row['id']}-{_safe(row['external_id'])}.json",
+                             row["file_id"])
+    write_atomic(target, json.loads(row["payload"]))
+    write_atomic(target.with_name(target.name + ".error.json"),
+                 {**error, "parked_id": row["id"], "file_id": row["file_id"], "parked_at": row["parked_at"]})
+    with store.transaction():
+        store.unpark(row["id"])
+    log.warning("parked.quarantined", error_code=error["code"], error=error["message"], path=str(target))
+
+
+def _safe(text: str | None) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in (text or ""))[:40]
