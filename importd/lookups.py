@@ -49,15 +49,11 @@ class Lookups:
             found = self.store.customer_codes_by(key, list(values))
             for value in values:
                 self._by_field[(key, value)] = found.get(value, [])
-        if skus and self._needs_products():
+        if skus:
             found = self.store.products(list(skus))
             self._products = {sku: found.get(sku) for sku in skus}
         if refs.get("order"):
             self._parked = {("order", ext) for ext in self.store.parked_refs(self.source, "order", list(refs["order"]))}
-
-    def _needs_products(self) -> bool:
-        return (self.rules.kind == "product" or self.rules.missing_product != "ignore"
-                or self.rules.priority("line", "unit_price") != "source")
 
     # -- references ---------------------------------------------------------------------
 

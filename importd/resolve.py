@@ -201,7 +201,7 @@ class Resolver:
         new, differences = [], []
         for line_no, line in enumerate(doc.lines, 1):
             sku = line.get("sku")
-            if not sku or (policy == "ignore" and priority == "source"):
+            if not sku:
                 continue
             stored = self.find.product(sku) or next((f for s, f in new if s == sku), None)
             if stored is None:

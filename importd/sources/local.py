@@ -18,8 +18,8 @@ from watchdog.observers import Observer
 
 from importd.config import Source
 
-# watchdog warns on stderr about its own shutdown races; our log says what matters.
-logging.getLogger("watchdog").setLevel(logging.ERROR)
+# watchdog logs its own shutdown races on stderr; the scan is the truth, our log says what matters.
+logging.getLogger("watchdog").setLevel(logging.CRITICAL)
 
 TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload", "~")
 
