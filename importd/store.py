@@ -80,8 +80,8 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _db_value(value):
-    return str(value) if isinstance(value, Decimal) else value
+# Decimals are written as their exact text, never as REAL.
+sqlite3.register_adapter(Decimal, str)
 
 
 class Store:
@@ -275,20 +275,20 @@ class Store:
 
     def insert_product(self, sku: str, fields: dict) -> None:
         self.db.execute(f"INSERT INTO products (sku, {', '.join(PRODUCT_FIELDS)}) VALUES (?, ?, ?, ?)",
-                        (sku, *(_db_value(fields.get(f)) for f in PRODUCT_FIELDS)))
+                        (sku, *(fields.get(f) for f in PRODUCT_FIELDS)))
 
     def update_product(self, sku: str, changes: dict) -> None:
         columns = [f for f in PRODUCT_FIELDS if f in changes]
         self.db.execute(f"UPDATE products SET {', '.join(f'{c} = ?' for c in columns)} WHERE sku = ?",
-                        (*(_db_value(changes[c]) for c in columns), sku))
+                        (*(changes[c] for c in columns), sku))
 
     def insert_orders(self, orders: list[dict], lines: list[dict]) -> None:
         self.db.executemany(
             f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(ORDER_COLUMNS))})",
-            [tuple(_db_value(o.get(c)) for c in ORDER_COLUMNS) for o in orders])
+            [[o.get(c) for c in ORDER_COLUMNS] for o in orders])
         self.db.executemany(
             f"INSERT INTO order_lines ({', '.join(LINE_COLUMNS)}) VALUES ({', '.join('?' * len(LINE_COLUMNS))})",
-            [tuple(_db_value(li.get(c)) for c in LINE_COLUMNS) for li in lines])
+            [[li.get(c) for c in LINE_COLUMNS] for li in lines])
 
     def save_external_refs(self, rows: Iterable[tuple]) -> None:
         """rows: (source, entity, external_id, internal_key, content_sha256, file_id)."""
