@@ -34,7 +34,6 @@ class Result:
     counts: dict[str, int] = field(default_factory=dict)      # created, updated, duplicate, parked, …
     numbers: dict[str, list[str]] = field(default_factory=dict)
     rejected: list[dict] = field(default_factory=list)
-    outcomes: list[dict] | None = None      # every document's outcome, when asked (check)
 
     def summary(self, records: int) -> dict:
         out = {"records": records, "documents": self.documents, "counts": self.counts, "numbers": self.numbers}
@@ -70,20 +69,21 @@ class Rejects:
 
 def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents: Iterable[Document],
                 numbering_formats: dict[str, str], settled_path: str, records_seen, *, logger,
-                rejects: Rejects | None = None, keep_outcomes: bool = False, releasing: bool = False) -> Result:
+                rejects: Rejects | None = None, ack_lines=None) -> Result:
     """Write every document of one file in one transaction; any exception rolls it all back.
 
-    `records_seen()` tells how many source records were read, once they all were.
+    `records_seen()` tells how many source records were read, once they all were;
+    `ack_lines`, a text file, receives one JSON line per document outcome.
     """
-    result = Result(outcomes=[] if keep_outcomes else None)
+    result = Result()
     with store.transaction():
         numbering = Numbering(store, numbering_formats)
-        resolver = Resolver(store, rules, source, numbering, file_id, releasing=releasing)
+        resolver = Resolver(store, rules, source, numbering, file_id)
         documents = iter(documents)
         while batch := list(islice(documents, BATCH)):
             plan = resolver.plan(batch)
             apply_plan(store, plan, rules, source, file_id)
-            _report(plan, batch, result, logger, rejects)
+            _report(plan, batch, result, logger, rejects, ack_lines)
         numbering.save()
         result.numbers = numbering.summary()
         changed = sum(result.counts.get(k, 0) for k in ("created", "updated", "parked", "held"))
@@ -115,11 +115,12 @@ def apply_plan(store: Store, plan: Plan, rules: Rules, source: str, file_id: int
                     "details": json.dumps(hold.details, default=str, ensure_ascii=False)})
 
 
-def _report(plan: Plan, batch: list[Document], result: Result, logger, rejects: Rejects | None) -> None:
+def _report(plan: Plan, batch: list[Document], result: Result, logger, rejects: Rejects | None,
+            ack_lines) -> None:
     for outcome in plan.outcomes:
         result.counts[outcome["outcome"]] = result.counts.get(outcome["outcome"], 0) + 1
-    if result.outcomes is not None:
-        result.outcomes += plan.outcomes
+        if ack_lines is not None:
+            ack_lines.write(json.dumps(outcome, ensure_ascii=False, default=str) + "\n")
     result.documents += len(batch)
     for difference in plan.differences:
         logger.info("field.difference", **difference)

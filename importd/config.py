@@ -23,7 +23,9 @@ DEFAULT_NUMBERING = {
     "payment": "RG-{year}-{seq:06d}",
     "customer": "{name4}{seq:03d}",
 }
-TOP_KEYS = {"database", "spool", "archive", "quarantine", "outbox", "log_format", "numbering", "sources"}
+TOP_KEYS = {"database", "spool", "archive", "quarantine", "outbox", "log_format", "numbering", "sources",
+            "metrics_port", "metrics_address", "ack_formats"}
+ACK_FORMATS = ("json", "csv")
 SOURCE_KEYS = {"name", "kind", "path", "routes", "settle", "scan_interval"}
 LOG_FORMATS = ("json", "console")
 
@@ -59,6 +61,9 @@ class Config:
     log_format: str
     numbering: dict[str, str]
     sources: list[Source] = field(default_factory=list)
+    metrics_port: int | None = None         # the Prometheus endpoint, off by default
+    metrics_address: str = "127.0.0.1"
+    ack_formats: tuple[str, ...] = ("json",)
 
     def source(self, name: str) -> Source:
         return next(s for s in self.sources if s.name == name)
@@ -103,6 +108,21 @@ def load_config(path: Path) -> Config:
     config = Config(path=path, database=folder("database", "importd.db"), spool=folder("spool", "spool"),
                     archive=folder("archive", "archive"), quarantine=folder("quarantine", "quarantine"),
                     outbox=folder("outbox", "outbox"), log_format=log_format, numbering=numbering)
+    port = data.get("metrics_port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536):
+        problem(("metrics_port",), "metrics_port is a TCP port number, e.g. metrics_port = 9464")
+    else:
+        config.metrics_port = port
+    address = data.get("metrics_address", "127.0.0.1")
+    if not isinstance(address, str):
+        problem(("metrics_address",), "metrics_address is an address to listen on, e.g. \"127.0.0.1\"")
+    else:
+        config.metrics_address = address
+    acks = data.get("ack_formats", ["json"])
+    if not (isinstance(acks, list) and "json" in acks and set(acks) <= set(ACK_FORMATS)):
+        problem(("ack_formats",), "ack_formats lists json and optionally csv: ack_formats = [\"json\", \"csv\"]")
+    else:
+        config.ack_formats = tuple(acks)
     sources = data.get("sources", [])
     if not isinstance(sources, list) or not sources:
         problem(("sources",), "no [[sources]] — add one: [[sources]] name = \"inbox\" kind = \"local\" "

@@ -17,7 +17,7 @@ from importd.commit import Rejects, commit_file
 from importd.config import Config
 from importd.errors import FileRejected
 from importd.mapping import check_columns, map_records
-from importd.settle import archive_path, quarantine_path, rejects_path, settle
+from importd.settle import archive_path, open_ack_lines, quarantine_path, rejects_path, settle
 from importd.store import FINAL_STATES, Store
 
 
@@ -25,14 +25,17 @@ class Transient(Exception):
     """Not the file's fault (database locked, disk full): leave it in the spool, retry later."""
 
 
-def process(config: Config, store: Store, file_id: int) -> str:
-    """Import (or quarantine) the spooled file `file_id`, settle it; return its final state."""
+def process(config: Config, store: Store, file_id: int, progress=None) -> str:
+    """Import (or quarantine) the spooled file `file_id`, settle it; return its final state.
+
+    `progress(records, bytes_read)`, when given, is called now and then during a long file.
+    """
     row = store.file(file_id)
     logger = log.get(file_id=file_id, source=row["source"], file=row["name"], sha256=row["sha256"][:16])
     started = time.monotonic()
     if row["state"] not in FINAL_STATES:
         try:
-            _import(config, store, row, logger)
+            _import(config, store, row, logger, progress)
         except FileRejected as e:
             _quarantine(config, store, row, e)
         except (sqlite3.OperationalError, OSError) as e:
@@ -49,7 +52,7 @@ def process(config: Config, store: Store, file_id: int) -> str:
     return row["state"]
 
 
-def _import(config: Config, store: Store, row, logger) -> None:
+def _import(config: Config, store: Store, row, logger, progress) -> None:
     source = config.source(row["source"])
     route = source.route(row["name"])
     if route is None:
@@ -71,13 +74,14 @@ def _import(config: Config, store: Store, row, logger) -> None:
         records = parsers.open_records(rules.parser, config.spool / row["spool_path"], rules.options)
     except parsers.ParseError as e:
         raise _rejected(e, rules.name) from None
-    counter = _Counter(records)
+    counter = _Counter(records, progress)
     rejects = Rejects(rejects_path(config, row["id"]), records.columns) if rules.atomicity == "document" else None
     try:
         check_columns(rules, records.columns)
-        commit_file(store, rules, source.name, row["id"], map_records(counter, rules), config.numbering,
-                    str(archive_path(config, source.name, row["name"], row["id"])), lambda: counter.count,
-                    logger=logger, rejects=rejects)
+        with open_ack_lines(config, row["id"]) as ack_lines:
+            commit_file(store, rules, source.name, row["id"], map_records(counter, rules), config.numbering,
+                        str(archive_path(config, source.name, row["name"], row["id"])), lambda: counter.count,
+                        logger=logger, rejects=rejects, ack_lines=ack_lines)
     except parsers.ParseError as e:
         raise _rejected(e, rules.name) from None
     finally:
@@ -113,13 +117,18 @@ def _log_outcome(logger, row, seconds: float) -> None:
 
 
 class _Counter:
-    """Counts the records that flow past, for the ledger and the summary line."""
+    """Counts the records that flow past, for the ledger, the summary line and progress."""
 
-    def __init__(self, records):
+    EVERY = 5000
+
+    def __init__(self, records, progress=None):
         self._records = records
+        self._progress = progress
         self.count = 0
 
     def __iter__(self):
         for record in self._records:
             self.count += 1
+            if self._progress is not None and self.count % self.EVERY == 0:
+                self._progress(self.count, getattr(self._records, "bytes_read", 0))
             yield record

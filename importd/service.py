@@ -16,6 +16,8 @@ from pathlib import Path
 from importd import log
 from importd.config import Config, load_config
 from importd.errors import ConfigError, StopRequested
+from importd.metrics import Metrics
+from importd.notify import Notifier
 from importd.parking import release
 from importd.pipeline import Transient, process
 from importd.sources.local import LocalSource
@@ -23,6 +25,7 @@ from importd.spool import claim, recover
 from importd.store import Store
 
 RETRY_MIN, RETRY_MAX = 2.0, 300.0
+PARKED_SWEEP = 3600.0      # seconds between sweeps of parked documents when nothing is imported
 
 
 class Service:
@@ -37,6 +40,9 @@ class Service:
         self.reload_requested = False
         self.outcomes: dict[str, int] = {}
         self._retry_at: dict[int, tuple[float, float]] = {}     # file id → (when, delay)
+        self.notify = Notifier()
+        self.metrics = Metrics()
+        self._swept_at = 0.0
 
     # -- signals ------------------------------------------------------------------------
 
@@ -61,33 +67,54 @@ class Service:
         """Run until stopped (or, with once, until the inboxes are drained); return an exit code."""
         for source in self.sources:
             source.start()
+        if self.config.metrics_port is not None and not self.once:
+            host, port = self.metrics.serve(self.config.metrics_address, self.config.metrics_port)
+            self.logger.info("metrics.listening", address=f"{host}:{port}")
         self.logger.info("service.started", sources=[s.name for s in self.sources],
                          database=str(self.config.database), once=self.once)
         try:
             for file_id in recover(self.config, self.store):
                 self.logger.warning("spool.recovered", file_id=file_id)
+            self.notify.ready(f"watching {len(self.sources)} source(s)")
             while not self.stop_requested:
+                self.notify.watchdog()
                 if self.reload_requested:
                     self._reload()
                 self.wake.clear()
                 claimed = self._claim_ready()
-                if self._process_spool():
+                if self._process_spool() or time.monotonic() - self._swept_at > PARKED_SWEEP:
                     self._release_parked()
+                self._update_gauges()
                 pending = [s.next_check() for s in self.sources if s.next_check() is not None]
                 if self.once and not claimed and not pending:
                     break
                 timeout = min([*pending, *(s.source.scan_interval for s in self.sources),
-                               *(when - time.monotonic() for when, _ in self._retry_at.values())],
+                               *(when - time.monotonic() for when, _ in self._retry_at.values()),
+                               *([self.notify.watchdog_interval] if self.notify.watchdog_interval else [])],
                               default=2.0)
                 self.wake.wait(max(0.05, timeout))
         except StopRequested as e:
             self.logger.warning("service.stop_forced", signal=str(e))
         finally:
+            self.notify.stopping()
             for source in self.sources:
                 source.stop()
+            self.metrics.close()
             self.store.close()
             self.logger.info("service.stopped", outcomes=self.outcomes)
         return 1 if self.outcomes.get("quarantined") or self.outcomes.get("deferred") else 0
+
+    def _update_gauges(self) -> None:
+        """Figures for /metrics and /health, read once per loop turn."""
+        spooled: dict[str, int] = {}
+        for row in self.store.unsettled():
+            spooled[row["source"]] = spooled.get(row["source"], 0) + 1
+        for source in self.sources:
+            self.metrics.backlog.labels(source.name).set(source.pending + spooled.get(source.name, 0))
+        self.metrics.parked.set(self.store.parked_count())
+        self.metrics.quarantined.set(self.store.quarantined_count())
+        self.metrics.health = {"status": "ok", "sources": [s.name for s in self.sources],
+                               "outcomes": dict(self.outcomes), "checked_at": time.time()}
 
     def _claim_ready(self) -> int:
         claimed = 0
@@ -102,6 +129,7 @@ class Service:
         return claimed
 
     def _release_parked(self) -> None:
+        self._swept_at = time.monotonic()
         counts = release(self.config, self.store, self.logger)
         if counts["released"] or counts["expired"] or counts["rejected"]:
             self.logger.info("parked.swept", **counts)
@@ -116,8 +144,9 @@ class Service:
             when, delay = self._retry_at.get(file_id, (0.0, RETRY_MIN / 2))
             if time.monotonic() < when:
                 continue
+            started = time.monotonic()
             try:
-                state = process(self.config, self.store, file_id)
+                state = process(self.config, self.store, file_id, progress=self._heartbeat)
             except Transient:
                 if self.once:      # left in the spool for the next run
                     self.outcomes["deferred"] = self.outcomes.get("deferred", 0) + 1
@@ -127,16 +156,24 @@ class Service:
                 continue
             self._retry_at.pop(file_id, None)
             self.outcomes[state] = self.outcomes.get(state, 0) + 1
+            self.metrics.file_settled(row["source"], state, self.store.file(file_id)["records"],
+                                      time.monotonic() - started)
             imported = imported or state == "imported"
         return imported
 
+    def _heartbeat(self, records: int, bytes_read: int) -> None:
+        """Called during a long file: systemd's watchdog must not take it for a hang."""
+        self.notify.watchdog()
+
     def _reload(self) -> None:
         self.reload_requested = False
+        self.notify.reloading()
         try:
             config = load_config(self.config.path)
         except ConfigError as e:
             self.logger.error("config.reload_failed", problems=e.problems,
                               hint="fix the file and send SIGHUP again; the old configuration keeps running")
+            self.notify.ready("configuration reload failed; the old one runs")
             return
         if config.database != self.config.database:
             self.logger.error("config.reload_failed", problems=["database cannot change on reload"],
@@ -149,6 +186,7 @@ class Service:
         for source in self.sources:
             source.start()
         self.logger.info("config.reloaded", sources=[s.name for s in self.sources])
+        self.notify.ready("configuration reloaded")
 
 
 def run_service(config_path: Path, *, once: bool = False, log_format: str | None = None) -> int:

@@ -8,10 +8,13 @@ crash anywhere here is finished by the next start.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Iterator
 
 from importd.config import Config
 from importd.spool import fsync_dir
@@ -48,10 +51,7 @@ def settle(config: Config, store: Store, row) -> Path:
     if spooled.exists():
         os.rename(spooled, target)
         fsync_dir(target.parent)
-    ack = {"file": row["name"], "source": row["source"], "file_id": row["id"], "sha256": row["sha256"],
-           "outcome": row["state"], "received_at": row["received_at"], "finished_at": row["finished_at"],
-           **{k: v for k, v in summary.items() if k in ("documents", "counts", "numbers", "error")}}
-    write_atomic(config.outbox / row["source"] / f"{row['name']}.ack.json", ack)
+    _write_acks(config, row, summary)
     with store.transaction():
         store.mark_settled(row["id"])
     return target
@@ -69,6 +69,70 @@ def _settle_rejects(config: Config, row, summary: dict, rejects: Path) -> None:
     if rejects.exists():
         os.rename(rejects, target.with_name(target.name + ".rejects.csv"))
         fsync_dir(target.parent)
+
+
+def ack_lines_path(config: Config, file_id: int) -> Path:
+    return config.spool / ".acks" / f"{file_id}.jsonl"
+
+
+@contextmanager
+def open_ack_lines(config: Config, file_id: int) -> Iterator:
+    """The per-document outcomes of a file, written while it is committed (rewritten on a retry)."""
+    path = ack_lines_path(config, file_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        yield f
+
+
+def _write_acks(config: Config, row, summary: dict) -> None:
+    """outbox/<source>/<name>.ack.json (and .ack.csv): what became of the file and each document.
+
+    Written by temp file + rename; the per-document list is streamed from the
+    lines the commit stage wrote, so a file of a million documents needs no memory.
+    """
+    folder = config.outbox / row["source"]
+    folder.mkdir(parents=True, exist_ok=True)
+    head = {"file": row["name"], "source": row["source"], "file_id": row["id"], "sha256": row["sha256"],
+            "outcome": row["state"], "received_at": row["received_at"], "finished_at": row["finished_at"],
+            **{k: v for k, v in summary.items() if k in ("counts", "numbers", "error", "duplicate_of")}}
+    lines = ack_lines_path(config, row["id"])
+    final = folder / f"{row['name']}.ack.json"
+    temp = folder / f".{final.name}.tmp"
+    with open(temp, "w", encoding="utf-8") as out:
+        out.write(json.dumps(head, ensure_ascii=False, indent=2, default=str)[:-2] + ',\n  "documents": [')
+        first = True
+        if lines.exists() and row["state"] != "quarantined":
+            with open(lines, encoding="utf-8") as f:
+                for line in f:
+                    out.write(("\n    " if first else ",\n    ") + line.rstrip("\n"))
+                    first = False
+        out.write("\n  ]\n}\n")
+        out.flush()
+        os.fsync(out.fileno())
+    os.rename(temp, final)
+    if "csv" in config.ack_formats:
+        _write_csv_ack(folder / f"{row['name']}.ack.csv", row, summary, lines)
+    lines.unlink(missing_ok=True)
+
+
+def _write_csv_ack(path: Path, row, summary: dict, lines: Path) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    with open(temp, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["file", "outcome", "line", "entity", "external_ref", "number", "document_outcome", "message"])
+        if row["state"] == "quarantined":
+            error = summary.get("error", {})
+            writer.writerow([row["name"], row["state"], error.get("line"), "", "", "", "",
+                             f"{error.get('code')}: {error.get('message')}"])
+        elif lines.exists():
+            with open(lines, encoding="utf-8") as f:
+                for line in f:
+                    o = json.loads(line)
+                    writer.writerow([row["name"], row["state"], o["line"], o["entity"], o["external_ref"],
+                                     o["number"], o["outcome"], o.get("reason", "")])
+        out.flush()
+        os.fsync(out.fileno())
+    os.rename(temp, path)
 
 
 def write_atomic(path: Path, data: dict) -> None:

@@ -198,6 +198,13 @@ class Store:
     def unpark(self, parked_id: int) -> None:
         self.db.execute("DELETE FROM parked_records WHERE id = ?", (parked_id,))
 
+    def quarantined_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM import_files WHERE state = 'quarantined'").fetchone()[0]
+
+    def last_success(self) -> dict[str, str]:
+        return {row[0]: row[1] for row in self.db.execute(
+            "SELECT source, max(finished_at) FROM import_files WHERE state = 'imported' GROUP BY source")}
+
     def parked_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM parked_records").fetchone()[0]
 

@@ -66,6 +66,10 @@ class CsvRecords:
             yield Record(start, dict(zip(columns, row)))
             start = reader.line_num + 1
 
+    @property
+    def bytes_read(self) -> int:
+        return self._file.tell()
+
     def close(self) -> None:
         self._file.close()
 
