@@ -6,9 +6,9 @@ from typing import Iterable, Iterator
 
 from parsers import Record
 from importd.errors import FileRejected, ValueRejected
-from importd.model import Document
+from importd.model import LINE_SECTIONS, Document
 from importd.rules import FieldRule, Rules
-from importd.values import parse_date, parse_decimal
+from importd.values import parse_date, parse_decimal, parse_xsd_decimal
 
 
 def check_columns(rules: Rules, columns: list[str] | None) -> None:
@@ -24,12 +24,34 @@ def check_columns(rules: Rules, columns: list[str] | None) -> None:
 
 def map_records(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
     """Turn records into documents; a bad value rejects the file with its line and field."""
-    if rules.kind == "customer":
+    if rules.kind in ("customer", "payment"):
         for record in records:
-            fields = _section(rules, "customer", record)
-            yield Document("customer", record.line, fields, last_line=record.line)
+            fields = _section(rules, rules.kind, record)
+            yield Document(rules.kind, record.line, fields, last_line=record.line)
+        return
+    if rules.lines:
+        yield from _nested(records, rules)
         return
     yield from _grouped(records, rules)
+
+
+def _nested(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
+    """XML and JSON: each record is one document and holds its own lines.
+
+    XML lines are the elements `[document] lines` selects in the record; JSON
+    lines are the objects of the record's array under that key.
+    """
+    line_section = LINE_SECTIONS[rules.kind]
+    for record in records:
+        doc = Document(rules.kind, record.line, _section(rules, rules.kind, record),
+                       customer=_section(rules, "customer", record) or None, last_line=record.line)
+        if record.node is not None:
+            items = [(element.sourceline or record.line, element) for element in rules.select_lines(record.node)]
+        else:
+            items = [(record.line, fields) for fields in record.fields.get(rules.lines) or []]
+        for line, source in items:
+            doc.lines.append(_values(rules, line_section, source, line))
+        yield doc
 
 
 def _grouped(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
@@ -49,20 +71,26 @@ def _grouped(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
             current = Document(rules.kind, record.line, _section(rules, rules.kind, record),
                                customer=_section(rules, "customer", record) or None)
             current_key = key
-        current.lines.append(_section(rules, "line", record))
+        current.lines.append(_section(rules, LINE_SECTIONS[rules.kind], record))
         current.last_line = record.line
     if current is not None:
         yield current
 
 
 def _section(rules: Rules, section: str, record: Record) -> dict:
+    source = record.node if record.node is not None else record.fields
+    return _values(rules, section, source, record.line)
+
+
+def _values(rules: Rules, section: str, source, line: int) -> dict:
+    """The section's target values from `source` (a dict of fields, or an XML element)."""
     values = {}
     for rule in rules.sections.get(section, ()):
         try:
-            value = _value(rule, record.fields, rules.decimal_comma)
+            value = _value(rule, source, rules.decimal_comma)
         except ValueRejected as e:
-            raise FileRejected(e.code, f"line {record.line}, {section}.{rule.target}: {e.message}",
-                               line=record.line, field=f"{section}.{rule.target}", rule=rules.name,
+            raise FileRejected(e.code, f"line {line}, {section}.{rule.target}: {e.message}",
+                               line=line, field=f"{section}.{rule.target}", rule=rules.name,
                                hint=e.hint) from None
         if value is not None:
             values[rule.target] = value
@@ -80,7 +108,14 @@ def _value(rule: FieldRule, raw: dict, decimal_comma: bool):
         text = rule.default
     for transform in rule.transforms:
         text = transform(text)
+    if rule.value_map is not None:
+        if text not in rule.value_map:
+            raise ValueRejected("unmapped_value", f"{text!r} is not one of {', '.join(map(repr, rule.value_map))}",
+                                hint="add it to the field's map in the rules file")
+        text = rule.value_map[text]
     if rule.type == "decimal":
+        if rule.xpaths:         # XML numbers have one spelling: xsd:decimal
+            return parse_xsd_decimal(text)
         return parse_decimal(text, decimal_comma)
     if rule.type == "date":
         return parse_date(text, rule.date_format)

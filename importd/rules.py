@@ -12,14 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parsers import FORMATS
+from parsers.xml import XPathError, compile_xpath, record_paths, text_of
 from importd.errors import ConfigError
-from importd.model import KINDS, TARGETS
+from importd.model import KINDS, LINE_SECTIONS, TARGETS
 from importd.tomlfile import TomlFile
 from importd.transforms import TRANSFORMS
 
-FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format"}
-DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer"}
-FIELD_KEYS = {"column", "template", "value", "default", "required", "transform", "format"}
+FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format",
+               "namespaces", "record", "skip", "sheet"}
+XML_PARSERS = ("xml", "facturx")
+DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "lines"}
+FIELD_KEYS = {"column", "template", "value", "xpath", "default", "required", "transform", "format", "map"}
 MISSING_POLICIES = ("create", "reject")
 
 
@@ -35,22 +38,32 @@ class FieldRule:
     required: bool = False
     transforms: list = field(default_factory=list)
     date_format: str | None = None
+    xpaths: list = field(default_factory=list)      # XML: evaluators, the first non-empty wins
+    value_map: dict | None = None                   # `map`: source text → stored text
 
     @property
     def columns(self) -> set[str]:
         return {col for template in self.templates for _, col in template if col is not None}
 
-    def text(self, raw: dict) -> str:
-        """The trimmed source text: the first template that gives a non-empty value."""
+    def text(self, raw) -> str:
+        """The trimmed source text: the first template (or XPath) that gives a non-empty value.
+
+        `raw` is a record's dict of fields, or its XML element for XPath rules.
+        """
         if self.constant is not None:
             return self.constant
+        for xpath in self.xpaths:
+            for item in xpath(raw)[:1]:               # the first node in document order
+                value = " ".join(text_of(item).split())
+                if value:
+                    return value
         for template in self.templates:
             if len(template) == 1 and template[0][0] == "":
-                value = raw[template[0][1]].strip()             # the common case: one column
+                value = raw.get(template[0][1], "").strip()   # the common case: one column
             else:
-                if all(col is not None and not raw[col].strip() for _, col in template if col):
+                if all(col is not None and not raw.get(col, "").strip() for _, col in template if col):
                     continue
-                value = "".join(lit + (raw[col].strip() if col else "") for lit, col in template)
+                value = "".join(lit + (raw.get(col, "").strip() if col else "") for lit, col in template)
                 value = " ".join(value.split())
             if value:
                 return value
@@ -68,6 +81,8 @@ class Rules:
     match_customer: list[str]
     missing_customer: str
     sections: dict[str, list[FieldRule]]
+    lines: str | None = None           # [document] lines: the XPath (XML) or key (JSON) of the lines
+    select_lines: object = None        # XML: compiled `lines`, node → line elements
 
     @property
     def name(self) -> str:
@@ -101,6 +116,7 @@ def load_rules(path: Path) -> Rules:
     if not isinstance(decimal_comma, bool):
         problem(("format", "decimal_comma"), "decimal_comma must be true or false")
     date_format = fmt.get("date_format")
+    namespaces = _namespaces(fmt, parser, problem)
 
     doc = _table(data, "document", problem)
     _unknown(doc, DOCUMENT_KEYS, ("document",), problem)
@@ -122,10 +138,22 @@ def load_rules(path: Path) -> Rules:
         problem(("document", "missing_customer"),
                 f"missing_customer {missing_customer!r} — write one of: {', '.join(MISSING_POLICIES)}")
 
+    lines = doc.get("lines")
+    select_lines = None
+    if lines is not None:
+        if not isinstance(lines, str) or kind not in LINE_SECTIONS:
+            problem(("document", "lines"), "lines is an XPath (XML) or a key (JSON) naming the lines "
+                                           "of an order or invoice, e.g. lines = \"cac:InvoiceLine\"")
+        elif parser in XML_PARSERS:
+            try:
+                select_lines = compile_xpath(lines, namespaces)
+            except XPathError as e:
+                problem(("document", "lines"), str(e))
+
     sections: dict[str, list[FieldRule]] = {}
     for section in KINDS.get(kind, ()):
         table = _table(data, section, problem)
-        rules = [_field_rule(section, target, spec, date_format, (section, target), problem)
+        rules = [_field_rule(section, target, spec, date_format, (section, target), problem, namespaces)
                  for target, spec in table.items()]
         sections[section] = [r for r in rules if r is not None]
     if kind and not any(r.target == "external_ref" for r in sections.get(kind, [])):
@@ -133,11 +161,14 @@ def load_rules(path: Path) -> Rules:
                          f"upstream, e.g. external_ref = \"Name\"")
     if kind == "order" and not sections.get("line"):
         problem(("line",), "an order needs a [line] section — map at least quantity and unit_price")
+    if kind == "invoice" and not (group_by or lines):
+        problem(("document",), "an invoice needs its lines: lines = \"cac:InvoiceLine\" (XML, JSON) "
+                               "or group_by = \"column\" (CSV)")
     if problems:
         raise ConfigError(problems)
     return Rules(path=path, parser=parser, options=fmt, decimal_comma=decimal_comma, kind=kind,
                  group_by=group_by, match_customer=match_customer, missing_customer=missing_customer,
-                 sections=sections)
+                 sections=sections, lines=lines, select_lines=select_lines)
 
 
 def _table(data: dict, name: str, problem) -> dict:
@@ -153,7 +184,28 @@ def _unknown(table: dict, known: set[str], where: tuple, problem) -> None:
         problem(where + (key,), f"unknown key {key!r} — known keys: {', '.join(sorted(known))}")
 
 
-def _field_rule(section: str, target: str, spec, date_format, where: tuple, problem) -> FieldRule | None:
+def _namespaces(fmt: dict, parser: str, problem) -> dict[str, str]:
+    """[format] namespaces (prefix → URI) and, for XML, a valid `record` path."""
+    namespaces = fmt.get("namespaces", {})
+    if not (isinstance(namespaces, dict) and all(isinstance(v, str) for v in namespaces.values())):
+        problem(("format", "namespaces"), "namespaces is a table of prefix = \"URI\", "
+                                          "e.g. namespaces = { cbc = \"urn:…CommonBasicComponents-2\" }")
+        return {}
+    if parser in XML_PARSERS:
+        try:
+            record_paths(fmt.get("record") or [], namespaces)
+            for name in fmt.get("skip", []):
+                record_paths("/" + name, namespaces)
+        except (XPathError, TypeError) as e:
+            problem(("format", "record"), f"{e}")
+        if not fmt.get("record"):
+            problem(("format",), "an XML rules file needs record = \"/prefix:Root\": the element(s) "
+                                 "that are one document each")
+    return namespaces
+
+
+def _field_rule(section: str, target: str, spec, date_format, where: tuple, problem,
+                namespaces: dict | None = None) -> FieldRule | None:
     targets = TARGETS[section]
     if target not in targets:
         problem(where, f"[{section}] has no field {target!r} — fields: {', '.join(targets)}")
@@ -165,11 +217,17 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
         return None
     _unknown(spec, FIELD_KEYS, where, problem)
     rule = FieldRule(target=target, type=targets[target], required=bool(spec.get("required", False)))
-    sources = [k for k in ("column", "template", "value") if k in spec]
+    sources = [k for k in ("column", "template", "value", "xpath") if k in spec]
     if len(sources) != 1:
-        problem(where, f"{target}: write exactly one of column, template or value")
+        problem(where, f"{target}: write exactly one of column, template, value or xpath")
         return None
-    if "column" in spec:
+    if "xpath" in spec:
+        try:
+            xpaths = spec["xpath"] if isinstance(spec["xpath"], list) else [spec["xpath"]]
+            rule.xpaths = [compile_xpath(x, namespaces or {}) for x in xpaths]
+        except (XPathError, TypeError) as e:
+            problem(where, f"{target}: {e}")
+    elif "column" in spec:
         rule.templates = [[("", spec["column"])]]
     elif "template" in spec:
         templates = spec["template"] if isinstance(spec["template"], list) else [spec["template"]]
@@ -189,6 +247,13 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
             problem(where, f"{target}: unknown transform {name!r} — known: {', '.join(TRANSFORMS)}")
         else:
             rule.transforms.append(TRANSFORMS[name])
+    if "map" in spec:
+        value_map = spec["map"]
+        if not (isinstance(value_map, dict) and all(isinstance(v, str) for v in value_map.values())):
+            problem(where, f"{target}: map is a table of source = \"stored\", e.g. "
+                           f"map = {{ \"380\" = \"invoice\", \"381\" = \"credit_note\" }}")
+        else:
+            rule.value_map = value_map
     if rule.type == "date":
         rule.date_format = spec.get("format", date_format)
         if not rule.date_format:

@@ -42,6 +42,22 @@ def parse_decimal(text: str, decimal_comma: bool = False) -> Decimal:
     return Decimal(s)
 
 
+_XSD_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+
+
+def parse_xsd_decimal(text: str) -> Decimal:
+    """An xsd:decimal ("-12.50", "1.", ".5", "+3") as an exact Decimal; nothing else.
+
+    XML e-invoices write numbers in this one form: no grouping, no exponent, a
+    point as the decimal mark.
+    """
+    raw = text.strip()
+    if not _XSD_DECIMAL.fullmatch(raw):
+        raise ValueRejected("bad_number", f"{raw!r} is not an XML decimal (like -1234.56)",
+                            hint="XML amounts use a point and no thousands separators")
+    return Decimal(raw)
+
+
 def parse_date(text: str, fmt: str) -> str:
     """Parse `text` with the explicit strptime format `fmt`; return an ISO 8601 date."""
     return _strptime(text, fmt).date().isoformat()
