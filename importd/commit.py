@@ -14,6 +14,7 @@ from typing import Iterable
 from importd.model import Document
 from importd.numbering import Numbering
 from importd.resolve import Plan, Resolver
+from importd.resolve_invoices import InvoicePlan, InvoiceResolver, apply_invoice_plan
 from importd.rules import Rules
 from importd.store import Store
 
@@ -41,17 +42,20 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
     result = Result()
     with store.transaction():
         numbering = Numbering(store, numbering_formats)
-        resolver = Resolver(store, rules, source, numbering, file_id)
+        resolver_class = InvoiceResolver if rules.kind in ("invoice", "payment") else Resolver
+        resolver = resolver_class(store, rules, source, numbering, file_id)
         documents = iter(documents)
         while batch := list(islice(documents, BATCH)):
             plan = resolver.plan(batch)
             _apply(store, plan)
+            if isinstance(plan, InvoicePlan):
+                apply_invoice_plan(store, plan)
             for outcome in plan.outcomes:
                 result.counts[outcome["outcome"]] = result.counts.get(outcome["outcome"], 0) + 1
             result.documents += len(batch)
         numbering.save()
         result.numbers = numbering.summary()
-        changed = sum(result.counts.get(k, 0) for k in ("created", "updated"))
+        changed = sum(result.counts.get(k, 0) for k in ("created", "updated", "parked"))
         if result.documents and not changed:
             result.state = "duplicate"
         store.finish_file(file_id, result.state, rules=rules.name, settled_path=settled_path,
