@@ -19,7 +19,7 @@ from importd.tomlfile import TomlFile
 from importd.transforms import TRANSFORMS
 
 FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format",
-               "namespaces", "record", "skip", "sheet"}
+               "namespaces", "record", "skip", "sheet", "max_unzipped_mb"}
 XML_PARSERS = ("xml", "facturx")
 DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "lines"}
 FIELD_KEYS = {"column", "template", "value", "xpath", "default", "required", "transform", "format", "map"}
