@@ -34,7 +34,7 @@ class JsonRecords:
     def __iter__(self) -> Iterator[Record]:
         first = self._peek()
         if first is None:
-            raise ParseError("empty_file", "the JSON file is empty", line=1)
+            raise ParseError("empty_file", "the JSON file is empty", line=1, hint="the file has no documents")
         in_array = first == "["
         if in_array:
             self._pos += 1
@@ -59,7 +59,8 @@ class JsonRecords:
             value = self._value()
             if not isinstance(value, dict):
                 raise ParseError("bad_json", f"line {line}: a document must be a JSON object, not "
-                                             f"{type(value).__name__}", line=line)
+                                             f"{type(value).__name__}", line=line,
+                                 hint="write one object per payment or invoice: {\"id\": …}")
             count += 1
             yield Record(line, flatten(value))
 
@@ -104,7 +105,8 @@ class JsonRecords:
         return bool(chunk)
 
     def _error(self, what: str) -> ParseError:
-        return ParseError("bad_json", f"line {self._line}: {what}", line=self._line)
+        return ParseError("bad_json", f"line {self._line}: {what}", line=self._line,
+                          hint="the file may be truncated or not JSON")
 
     def close(self) -> None:
         self._file.close()

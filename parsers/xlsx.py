@@ -35,7 +35,8 @@ def check_zip(path: Path, max_unzipped: int = MAX_UNZIPPED) -> None:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError) as e:
-        raise ParseError("bad_xlsx", f"the zip archive is damaged: {e}") from None
+        raise ParseError("bad_xlsx", f"the zip archive is damaged: {e}",
+                         hint="the file may be truncated: ask for it again") from None
     total = sum(m.file_size for m in members)
     for member in members:
         ratio = member.file_size / max(member.compress_size, 1)
@@ -72,7 +73,8 @@ class XlsxRecords:
         try:
             self._book = load_workbook(path, read_only=True, data_only=True)
         except Exception as e:  # openpyxl raises many kinds for a broken workbook
-            raise ParseError("bad_xlsx", f"the workbook cannot be read: {type(e).__name__}: {e}") from None
+            raise ParseError("bad_xlsx", f"the workbook cannot be read: {type(e).__name__}: {e}",
+                             hint="open and save it again as .xlsx") from None
         try:
             name = options.get("sheet")
             if name is not None and name not in self._book.sheetnames:
