@@ -20,6 +20,7 @@ from typing import Iterable
 from importd.model import Document
 from importd.numbering import Numbering
 from importd.resolve import Plan, Resolver
+from importd.resolve_invoices import InvoicePlan, InvoiceResolver, apply_invoice_plan
 from importd.rules import Rules
 from importd.store import Store, now
 
@@ -78,7 +79,7 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
     result = Result()
     with store.transaction():
         numbering = Numbering(store, numbering_formats)
-        resolver = Resolver(store, rules, source, numbering, file_id)
+        resolver = resolver_for(store, rules, source, numbering, file_id)
         documents = iter(documents)
         while batch := list(islice(documents, BATCH)):
             plan = resolver.plan(batch)
@@ -86,13 +87,20 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
             _report(plan, batch, result, logger, rejects, ack_lines)
         numbering.save()
         result.numbers = numbering.summary()
-        changed = sum(result.counts.get(k, 0) for k in ("created", "updated", "parked", "held"))
+        changed = sum(result.counts.get(k, 0) for k in ("created", "updated", "parked", "held", "released"))
         if result.documents and not changed and not result.rejected:
             result.state = "duplicate"
         store.finish_file(file_id, result.state, rules=rules.name, settled_path=settled_path,
                           records=records_seen(), documents=result.documents,
                           summary=result.summary(records_seen()))
     return result
+
+
+def resolver_for(store: Store, rules: Rules, source: str, numbering: Numbering, file_id: int,
+                 **options) -> Resolver:
+    """The resolver that knows the rules' document kind."""
+    cls = InvoiceResolver if rules.kind in ("invoice", "payment") else Resolver
+    return cls(store, rules, source, numbering, file_id, **options)
 
 
 def apply_plan(store: Store, plan: Plan, rules: Rules, source: str, file_id: int) -> None:
@@ -106,6 +114,8 @@ def apply_plan(store: Store, plan: Plan, rules: Rules, source: str, file_id: int
         store.update_product(sku, changes)
     if plan.orders:
         store.insert_orders(plan.orders, plan.order_lines)
+    if isinstance(plan, InvoicePlan):
+        apply_invoice_plan(store, plan)
     store.save_external_refs(plan.refs)
     expires = (datetime.now(timezone.utc) + timedelta(hours=rules.park_timeout_hours)).isoformat(timespec="seconds")
     for doc, hold in plan.parked:

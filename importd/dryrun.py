@@ -13,11 +13,10 @@ from itertools import islice
 from pathlib import Path
 
 import parsers
-from importd.commit import BATCH, apply_plan
+from importd.commit import BATCH, apply_plan, resolver_for
 from importd.errors import FileRejected
 from importd.mapping import check_columns, map_records
 from importd.numbering import Numbering
-from importd.resolve import Resolver
 from importd.rules import Rules
 from importd.store import Store
 
@@ -47,7 +46,7 @@ def dry_run(store: Store, rules: Rules, sample: Path, numbering_formats: dict[st
         check_columns(rules, records.columns)
         with store.transaction():
             numbering = Numbering(store, numbering_formats)
-            resolver = Resolver(store, rules, source, numbering, file_id=0)
+            resolver = resolver_for(store, rules, source, numbering, file_id=0)
             documents = map_records(records, rules)
             while batch := list(islice(documents, BATCH)):
                 plan = resolver.plan(batch)

@@ -6,9 +6,9 @@ from typing import Iterable, Iterator
 
 from parsers import Record
 from importd.errors import FileRejected, ValueRejected
-from importd.model import Document
+from importd.model import LINE_SECTIONS, Document
 from importd.rules import FieldRule, Rules
-from importd.values import parse_date, parse_decimal
+from importd.values import parse_date, parse_decimal, parse_xsd_decimal
 
 
 def check_columns(rules: Rules, columns: list[str] | None) -> None:
@@ -24,7 +24,7 @@ def check_columns(rules: Rules, columns: list[str] | None) -> None:
 
 def map_records(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
     """Turn records into documents; a bad value rejects the file with its line and field."""
-    if rules.kind in ("customer", "product"):
+    if rules.kind in ("customer", "product", "payment"):
         for record in records:
             doc = Document(rules.kind, record.line, {}, last_line=record.line, records=[record])
             try:
@@ -35,6 +35,9 @@ def map_records(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
                 doc.fields.setdefault("external_ref", doc.fields.get("sku", ""))
             yield doc
         return
+    if rules.lines:
+        yield from _nested(records, rules)
+        return
     yield from _grouped(records, rules)
 
 
@@ -43,6 +46,29 @@ def _document_failed(rules: Rules, doc: Document, error: FileRejected) -> None:
     if rules.atomicity == "file":
         raise error
     doc.error = error
+
+
+def _nested(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
+    """XML and JSON: each record is one document and holds its own lines.
+
+    XML lines are the elements `[document] lines` selects in the record; JSON
+    lines are the objects of the record's array under that key.
+    """
+    line_section = LINE_SECTIONS[rules.kind]
+    for record in records:
+        doc = Document(rules.kind, record.line, {}, last_line=record.line, records=[record])
+        try:
+            doc.fields = _section(rules, rules.kind, record, doc.warnings)
+            doc.customer = _section(rules, "customer", record, doc.warnings) or None
+            if record.node is not None:
+                items = [(element.sourceline or record.line, element) for element in rules.select_lines(record.node)]
+            else:
+                items = [(record.line, fields) for fields in record.fields.get(rules.lines) or []]
+            for line, source in items:
+                doc.lines.append(_values(rules, line_section, source, line, doc.warnings))
+        except FileRejected as error:
+            _document_failed(rules, doc, error)
+        yield doc
 
 
 def _grouped(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
@@ -69,7 +95,7 @@ def _grouped(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
         current.records.append(record)
         if current.error is None:
             try:
-                current.lines.append(_section(rules, "line", record, current.warnings))
+                current.lines.append(_section(rules, LINE_SECTIONS[rules.kind], record, current.warnings))
             except FileRejected as error:
                 _document_failed(rules, current, error)
         current.last_line = record.line
@@ -78,13 +104,19 @@ def _grouped(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
 
 
 def _section(rules: Rules, section: str, record: Record, warnings: list[str]) -> dict:
+    source = record.node if record.node is not None else record.fields
+    return _values(rules, section, source, record.line, warnings)
+
+
+def _values(rules: Rules, section: str, source, line: int, warnings: list[str]) -> dict:
+    """The section's target values from `source` (a dict of fields, or an XML element)."""
     values = {}
     for rule in rules.sections.get(section, ()):
         try:
-            value = _value(rule, record.fields, rules.decimal_comma, warnings)
+            value = _value(rule, source, rules.decimal_comma, warnings)
         except ValueRejected as e:
-            raise FileRejected(e.code, f"line {record.line}, {section}.{rule.target}: {e.message}",
-                               line=record.line, field=f"{section}.{rule.target}", rule=rules.name,
+            raise FileRejected(e.code, f"line {line}, {section}.{rule.target}: {e.message}",
+                               line=line, field=f"{section}.{rule.target}", rule=rules.name,
                                hint=e.hint) from None
         if value is not None:
             values[rule.target] = value
@@ -109,6 +141,8 @@ def _value(rule: FieldRule, raw: dict, decimal_comma: bool, warnings: list[str])
                         + ("kept as is" if rule.on_unknown == "keep" else f"default {rule.default!r} used"))
         text = text if rule.on_unknown == "keep" else rule.correspond(rule.default)
     if rule.type == "decimal":
+        if rule.xpaths:         # XML numbers have one spelling: xsd:decimal
+            return parse_xsd_decimal(text)
         return parse_decimal(text, decimal_comma)
     if rule.type == "date":
         return parse_date(text, rule.date_format)

@@ -27,6 +27,28 @@ TARGETS: dict[str, dict[str, str]] = {
     "product": {
         "external_ref": "text", "sku": "text", "name": "text", "unit_price": "decimal", "vat_rate": "decimal",
     },
+    # EN 16931 business terms in brackets; see README "Invoices, payments and formats".
+    "invoice": {
+        "external_ref": "text",         # BT-1, the issuer's number
+        "kind": "text",                 # invoice | credit_note (BT-3 through a map)
+        "issue_date": "date", "due_date": "date", "currency": "text",   # BT-2, BT-9, BT-5
+        "seller_id": "text", "seller_name": "text",     # who issued it: VAT or legal id, else name
+        "total_lines": "decimal", "allowance_total": "decimal", "charge_total": "decimal",  # BT-106..108
+        "total_net": "decimal", "total_tax": "decimal", "total_gross": "decimal",          # BT-109, 110, 112
+        "prepaid": "decimal", "rounding": "decimal", "amount_due": "decimal",             # BT-113, 114, 115
+    },
+    "invoice_line": {
+        "line_id": "text", "sku": "text", "description": "text",        # BT-126, BT-155, BT-153
+        "quantity": "decimal", "unit_code": "text",                      # BT-129, BT-130
+        "unit_price": "decimal", "net_amount": "decimal",                # BT-146, BT-131
+        "vat_category": "text", "vat_rate": "decimal",                   # BT-151, BT-152
+    },
+    "payment": {
+        "external_ref": "text",         # the payment's id upstream
+        "invoice_ref": "text",          # our invoice number, or the invoice's external reference
+        "invoice_issuer": "text",       # optional: the seller id, when external references clash
+        "paid_on": "date", "amount": "decimal", "currency": "text", "method": "text",
+    },
 }
 
 # Document kinds a rules file may import, and the sections each one reads.
@@ -34,7 +56,12 @@ KINDS: dict[str, tuple[str, ...]] = {
     "customer": ("customer",),
     "order": ("order", "line", "customer"),
     "product": ("product",),
+    "invoice": ("invoice", "invoice_line", "customer"),
+    "payment": ("payment",),
 }
+
+# The section that holds a kind's lines.
+LINE_SECTIONS = {"order": "line", "invoice": "invoice_line"}
 
 
 @dataclass(slots=True)
@@ -71,7 +98,7 @@ class Document:
         data = json.loads(text)
         kind = data["kind"]
         return cls(kind, data["line"], _typed(kind, data["fields"]),
-                   [_typed("line", li) for li in data["lines"]],
+                   [_typed(LINE_SECTIONS.get(kind, "line"), li) for li in data["lines"]],
                    _typed("customer", data["customer"]) if data["customer"] is not None else None,
                    last_line=data["line"])
 

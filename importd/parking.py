@@ -14,12 +14,11 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from importd.commit import apply_plan
+from importd.commit import apply_plan, resolver_for
 from importd.config import Config
 from importd.errors import FileRejected, Hold
 from importd.model import Document
 from importd.numbering import Numbering
-from importd.resolve import Resolver
 from importd.rules import Rules, load_rules
 from importd.settle import quarantine_path, write_atomic
 from importd.store import Store
@@ -47,8 +46,8 @@ def _try(config: Config, store: Store, rules: Rules, row, log) -> str:
     try:
         with store.transaction():
             numbering = Numbering(store, config.numbering)
-            plan = Resolver(store, _strict(rules), row["source"], numbering, row["file_id"],
-                            releasing=True).plan([doc])
+            plan = resolver_for(store, _strict(rules), row["source"], numbering, row["file_id"],
+                                releasing=True).plan([doc])
             if plan.parked:
                 raise Hold(plan.parked[0][1].waiting_for, plan.parked[0][1].reason)
             apply_plan(store, plan, rules, row["source"], row["file_id"])

@@ -61,9 +61,9 @@ class Resolver:
     def plan(self, docs: list[Document]) -> Plan:
         """Decide the fate of `docs`; the previous batch's plan must have been applied."""
         self.find.prefetch(docs)
-        plan = Plan()
-        resolve = {"customer": self._customer_document, "product": self._product_document,
-                   "order": self._order}[self.rules.kind]
+        self.prefetch(docs)
+        plan = self.new_plan()
+        resolve = self.resolvers()[self.rules.kind]
         for doc in docs:
             try:
                 if doc.error is not None:
@@ -81,6 +81,16 @@ class Resolver:
                 plan.rejected.append((doc, error))
                 plan.outcomes.append(_outcome(doc, "", "rejected", reason=error.message))
         return plan
+
+    def prefetch(self, docs: list[Document]) -> None:
+        """What a kind needs beyond the common lookups (a hook for subclasses)."""
+
+    def new_plan(self) -> Plan:
+        return Plan()
+
+    def resolvers(self) -> dict:
+        """Document kind → the method that resolves one document of it."""
+        return {"customer": self._customer_document, "product": self._product_document, "order": self._order}
 
     # -- reference data ------------------------------------------------------------------
 
@@ -179,6 +189,18 @@ class Resolver:
         self.find.remember_ref("order", ext, number, digest)
         plan.refs.append((self.source, "order", ext, number, digest, self.file_id))
         plan.outcomes.append(_outcome(doc, number, "created", customer=customer_code))
+
+    def _buyer(self, doc: Document, plan: Plan) -> str | None:
+        """Find the document's customer, or create it (after the checks of the caller)."""
+        fields = {k: v for k, v in (doc.customer or {}).items() if k in CUSTOMER_FIELDS}
+        ext = (doc.customer or {}).get("external_ref")
+        code = self._order_customer(doc, fields, ext)
+        if code is None and (fields or ext):
+            code = self._new_customer(fields, plan)
+        if ext and not self.find.ref("customer", ext):
+            self.find.remember_ref("customer", ext, code, None)
+            plan.refs.append((self.source, "customer", ext, code, None, self.file_id))
+        return code
 
     def _order_customer(self, doc: Document, fields: dict, ext: str | None) -> str | None:
         if not fields and not ext:

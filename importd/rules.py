@@ -13,15 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parsers import FORMATS
+from parsers.xml import XPathError, compile_xpath, record_paths, text_of
 from importd.errors import ConfigError, ValueRejected
-from importd.model import KINDS, TARGETS
+from importd.model import KINDS, LINE_SECTIONS, TARGETS
 from importd.tomlfile import TomlFile
 from importd.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
 
-FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format"}
+FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format",
+               "namespaces", "record", "skip", "sheet", "max_unzipped_mb"}
+XML_PARSERS = ("xml", "facturx")
 DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "missing_product", "atomicity",
-                 "chronology", "park_timeout_hours", "default_region"}
-FIELD_KEYS = {"column", "template", "value", "default", "required", "transform", "format", "map",
+                 "chronology", "park_timeout_hours", "default_region", "lines"}
+FIELD_KEYS = {"column", "template", "value", "xpath", "default", "required", "transform", "format", "map",
               "extract", "on_unknown", "priority"}
 CHOICES = {   # [document] key → (allowed values, default)
     "missing_customer": (("create", "park", "reject"), "create"),
@@ -49,6 +52,7 @@ class FieldRule:
     table: dict[str, str] | None = None         # map: a correspondence table
     on_unknown: str = "error"                   # error | default | keep
     priority: str = "source"                    # who wins over a stored value
+    xpaths: list = field(default_factory=list)  # XML: evaluators, the first non-empty wins
 
     def correspond(self, text: str) -> str:
         """Extract, transform and look up `text`; ValueRejected when it does not correspond."""
@@ -74,17 +78,25 @@ class FieldRule:
     def columns(self) -> set[str]:
         return {col for template in self.templates for _, col in template if col is not None}
 
-    def text(self, raw: dict) -> str:
-        """The trimmed source text: the first template that gives a non-empty value."""
+    def text(self, raw) -> str:
+        """The trimmed source text: the first template (or XPath) that gives a non-empty value.
+
+        `raw` is a record's dict of fields, or its XML element for XPath rules.
+        """
         if self.constant is not None:
             return self.constant
+        for xpath in self.xpaths:
+            for item in xpath(raw)[:1]:               # the first node in document order
+                value = " ".join(text_of(item).split())
+                if value:
+                    return value
         for template in self.templates:
             if len(template) == 1 and template[0][0] == "":
-                value = raw[template[0][1]].strip()             # the common case: one column
+                value = raw.get(template[0][1], "").strip()   # the common case: one column
             else:
-                if all(col is not None and not raw[col].strip() for _, col in template if col):
+                if all(col is not None and not raw.get(col, "").strip() for _, col in template if col):
                     continue
-                value = "".join(lit + (raw[col].strip() if col else "") for lit, col in template)
+                value = "".join(lit + (raw.get(col, "").strip() if col else "") for lit, col in template)
                 value = " ".join(value.split())
             if value:
                 return value
@@ -106,6 +118,8 @@ class Rules:
     chronology: str
     park_timeout_hours: float
     sections: dict[str, list[FieldRule]]
+    lines: str | None = None           # [document] lines: the XPath (XML) or key (JSON) of the lines
+    select_lines: object = None        # XML: compiled `lines`, node → line elements
 
     def rule(self, section: str, target: str) -> FieldRule | None:
         return next((r for r in self.sections.get(section, ()) if r.target == target), None)
@@ -146,6 +160,7 @@ def load_rules(path: Path) -> Rules:
     if not isinstance(decimal_comma, bool):
         problem(("format", "decimal_comma"), "decimal_comma must be true or false")
     date_format = fmt.get("date_format")
+    namespaces = _namespaces(fmt, parser, problem)
 
     doc = _table(data, "document", problem)
     _unknown(doc, DOCUMENT_KEYS, ("document",), problem)
@@ -177,10 +192,22 @@ def load_rules(path: Path) -> Rules:
         region = None
     context = {"region": region.upper() if region else None}
 
+    lines = doc.get("lines")
+    select_lines = None
+    if lines is not None:
+        if not isinstance(lines, str) or kind not in LINE_SECTIONS:
+            problem(("document", "lines"), "lines is an XPath (XML) or a key (JSON) naming the lines "
+                                           "of an order or invoice, e.g. lines = \"cac:InvoiceLine\"")
+        elif parser in XML_PARSERS:
+            try:
+                select_lines = compile_xpath(lines, namespaces)
+            except XPathError as e:
+                problem(("document", "lines"), str(e))
+
     sections: dict[str, list[FieldRule]] = {}
     for section in KINDS.get(kind, ()):
         table = _table(data, section, problem)
-        rules = [_field_rule(section, target, spec, date_format, (section, target), problem, context)
+        rules = [_field_rule(section, target, spec, date_format, (section, target), problem, context, namespaces)
                  for target, spec in table.items()]
         sections[section] = [r for r in rules if r is not None]
     if kind == "product" and not any(r.target == "sku" for r in sections.get(kind, [])):
@@ -190,11 +217,14 @@ def load_rules(path: Path) -> Rules:
                          f"upstream, e.g. external_ref = \"Name\"")
     if kind == "order" and not sections.get("line"):
         problem(("line",), "an order needs a [line] section — map at least quantity and unit_price")
+    if kind == "invoice" and not (group_by or lines):
+        problem(("document",), "an invoice needs its lines: lines = \"cac:InvoiceLine\" (XML, JSON) "
+                               "or group_by = \"column\" (CSV)")
     if problems:
         raise ConfigError(problems)
     return Rules(path=path, parser=parser, options=fmt, decimal_comma=decimal_comma, kind=kind,
                  group_by=group_by, match_customer=match_customer, park_timeout_hours=timeout,
-                 sections=sections, **choices)
+                 sections=sections, lines=lines, select_lines=select_lines, **choices)
 
 
 def _table(data: dict, name: str, problem) -> dict:
@@ -210,8 +240,28 @@ def _unknown(table: dict, known: set[str], where: tuple, problem) -> None:
         problem(where + (key,), f"unknown key {key!r} — known keys: {', '.join(sorted(known))}")
 
 
+def _namespaces(fmt: dict, parser: str, problem) -> dict[str, str]:
+    """[format] namespaces (prefix → URI) and, for XML, a valid `record` path."""
+    namespaces = fmt.get("namespaces", {})
+    if not (isinstance(namespaces, dict) and all(isinstance(v, str) for v in namespaces.values())):
+        problem(("format", "namespaces"), "namespaces is a table of prefix = \"URI\", "
+                                          "e.g. namespaces = { cbc = \"urn:…CommonBasicComponents-2\" }")
+        return {}
+    if parser in XML_PARSERS:
+        try:
+            record_paths(fmt.get("record") or [], namespaces)
+            for name in fmt.get("skip", []):
+                record_paths("/" + name, namespaces)
+        except (XPathError, TypeError) as e:
+            problem(("format", "record"), f"{e}")
+        if not fmt.get("record"):
+            problem(("format",), "an XML rules file needs record = \"/prefix:Root\": the element(s) "
+                                 "that are one document each")
+    return namespaces
+
+
 def _field_rule(section: str, target: str, spec, date_format, where: tuple, problem,
-                context: dict) -> FieldRule | None:
+                context: dict, namespaces: dict | None = None) -> FieldRule | None:
     targets = TARGETS[section]
     if target not in targets:
         problem(where, f"[{section}] has no field {target!r} — fields: {', '.join(targets)}")
@@ -223,11 +273,17 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
         return None
     _unknown(spec, FIELD_KEYS, where, problem)
     rule = FieldRule(target=target, type=targets[target], required=bool(spec.get("required", False)))
-    sources = [k for k in ("column", "template", "value") if k in spec]
+    sources = [k for k in ("column", "template", "value", "xpath") if k in spec]
     if len(sources) != 1:
-        problem(where, f"{target}: write exactly one of column, template or value")
+        problem(where, f"{target}: write exactly one of column, template, value or xpath")
         return None
-    if "column" in spec:
+    if "xpath" in spec:
+        try:
+            xpaths = spec["xpath"] if isinstance(spec["xpath"], list) else [spec["xpath"]]
+            rule.xpaths = [compile_xpath(x, namespaces or {}) for x in xpaths]
+        except (XPathError, TypeError) as e:
+            problem(where, f"{target}: {e}")
+    elif "column" in spec:
         rule.templates = [[("", spec["column"])]]
     elif "template" in spec:
         templates = spec["template"] if isinstance(spec["template"], list) else [spec["template"]]

@@ -31,6 +31,14 @@ routes = [
   { match = "orders_export*.csv", rules = "rules/shopify-orders.toml" },
   { match = "catalogue*.csv",     rules = "rules/products.toml" },
   { match = "adherents*.csv",     rules = "rules/members-fr.toml" },
+  { match = "payments*.csv",      rules = "rules/payments.toml" },
+  { match = "payments*.json",     rules = "rules/payments-json.toml" },
+  { match = "payments*.xlsx",     rules = "rules/payments-xlsx.toml" },
+  # E-invoices (EN 16931): an XML file whose name contains "cii" is read as CII,
+  # any other XML as UBL; a PDF as Factur-X / ZUGFeRD (CII inside).
+  { match = "*cii*.xml",          rules = "rules/cii-invoice.toml" },
+  { match = "*.xml",              rules = "rules/ubl-invoice.toml" },
+  { match = "*.pdf",              rules = "rules/facturx-invoice.toml" },
 ]
 """
 

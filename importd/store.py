@@ -37,11 +37,13 @@ CREATE TABLE IF NOT EXISTS invoices (
     number TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('invoice', 'credit_note')),
     source TEXT NOT NULL, external_ref TEXT NOT NULL, customer_code TEXT, issue_date TEXT,
     due_date TEXT, currency TEXT, total_net TEXT, total_tax TEXT, total_gross TEXT,
-    amount_due TEXT, file_id INTEGER);
+    amount_due TEXT, file_id INTEGER, seller_id TEXT, seller_name TEXT, total_lines TEXT,
+    allowance_total TEXT, charge_total TEXT, prepaid TEXT, rounding TEXT,
+    amount_paid TEXT, balance TEXT, payment_status TEXT);
 CREATE TABLE IF NOT EXISTS invoice_lines (
     invoice_number TEXT NOT NULL, line_no INTEGER NOT NULL, sku TEXT, description TEXT,
     quantity TEXT, unit_code TEXT, unit_price TEXT, net_amount TEXT, vat_rate TEXT,
-    vat_category TEXT, PRIMARY KEY (invoice_number, line_no));
+    vat_category TEXT, line_id TEXT, PRIMARY KEY (invoice_number, line_no));
 CREATE TABLE IF NOT EXISTS payments (
     number TEXT PRIMARY KEY, source TEXT NOT NULL, external_ref TEXT NOT NULL,
     invoice_number TEXT, paid_on TEXT, amount TEXT, currency TEXT, method TEXT, file_id INTEGER);
@@ -68,11 +70,37 @@ CREATE INDEX IF NOT EXISTS parked_records_ref ON parked_records(source, entity, 
 """
 
 PRODUCT_FIELDS = ("name", "unit_price", "vat_rate")
+# Invoices and payments (added after schema version 1: existing databases get the
+# columns on open). Balances are computed in Python with exact decimals and stored,
+# because SQLite's SUM over TEXT would go through floating point.
+INVOICE_SCHEMA = """
+CREATE INDEX IF NOT EXISTS invoices_external_ref ON invoices(external_ref);
+CREATE INDEX IF NOT EXISTS parked_records_waiting_for ON parked_records(waiting_for);
+CREATE VIEW IF NOT EXISTS invoice_balances AS
+    SELECT number, kind, external_ref, seller_id, customer_code, currency, amount_due,
+           coalesce(amount_paid, '0') AS amount_paid, coalesce(balance, amount_due) AS balance,
+           coalesce(payment_status, 'unpaid') AS payment_status
+    FROM invoices;
+"""
+ADDED_COLUMNS = {
+    "invoices": ("seller_id", "seller_name", "total_lines", "allowance_total", "charge_total", "prepaid",
+                 "rounding", "amount_paid", "balance", "payment_status"),
+    "invoice_lines": ("line_id",),
+}
+
 CUSTOMER_FIELDS = ("name", "email", "phone", "address1", "address2", "postcode", "city",
                    "country", "vat_number")
 ORDER_COLUMNS = ("number", "source", "external_ref", "customer_code", "order_date", "currency",
                  "status", "subtotal", "shipping", "discount", "tax", "total", "file_id")
 LINE_COLUMNS = ("order_number", "line_no", "sku", "description", "quantity", "unit_price", "line_total")
+INVOICE_COLUMNS = ("number", "kind", "source", "external_ref", "customer_code", "issue_date", "due_date",
+                   "currency", "total_net", "total_tax", "total_gross", "amount_due", "file_id",
+                   "seller_id", "seller_name", "total_lines", "allowance_total", "charge_total", "prepaid",
+                   "rounding", "amount_paid", "balance", "payment_status")
+INVOICE_LINE_COLUMNS = ("invoice_number", "line_no", "line_id", "sku", "description", "quantity", "unit_code",
+                        "unit_price", "net_amount", "vat_rate", "vat_category")
+PAYMENT_COLUMNS = ("number", "source", "external_ref", "invoice_number", "paid_on", "amount", "currency",
+                   "method", "file_id")
 FINAL_STATES = ("imported", "duplicate", "quarantined")
 
 
@@ -84,7 +112,60 @@ def now() -> str:
 sqlite3.register_adapter(Decimal, str)
 
 
-class Store:
+class InvoiceStore:
+    """Invoice and payment SQL, mixed into Store (kept apart to keep both readable)."""
+
+    db: sqlite3.Connection
+
+    def refs_from_any_source(self, entity: str, ids: list[str]) -> dict[str, sqlite3.Row]:
+        """External references of `entity` whatever the source: an issuer's invoice is one
+        invoice whichever inbox it came through."""
+        found = {}
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                    f"SELECT external_id, internal_key, content_sha256 FROM external_refs"
+                    f" WHERE entity = ? AND external_id IN ({marks})", (entity, *chunk)):
+                found[row["external_id"]] = row
+        return found
+
+    def insert_invoices(self, invoices: list[dict], lines: list[dict]) -> None:
+        self.db.executemany(
+            f"INSERT INTO invoices ({', '.join(INVOICE_COLUMNS)}) VALUES ({', '.join('?' * len(INVOICE_COLUMNS))})",
+            [[i.get(c) for c in INVOICE_COLUMNS] for i in invoices])
+        self.db.executemany(
+            f"INSERT INTO invoice_lines ({', '.join(INVOICE_LINE_COLUMNS)})"
+            f" VALUES ({', '.join('?' * len(INVOICE_LINE_COLUMNS))})",
+            [[li.get(c) for c in INVOICE_LINE_COLUMNS] for li in lines])
+
+    def invoices_by_ref(self, ref: str) -> list[dict]:
+        """Invoices whose number (ours) or external reference (the issuer's) is `ref`."""
+        return [dict(row) for row in self.db.execute(
+            "SELECT number, external_ref, seller_id, currency, amount_due, amount_paid FROM invoices"
+            " WHERE number = ? UNION SELECT number, external_ref, seller_id, currency, amount_due, amount_paid"
+            " FROM invoices WHERE external_ref = ?", (ref, ref))]
+
+    def insert_payments(self, payments: list[dict]) -> None:
+        self.db.executemany(
+            f"INSERT INTO payments ({', '.join(PAYMENT_COLUMNS)}) VALUES ({', '.join('?' * len(PAYMENT_COLUMNS))})",
+            [[p.get(c) for c in PAYMENT_COLUMNS] for p in payments])
+
+    def set_invoice_balance(self, number: str, amount_paid: Decimal, balance: Decimal, status: str) -> None:
+        self.db.execute("UPDATE invoices SET amount_paid = ?, balance = ?, payment_status = ? WHERE number = ?",
+                        (str(amount_paid), str(balance), status, number))
+
+    def parked_record(self, source: str, entity: str, external_id: str) -> sqlite3.Row | None:
+        return self.db.execute(
+            "SELECT * FROM parked_records WHERE source = ? AND entity = ? AND external_id = ?",
+            (source, entity, external_id)).fetchone()
+
+    def parked_waiting_for(self, keys: list[str]) -> list[sqlite3.Row]:
+        marks = ",".join("?" * len(keys))
+        return self.db.execute(f"SELECT * FROM parked_records WHERE waiting_for IN ({marks}) ORDER BY id",
+                               keys).fetchall()
+
+
+class Store(InvoiceStore):
     """One connection to the management database."""
 
     def __init__(self, path: Path):
@@ -97,6 +178,24 @@ class Store:
         if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self.db.executescript(
                 f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        self._add_invoice_columns()
+
+    def _add_invoice_columns(self) -> None:
+        """Bring a database made before invoices up to date; does nothing when it is."""
+        missing = [(table, column) for table, columns in ADDED_COLUMNS.items()
+                   for column in columns if column not in self._columns(table)]
+        if not missing and self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'invoice_balances'").fetchone():
+            return
+        with self.transaction():
+            for table, column in missing:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+            for statement in INVOICE_SCHEMA.split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+
+    def _columns(self, table: str) -> set[str]:
+        return {row["name"] for row in self.db.execute(f"PRAGMA table_info({table})")}
 
     def close(self) -> None:
         self.db.close()

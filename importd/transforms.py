@@ -20,6 +20,7 @@ from stdnum.fr import siren as fr_siren, siret as fr_siret
 from unidecode import unidecode
 
 from importd.errors import ValueRejected
+from importd.values import excel_serial_date
 
 COUNTRY_LANGUAGES = ("fr", "de", "es", "it", "nl")
 
@@ -96,6 +97,7 @@ TRANSFORMS: dict[str, Callable[[str], str]] = {
     "collapse_spaces": lambda v: " ".join(v.split()),
     "country": country,
     "email": email,
+    "excel_date": excel_serial_date,    # a bare Excel serial number → ISO date (write format = "%Y-%m-%d")
 }
 
 

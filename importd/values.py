@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from importd.errors import ValueRejected
@@ -40,6 +40,40 @@ def parse_decimal(text: str, decimal_comma: bool = False) -> Decimal:
         raise ValueRejected("bad_number", f"{raw!r} is not a number written with {mark}",
                             hint="check the column and decimal_comma in [format]")
     return Decimal(s)
+
+
+_XSD_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+
+
+def parse_xsd_decimal(text: str) -> Decimal:
+    """An xsd:decimal ("-12.50", "1.", ".5", "+3") as an exact Decimal; nothing else.
+
+    XML e-invoices write numbers in this one form: no grouping, no exponent, a
+    point as the decimal mark.
+    """
+    raw = text.strip()
+    if not _XSD_DECIMAL.fullmatch(raw):
+        raise ValueRejected("bad_number", f"{raw!r} is not an XML decimal (like -1234.56)",
+                            hint="XML amounts use a point and no thousands separators")
+    return Decimal(raw)
+
+
+_EXCEL_EPOCH = date(1899, 12, 30)   # serial 0 in the 1900 date system, counting its phantom 1900-02-29
+
+
+def excel_serial_date(text: str) -> str:
+    """An Excel serial day number (1900 date system) as an ISO date; a fraction is the time of day.
+
+    Excel counts 1900-02-29, a day that never was (a Lotus 1-2-3 compatibility bug):
+    serials 1–59 are 1900-01-01…1900-02-28, 60 is refused, 61 is 1900-03-01.
+    """
+    value = parse_xsd_decimal(text)
+    days = int(value)                      # the date part: the time of day is dropped
+    if value < 1 or days == 60 or days > 2958465:
+        raise ValueRejected("bad_date", f"{text.strip()!r} is not an Excel date serial number (1–2958465, not 60)",
+                            hint="format the column as a date in the sheet")
+    start = _EXCEL_EPOCH if days > 60 else _EXCEL_EPOCH + timedelta(days=1)
+    return (start + timedelta(days=days)).isoformat()
 
 
 def parse_date(text: str, fmt: str) -> str:

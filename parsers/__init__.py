@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
 
-FORMATS = ("csv",)
+FORMATS = ("csv", "xml", "facturx", "json", "xlsx")
 
 
 class ParseError(Exception):
@@ -30,6 +30,7 @@ class ParseError(Exception):
 class Record:
     line: int          # where the record starts in the file (1-based)
     fields: dict       # source field name → raw value
+    node: object = None  # XML: the record element, read by the rules' XPaths
 
 
 class Records(Protocol):

@@ -272,4 +272,4 @@ def test_empty_file_raises_empty_file(tmp_path, data):
 def test_unknown_format_is_refused():
     """open_records refuses a format that has no parser."""
     with pytest.raises(ValueError):
-        parsers.open_records("xlsx", Path("nowhere.xlsx"), {})
+        parsers.open_records("dbf", Path("nowhere.dbf"), {})

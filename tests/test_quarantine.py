@@ -85,9 +85,9 @@ def test_unknown_country_is_an_error_on_that_line(setup):
 
 def test_file_no_route_matches_is_quarantined_not_left(setup):
     """A file no route matches goes to quarantine with `no_route` instead of lying in the inbox."""
-    setup.drop("invoice.pdf", b"%PDF-1.4")
+    setup.drop("invoice.odt", b"PK\x03\x04")
     assert setup.run_once().returncode == 1
-    assert setup.sidecar("invoice.pdf")["code"] == "no_route"
+    assert setup.sidecar("invoice.odt")["code"] == "no_route"
     assert list(setup.inbox.iterdir()) == []
 
 
