@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from importd import log
-from importd.config import Config, load_config
+from importd.config import Config, Source, load_config
 from importd.errors import ConfigError, StopRequested
 from importd.pipeline import Transient, process
 from importd.sources.local import LocalSource
@@ -30,12 +30,18 @@ class Service:
         self.once = once
         self.store = Store(config.database)
         self.wake = threading.Event()
-        self.sources = [LocalSource(s, self.wake) for s in config.sources]
+        self.sources = [self._make_source(s) for s in config.sources]
         self.logger = log.get()
         self.stop_requested = False
         self.reload_requested = False
         self.outcomes: dict[str, int] = {}
         self._retry_at: dict[int, tuple[float, float]] = {}     # file id → (when, delay)
+
+    def _make_source(self, source: Source):
+        if source.kind == "sftp":
+            from importd.sources.sftp import SftpSource   # paramiko loads only when it is needed
+            return SftpSource(self.config, source, self.wake, once=self.once)
+        return LocalSource(source, self.wake)
 
     # -- signals ------------------------------------------------------------------------
 
@@ -58,13 +64,14 @@ class Service:
 
     def run(self) -> int:
         """Run until stopped (or, with once, until the inboxes are drained); return an exit code."""
-        for source in self.sources:
-            source.start()
         self.logger.info("service.started", sources=[s.name for s in self.sources],
                          database=str(self.config.database), once=self.once)
         try:
+            # Before the sources start: an sftp thread's fresh download is not a crash's leftover.
             for file_id in recover(self.config, self.store):
                 self.logger.warning("spool.recovered", file_id=file_id)
+            for source in self.sources:
+                source.start()
             while not self.stop_requested:
                 if self.reload_requested:
                     self._reload()
@@ -90,6 +97,9 @@ class Service:
     def _claim_ready(self) -> int:
         claimed = 0
         for source in self.sources:
+            if source.source.kind == "sftp":
+                claimed += source.arrivals()      # its thread downloads and registers them
+                continue
             for path in source.ready():
                 if self.stop_requested:
                     return claimed
@@ -134,7 +144,7 @@ class Service:
         for source in self.sources:
             source.stop()
         self.config = config
-        self.sources = [LocalSource(s, self.wake) for s in config.sources]
+        self.sources = [self._make_source(s) for s in config.sources]
         for source in self.sources:
             source.start()
         self.logger.info("config.reloaded", sources=[s.name for s in self.sources])

@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS import_files (
     id INTEGER PRIMARY KEY, source TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL,
     size INTEGER NOT NULL, state TEXT NOT NULL, received_at TEXT NOT NULL, finished_at TEXT,
     error_code TEXT, error_message TEXT, rules TEXT, spool_path TEXT, settled_path TEXT,
-    settled_at TEXT, records INTEGER, documents INTEGER, summary TEXT);
+    settled_at TEXT, records INTEGER, documents INTEGER, summary TEXT,
+    remote_path TEXT, remote_size INTEGER, remote_mtime INTEGER);
 CREATE INDEX IF NOT EXISTS import_files_sha256 ON import_files(sha256);
 CREATE INDEX IF NOT EXISTS import_files_source_state ON import_files(source, state);
 CREATE TABLE IF NOT EXISTS counters (
@@ -71,6 +72,8 @@ ORDER_COLUMNS = ("number", "source", "external_ref", "customer_code", "order_dat
                  "status", "subtotal", "shipping", "discount", "tax", "total", "file_id")
 LINE_COLUMNS = ("order_number", "line_no", "sku", "description", "quantity", "unit_price", "line_total")
 FINAL_STATES = ("imported", "duplicate", "quarantined")
+# Where an sftp file came from; added to ledgers created before the sftp source.
+REMOTE_COLUMNS = {"remote_path": "TEXT", "remote_size": "INTEGER", "remote_mtime": "INTEGER"}
 
 
 def now() -> str:
@@ -94,6 +97,17 @@ class Store:
         if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self.db.executescript(
                 f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        self._add_remote_columns()
+
+    def _add_remote_columns(self) -> None:
+        def missing():
+            have = {row[1] for row in self.db.execute("PRAGMA table_info(import_files)")}
+            return [c for c in REMOTE_COLUMNS if c not in have]
+        if missing():
+            with self.transaction():
+                for column in missing():
+                    self.db.execute(f"ALTER TABLE import_files ADD COLUMN {column} {REMOTE_COLUMNS[column]}")
+        self.db.execute("CREATE INDEX IF NOT EXISTS import_files_remote ON import_files(source, remote_path)")
 
     def close(self) -> None:
         self.db.close()
@@ -112,12 +126,23 @@ class Store:
 
     # -- the ledger -------------------------------------------------------------------
 
-    def add_file(self, source: str, name: str, sha256: str, size: int, spool_path: str) -> int:
+    def add_file(self, source: str, name: str, sha256: str, size: int, spool_path: str,
+                 remote: tuple[str, int, int] | None = None) -> int:
+        """`remote`: (path, size, mtime) of a file fetched from an sftp server."""
+        remote_path, remote_size, remote_mtime = remote or (None, None, None)
         with self.transaction():
             cur = self.db.execute(
-                "INSERT INTO import_files (source, name, sha256, size, state, received_at, spool_path)"
-                " VALUES (?, ?, ?, ?, 'received', ?, ?)", (source, name, sha256, size, now(), spool_path))
+                "INSERT INTO import_files (source, name, sha256, size, state, received_at, spool_path,"
+                " remote_path, remote_size, remote_mtime) VALUES (?, ?, ?, ?, 'received', ?, ?, ?, ?, ?)",
+                (source, name, sha256, size, now(), spool_path, remote_path, remote_size, remote_mtime))
         return cur.lastrowid
+
+    def remote_file_id(self, source: str, remote_path: str, size: int, mtime: int) -> int | None:
+        """The ledger id of this exact remote file (same path, size and mtime), if fetched before."""
+        row = self.db.execute(
+            "SELECT id FROM import_files WHERE source = ? AND remote_path = ? AND remote_size = ?"
+            " AND remote_mtime = ? ORDER BY id DESC LIMIT 1", (source, remote_path, size, mtime)).fetchone()
+        return row[0] if row else None
 
     def file(self, file_id: int) -> sqlite3.Row:
         return self.db.execute("SELECT * FROM import_files WHERE id = ?", (file_id,)).fetchone()
