@@ -59,7 +59,8 @@ def open_session(settings: SftpSettings) -> tuple[paramiko.SSHClient, paramiko.S
 def _private_key(settings: SftpSettings) -> paramiko.PKey:
     passphrase = settings.passphrase.read() if settings.passphrase else None
     try:
-        return paramiko.PKey.from_path(settings.key_file, passphrase)
+        # from_path hands the passphrase to `cryptography`, which wants bytes.
+        return paramiko.PKey.from_path(settings.key_file, passphrase.encode() if passphrase else None)
     except paramiko.PasswordRequiredException:
         raise KeyUnusable(f"{settings.key_file} is encrypted and no passphrase is configured") from None
     except (paramiko.SSHException, ValueError, TypeError) as e:
