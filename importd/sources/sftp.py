@@ -267,7 +267,8 @@ class SftpSource:
         try:
             copied = 0
             with sftp.open(remote, "rb") as source, open(partial, "wb") as local:
-                source.prefetch(size)
+                if size > CHUNK:      # pipelined reads pay off; for small files the extra thread does not
+                    source.prefetch(size)
                 while chunk := source.read(CHUNK):
                     if self._stop.is_set():
                         raise _Stopping()

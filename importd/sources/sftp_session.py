@@ -9,6 +9,7 @@ read here, at connect time, and never leave this module.
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 
 import paramiko
@@ -16,6 +17,9 @@ import paramiko
 from importd.sftp_settings import SecretUnavailable, SftpSettings
 
 KEEPALIVE_S = 15
+
+# paramiko prints its transport thread's errors on stderr; sftp.unavailable says what matters.
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
 class HostKeyUnknown(Exception):
