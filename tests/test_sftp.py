@@ -248,8 +248,7 @@ def test_done_marker_mode_waits_for_the_marker(tmp_path, sshd):
 
 def test_acknowledgements_are_pushed_to_ack_dir(tmp_path, sshd):
     """ack_dir: each file's .ack.json lands on the server, whole, where upstream can read it."""
-    (sshd.remote / "acks").mkdir()
-    site = make_site(tmp_path / "site", sshd, ack_dir="acks")
+    site = make_site(tmp_path / "site", sshd, ack_dir="acks")     # created on the server if missing
     put(sshd, "orders_export_1.csv", sample("orders_export_1.csv"))
     assert site.run_once().returncode == 0
     acks = list((sshd.remote / "acks").iterdir())
@@ -313,6 +312,29 @@ def test_sshd_killed_mid_download_then_restarted_imports_the_file_once(site, ssh
     kinds = [e["kind"] for e in events(out, "sftp.unavailable")]
     assert kinds[0] == "connection_lost" and len(kinds) == len(set(kinds)), kinds   # each kind logged once
     assert events(out, "sftp.claim_recovered")               # our cut claim was given back, then taken whole
+
+
+@pytest.mark.slow
+def test_file_growing_during_its_download_is_taken_again_whole(site, sshd):
+    """The uploader appends while we download: the copy is discarded, the file re-settles, arrives whole."""
+    data = os.urandom(1 << 20) * 80
+    upload = open(sshd.remote / "grows.dat", "wb")          # the uploader's handle follows the claim rename
+    upload.write(data)
+    upload.flush()
+    service = site.start()
+    try:
+        def partial_started():
+            return any(p.name.endswith(".partial") and p.stat().st_size > (4 << 20) for p in site.spool_files())
+        site.wait_for(partial_started, what="the download to start")
+        upload.write(b"tail")
+        upload.close()
+        site.wait_for(lambda: "grows.dat" in site.quarantined(), timeout=60, what="the whole file")
+    finally:
+        code, out, err = stop(service)
+    assert code == 1, err                                   # 1: a file was quarantined (no_route)
+    assert site.rows("SELECT sha256, size FROM import_files") == [
+        {"sha256": hashlib.sha256(data + b"tail").hexdigest(), "size": len(data) + 4}]
+    assert [e["file"] for e in events(out, "sftp.file_changed")] == ["grows.dat"]
 
 
 @pytest.mark.slow

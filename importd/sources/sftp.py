@@ -215,6 +215,10 @@ class SftpSource:
                 raise FileChanged("size or mtime changed after the listing")
             started = time.monotonic()
             spooled = self._download(sftp, taken, name, attr.st_size)
+            after = sftp.stat(taken)
+            if (after.st_size, after.st_mtime) != signature:    # rewritten in place while we read
+                spooled.unlink()
+                raise FileChanged("size or mtime changed during the download")
         except (FileChanged, FileNotFoundError) as e:
             self.logger.info("sftp.file_changed", file=name, detail=str(e) or "vanished",
                              hint="taken again once it stays unchanged for settle seconds")

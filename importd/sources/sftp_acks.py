@@ -27,6 +27,10 @@ def push_acks(sftp: paramiko.SFTPClient, config: Config, source: str, ack_dir: s
         return 0
     pushed = config.outbox / source / "pushed"
     pushed.mkdir(exist_ok=True)
+    try:
+        sftp.stat(ack_dir)
+    except FileNotFoundError:
+        sftp.mkdir(ack_dir)
     for ack in acks:
         temp, final = f"{ack_dir}/.{ack.name}.tmp", f"{ack_dir}/{ack.name}"
         sftp.put(str(ack), temp)
