@@ -80,21 +80,21 @@ def sftp_settings(spec: dict, where: tuple, base: Path, problem) -> SftpSettings
         if value is None and not required:
             return None
         if not isinstance(value, str) or not value:
-            bad(key, f"sftp sources need {key} = {example}")
+            bad(key, f"{key} is missing or empty — write {key} = {example}")
             return None
         return value
 
     def seconds(key: str, default: float) -> float:
         value = spec.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            bad(key, f"{key} must be a positive number of seconds, e.g. {key} = {default:g}")
+            bad(key, f"{key} must be a positive number of seconds — e.g. {key} = {default:g}")
             return default
         return float(value)
 
     def secret(name: str) -> Secret | None:
         file_key, env_key = f"{name}_file", f"{name}_env"
         if file_key in spec and env_key in spec:
-            bad(env_key, f"give the {name} once: either {file_key} or {env_key}")
+            bad(env_key, f"{file_key} and {env_key} are both given — keep one")
             return None
         if file_key in spec:
             value = text(file_key, f'"keys/{name}" (a file holding only the {name})')
@@ -114,41 +114,41 @@ def sftp_settings(spec: dict, where: tuple, base: Path, problem) -> SftpSettings
     remote_dir = text("remote_dir", '"/outgoing" (the folder to collect from)')
     port = spec.get("port", 22)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        bad("port", "port must be a TCP port number, e.g. port = 22")
+        bad("port", "port must be a TCP port number — e.g. port = 22")
     known_hosts = text("known_hosts", '"keys/known_hosts" (required: host keys are always checked)')
     if known_hosts and not (base / known_hosts).is_file():
         bad("known_hosts", f"known_hosts: no file {known_hosts!r} — create it with the server's key, "
-                           f"checked with its administrator: ssh-keyscan -p {port} HOST > {known_hosts}")
+                           f"checked with its administrator: ssh-keyscan -p {port} {host or 'HOST'} > {known_hosts}")
     key_file = text("key_file", '"keys/id_ed25519"', required=False)
     if key_file and not (base / key_file).is_file():
         bad("key_file", f"key_file: no file {key_file!r} — write the path of an ed25519 or RSA private key")
     passphrase, password = secret("passphrase"), secret("password")
     if key_file is None and password is None:
-        bad("key_file", 'sftp sources need key_file = "keys/id_ed25519" or password_file / password_env')
+        bad("key_file", 'no credentials — write key_file = "keys/id_ed25519" or password_file / password_env')
     if key_file and password:
         bad("password_file" if "password_file" in spec else "password_env",
-            "give key_file or a password, not both")
+            "key_file and a password are both given — keep one")
     if passphrase and not key_file:
         bad("passphrase_file" if "passphrase_file" in spec else "passphrase_env",
-            "a passphrase goes with key_file = \"keys/id_ed25519\"")
+            "a passphrase without a key — add key_file = \"keys/id_ed25519\"")
 
     on_success, move_to = spec.get("on_success", "delete"), None
     if isinstance(on_success, str) and on_success.startswith("move:") and len(on_success) > 5:
         on_success, move_to = "move", posixpath.join(remote_dir or "", on_success[5:])
     elif on_success not in ("delete", "keep"):
-        bad("on_success", 'on_success: write "delete", "keep" or "move:/outgoing/done"')
+        bad("on_success", f'on_success {on_success!r} is not known — write "delete", "keep" or "move:done"')
     marker = spec.get("done_marker", False)
     if marker is True:
         marker = ".done"
     elif marker is False:
         marker = None
     elif not (isinstance(marker, str) and marker.startswith(".") and len(marker) > 1):
-        bad("done_marker", 'done_marker = true (x.csv waits for x.csv.done) or a suffix such as ".ok"')
+        bad("done_marker", f'done_marker {marker!r} — write true (x.csv waits for x.csv.done) or a suffix such as ".ok"')
         marker = None
     ack_dir = text("ack_dir", '"/incoming/acks" (a remote folder)', required=False)
     claim = spec.get("claim", True)
     if not isinstance(claim, bool):
-        bad("claim", "claim = true (rename a remote file before downloading it) or false")
+        bad("claim", "claim must be true or false — write claim = true (rename a remote file before download)")
     numbers = {key: seconds(key, default) for key, default in
                (("poll_interval", 30.0), ("stale_claim", 600.0), ("timeout", 15.0))}
     if not ok:
