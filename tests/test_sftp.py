@@ -284,7 +284,8 @@ def test_sftp_config_errors_are_reported_with_their_lines(tmp_path, sshd):
     for key in ("on_success", "known_hosts", "password_env"):
         line = next(n for n, t in enumerate(text, 1) if t.startswith(f"{key} ="))
         assert any(p.startswith(f"{site.config}:{line}: {key}") and " — " in p for p in problems), (key, problems)
-    assert len(problems) == 3, problems
+    assert len(problems) == 4, problems             # and: key_file and a password both given
+    assert any("both given — keep one" in p for p in problems), problems
 
 
 @pytest.mark.slow
