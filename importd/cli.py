@@ -143,7 +143,7 @@ def cmd_status(args) -> int:
         sources = {s.name: {} for s in config.sources}
         for row in store.counts_by_state():
             sources.setdefault(row["source"], {})[row["state"]] = row["n"]
-        backlog = {s.name: sum(1 for e in s.path.iterdir() if e.is_file()) if s.path.is_dir() else 0
+        backlog = {s.name: sum(1 for e in s.path.iterdir() if e.is_file()) if s.path and s.path.is_dir() else 0
                    for s in config.sources}
         report = {
             "sources": [{"name": name, "states": states, "inbox": backlog.get(name, 0)}

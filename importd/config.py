@@ -14,6 +14,7 @@ from pathlib import Path
 from importd.errors import ConfigError
 from importd.numbering import check_format
 from importd.rules import Rules, load_rules
+from importd.sftp_settings import SFTP_KEYS, SftpSettings, sftp_settings
 from importd.tomlfile import TomlFile
 
 DEFAULT_NUMBERING = {
@@ -27,6 +28,7 @@ TOP_KEYS = {"database", "spool", "archive", "quarantine", "outbox", "log_format"
             "metrics_port", "metrics_address", "ack_formats"}
 ACK_FORMATS = ("json", "csv")
 SOURCE_KEYS = {"name", "kind", "path", "routes", "settle", "scan_interval"}
+SFTP_SOURCE_KEYS = {"name", "kind", "routes", "settle"} | SFTP_KEYS
 LOG_FORMATS = ("json", "console")
 
 
@@ -40,10 +42,11 @@ class Route:
 class Source:
     name: str
     kind: str
-    path: Path
+    path: Path | None            # the inbox folder (local sources)
     routes: list[Route]
     settle: float = 1.0          # seconds a file must stay unchanged before it is taken
     scan_interval: float = 2.0   # seconds between full scans (events only hint)
+    sftp: SftpSettings | None = None   # the server and its folder (sftp sources)
 
     def route(self, filename: str) -> Route | None:
         lowered = filename.lower()
@@ -145,16 +148,20 @@ def _source(spec: dict, index: int, base: Path, loaded: dict, problem, problems:
     if not isinstance(spec, dict):
         problem(where, "each source is a [[sources]] table")
         return None
-    for key in spec.keys() - SOURCE_KEYS:
-        problem(where + (key,), f"unknown key {key!r} — known keys: {', '.join(sorted(SOURCE_KEYS))}")
+    kind = spec.get("kind", "local")
+    known = SFTP_SOURCE_KEYS if kind == "sftp" else SOURCE_KEYS
+    for key in spec.keys() - known:
+        problem(where + (key,), f"unknown key {key!r} — known keys: {', '.join(sorted(known))}")
     name = spec.get("name")
     if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
         problem(where + ("name",), "each source needs a name (a word, no slash), e.g. name = \"inbox\"")
         return None
-    kind = spec.get("kind", "local")
-    if kind != "local":
-        problem(where + ("kind",), f"kind {kind!r} is not supported yet — write kind = \"local\"")
-    if not isinstance(spec.get("path"), str):
+    sftp = None
+    if kind not in ("local", "sftp"):
+        problem(where + ("kind",), f"kind {kind!r} is not known — write kind = \"local\" or kind = \"sftp\"")
+    elif kind == "sftp":
+        sftp = sftp_settings(spec, where, base, problem)
+    elif not isinstance(spec.get("path"), str):
         problem(where + ("path",), f"source {name!r} needs path = \"inbox\" (the folder to watch)")
         return None
     routes = []
@@ -176,10 +183,11 @@ def _source(spec: dict, index: int, base: Path, loaded: dict, problem, problems:
         problem(where + ("routes",), f"source {name!r} has no routes — add routes = [{{ match = \"*.csv\", "
                                      f"rules = \"rules/....toml\" }}]")
     numbers = {}
-    for key, default in (("settle", 1.0), ("scan_interval", 2.0)):
+    for key, default in (("settle", 2.0 if kind == "sftp" else 1.0), ("scan_interval", 2.0)):
         value = spec.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             problem(where + (key,), f"{key} must be a number of seconds, e.g. {key} = {default}")
             value = default
         numbers[key] = value
-    return Source(name=name, kind=kind, path=base / spec["path"], routes=routes, **numbers)
+    path = base / spec["path"] if kind == "local" else None
+    return Source(name=name, kind=kind, path=path, routes=routes, sftp=sftp, **numbers)

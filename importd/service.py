@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from importd import log
-from importd.config import Config, load_config
+from importd.config import Config, Source, load_config
 from importd.errors import ConfigError, StopRequested
 from importd.metrics import Metrics
 from importd.notify import Notifier
@@ -34,7 +34,7 @@ class Service:
         self.once = once
         self.store = Store(config.database)
         self.wake = threading.Event()
-        self.sources = [LocalSource(s, self.wake) for s in config.sources]
+        self.sources = [self._make_source(s) for s in config.sources]
         self.logger = log.get()
         self.stop_requested = False
         self.reload_requested = False
@@ -43,6 +43,12 @@ class Service:
         self.notify = Notifier()
         self.metrics = Metrics()
         self._swept_at = 0.0
+
+    def _make_source(self, source: Source):
+        if source.kind == "sftp":
+            from importd.sources.sftp import SftpSource   # paramiko loads only when it is needed
+            return SftpSource(self.config, source, self.wake, once=self.once)
+        return LocalSource(source, self.wake)
 
     # -- signals ------------------------------------------------------------------------
 
@@ -65,16 +71,17 @@ class Service:
 
     def run(self) -> int:
         """Run until stopped (or, with once, until the inboxes are drained); return an exit code."""
-        for source in self.sources:
-            source.start()
         if self.config.metrics_port is not None and not self.once:
             host, port = self.metrics.serve(self.config.metrics_address, self.config.metrics_port)
             self.logger.info("metrics.listening", address=f"{host}:{port}")
         self.logger.info("service.started", sources=[s.name for s in self.sources],
                          database=str(self.config.database), once=self.once)
         try:
+            # Before the sources start: an sftp thread's fresh download is not a crash's leftover.
             for file_id in recover(self.config, self.store):
                 self.logger.warning("spool.recovered", file_id=file_id)
+            for source in self.sources:
+                source.start()
             self.notify.ready(f"watching {len(self.sources)} source(s)")
             while not self.stop_requested:
                 self.notify.watchdog()
@@ -110,7 +117,8 @@ class Service:
         for row in self.store.unsettled():
             spooled[row["source"]] = spooled.get(row["source"], 0) + 1
         for source in self.sources:
-            self.metrics.backlog.labels(source.name).set(source.pending + spooled.get(source.name, 0))
+            waiting = getattr(source, "pending", 0)      # files seen settling in the source
+            self.metrics.backlog.labels(source.name).set(waiting + spooled.get(source.name, 0))
         self.metrics.parked.set(self.store.parked_count())
         self.metrics.quarantined.set(self.store.quarantined_count())
         self.metrics.health = {"status": "ok", "sources": [s.name for s in self.sources],
@@ -119,6 +127,9 @@ class Service:
     def _claim_ready(self) -> int:
         claimed = 0
         for source in self.sources:
+            if source.source.kind == "sftp":
+                claimed += source.arrivals()      # its thread downloads and registers them
+                continue
             for path in source.ready():
                 if self.stop_requested:
                     return claimed
@@ -182,7 +193,7 @@ class Service:
         for source in self.sources:
             source.stop()
         self.config = config
-        self.sources = [LocalSource(s, self.wake) for s in config.sources]
+        self.sources = [self._make_source(s) for s in config.sources]
         for source in self.sources:
             source.start()
         self.logger.info("config.reloaded", sources=[s.name for s in self.sources])

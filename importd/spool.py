@@ -46,10 +46,12 @@ def claim(config: Config, store: Store, source: str, path: Path, *, copy: bool =
     return register(config, store, source, target)
 
 
-def register(config: Config, store: Store, source: str, spooled: Path) -> int:
+def register(config: Config, store: Store, source: str, spooled: Path,
+             remote: tuple[str, int, int] | None = None) -> int:
+    """Record a spooled file in the ledger; `remote` is (path, size, mtime) on an sftp server."""
     sha256, size = file_digest(spooled)
     name = _PREFIX.sub("", spooled.name)
-    return store.add_file(source, name, sha256, size, str(spooled.relative_to(config.spool)))
+    return store.add_file(source, name, sha256, size, str(spooled.relative_to(config.spool)), remote)
 
 
 def recover(config: Config, store: Store) -> list[int]:

@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS import_files (
     id INTEGER PRIMARY KEY, source TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL,
     size INTEGER NOT NULL, state TEXT NOT NULL, received_at TEXT NOT NULL, finished_at TEXT,
     error_code TEXT, error_message TEXT, rules TEXT, spool_path TEXT, settled_path TEXT,
-    settled_at TEXT, records INTEGER, documents INTEGER, summary TEXT);
+    settled_at TEXT, records INTEGER, documents INTEGER, summary TEXT,
+    remote_path TEXT, remote_size INTEGER, remote_mtime INTEGER);
 CREATE INDEX IF NOT EXISTS import_files_sha256 ON import_files(sha256);
 CREATE INDEX IF NOT EXISTS import_files_source_state ON import_files(source, state);
 CREATE TABLE IF NOT EXISTS counters (
@@ -70,12 +71,13 @@ CREATE INDEX IF NOT EXISTS parked_records_ref ON parked_records(source, entity, 
 """
 
 PRODUCT_FIELDS = ("name", "unit_price", "vat_rate")
-# Invoices and payments (added after schema version 1: existing databases get the
-# columns on open). Balances are computed in Python with exact decimals and stored,
-# because SQLite's SUM over TEXT would go through floating point.
-INVOICE_SCHEMA = """
+# Added after schema version 1: an existing database gets them when importd opens it.
+# Invoice balances are computed in Python with exact decimals and stored, because
+# SQLite's SUM over TEXT would go through floating point.
+MIGRATION_SCHEMA = """
 CREATE INDEX IF NOT EXISTS invoices_external_ref ON invoices(external_ref);
 CREATE INDEX IF NOT EXISTS parked_records_waiting_for ON parked_records(waiting_for);
+CREATE INDEX IF NOT EXISTS import_files_remote ON import_files(source, remote_path);
 CREATE VIEW IF NOT EXISTS invoice_balances AS
     SELECT number, kind, external_ref, seller_id, customer_code, currency, amount_due,
            coalesce(amount_paid, '0') AS amount_paid, coalesce(balance, amount_due) AS balance,
@@ -83,9 +85,11 @@ CREATE VIEW IF NOT EXISTS invoice_balances AS
     FROM invoices;
 """
 ADDED_COLUMNS = {
-    "invoices": ("seller_id", "seller_name", "total_lines", "allowance_total", "charge_total", "prepaid",
-                 "rounding", "amount_paid", "balance", "payment_status"),
-    "invoice_lines": ("line_id",),
+    "invoices": dict.fromkeys(("seller_id", "seller_name", "total_lines", "allowance_total", "charge_total",
+                               "prepaid", "rounding", "amount_paid", "balance", "payment_status"), "TEXT"),
+    "invoice_lines": {"line_id": "TEXT"},
+    # Where an sftp file came from.
+    "import_files": {"remote_path": "TEXT", "remote_size": "INTEGER", "remote_mtime": "INTEGER"},
 }
 
 CUSTOMER_FIELDS = ("name", "email", "phone", "address1", "address2", "postcode", "city",
@@ -178,19 +182,19 @@ class Store(InvoiceStore):
         if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self.db.executescript(
                 f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
-        self._add_invoice_columns()
+        self._migrate()
 
-    def _add_invoice_columns(self) -> None:
-        """Bring a database made before invoices up to date; does nothing when it is."""
-        missing = [(table, column) for table, columns in ADDED_COLUMNS.items()
-                   for column in columns if column not in self._columns(table)]
+    def _migrate(self) -> None:
+        """Bring a database made by an earlier importd up to date; does nothing when it is."""
+        missing = [(table, column, kind) for table, columns in ADDED_COLUMNS.items()
+                   for column, kind in columns.items() if column not in self._columns(table)]
         if not missing and self.db.execute(
                 "SELECT 1 FROM sqlite_master WHERE name = 'invoice_balances'").fetchone():
             return
         with self.transaction():
-            for table, column in missing:
-                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
-            for statement in INVOICE_SCHEMA.split(";"):
+            for table, column, kind in missing:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            for statement in MIGRATION_SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
 
@@ -214,12 +218,23 @@ class Store(InvoiceStore):
 
     # -- the ledger -------------------------------------------------------------------
 
-    def add_file(self, source: str, name: str, sha256: str, size: int, spool_path: str) -> int:
+    def add_file(self, source: str, name: str, sha256: str, size: int, spool_path: str,
+                 remote: tuple[str, int, int] | None = None) -> int:
+        """`remote`: (path, size, mtime) of a file fetched from an sftp server."""
+        remote_path, remote_size, remote_mtime = remote or (None, None, None)
         with self.transaction():
             cur = self.db.execute(
-                "INSERT INTO import_files (source, name, sha256, size, state, received_at, spool_path)"
-                " VALUES (?, ?, ?, ?, 'received', ?, ?)", (source, name, sha256, size, now(), spool_path))
+                "INSERT INTO import_files (source, name, sha256, size, state, received_at, spool_path,"
+                " remote_path, remote_size, remote_mtime) VALUES (?, ?, ?, ?, 'received', ?, ?, ?, ?, ?)",
+                (source, name, sha256, size, now(), spool_path, remote_path, remote_size, remote_mtime))
         return cur.lastrowid
+
+    def remote_file_id(self, source: str, remote_path: str, size: int, mtime: int) -> int | None:
+        """The ledger id of this exact remote file (same path, size and mtime), if fetched before."""
+        row = self.db.execute(
+            "SELECT id FROM import_files WHERE source = ? AND remote_path = ? AND remote_size = ?"
+            " AND remote_mtime = ? ORDER BY id DESC LIMIT 1", (source, remote_path, size, mtime)).fetchone()
+        return row[0] if row else None
 
     def file(self, file_id: int) -> sqlite3.Row:
         return self.db.execute("SELECT * FROM import_files WHERE id = ?", (file_id,)).fetchone()
