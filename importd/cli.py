@@ -11,10 +11,12 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from importd import log
+from importd import log, status
 from importd.config import DEFAULT_NUMBERING, Config, load_config
+from importd.daemonize import AlreadyRunning, detach
 from importd.dryrun import dry_run, render
 from importd.errors import ConfigError
 from importd.parking import release
@@ -58,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     v = verb("run", cmd_run, "run the service")
     v.add_argument("--once", action="store_true", help="take what is there, settle it, exit")
     v.add_argument("--log-format", choices=("json", "console"), help="override log_format")
+    v.add_argument("--detach", action="store_true", help="run as a daemon (without systemd)")
+    v.add_argument("--pidfile", type=Path, help="with --detach: the pidfile (a second instance is refused)")
+    v.add_argument("--log-file", type=Path, help="with --detach: where the logs go (default: importd.log "
+                                                 "beside the config)")
     v = verb("import", cmd_import, "import the named files through the same pipeline, then exit")
     v.add_argument("files", nargs="+", type=Path)
     v.add_argument("--source", help="the source whose routes apply (default: the first that matches)")
@@ -84,7 +90,18 @@ def cmd_init(args) -> int:
 
 
 def cmd_run(args) -> int:
-    return run_service(args.config, once=args.once, log_format=args.log_format)
+    if not args.detach:
+        return run_service(args.config, once=args.once, log_format=args.log_format)
+    if args.pidfile is None:
+        print("importd run --detach needs --pidfile FILE", file=sys.stderr)
+        return EXIT_USAGE
+    config = load_config(args.config)            # report a broken config before forking
+    try:
+        return detach(args.pidfile, args.log_file or config.path.parent / "importd.log", config.path.parent,
+                      lambda: run_service(config.path, once=args.once, log_format=args.log_format))
+    except AlreadyRunning as e:
+        print(f"importd: {e}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def cmd_import(args) -> int:
@@ -100,17 +117,38 @@ def cmd_import(args) -> int:
                 continue
             source = _source_for(config, path.name, args.source)
             file_id = claim(config, store, source, path, copy=True)
+            bar = Progress(path.name, path.stat().st_size) if sys.stderr.isatty() else None
             try:
-                state = process(config, store, file_id)
+                state = process(config, store, file_id, progress=bar)
             except Transient as e:
                 print(f"importd: {path}: not imported now ({e}); `importd run` will retry it", file=sys.stderr)
                 state = "quarantined"
+            finally:
+                if bar is not None:
+                    bar.done()
             if state == "quarantined":
                 worst = max(worst, EXIT_QUARANTINED)
         release(config, store, log.get())
     finally:
         store.close()
     return worst
+
+
+class Progress:
+    """records, bytes and rate on one terminal line; nothing when stderr is not a TTY."""
+
+    def __init__(self, name: str, size: int):
+        self.name, self.size, self.started = name, size, time.monotonic()
+
+    def __call__(self, records: int, bytes_read: int) -> None:
+        seconds = max(time.monotonic() - self.started, 1e-6)
+        share = f" {bytes_read * 100 // self.size:3d}%" if self.size else ""
+        sys.stderr.write(f"\r{self.name}:{share} {records:,} records, {bytes_read / 1e6:,.1f}/"
+                         f"{self.size / 1e6:,.1f} MB, {records / seconds:,.0f} records/s ")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\n")
 
 
 def _source_for(config: Config, name: str, wanted: str | None) -> str:
@@ -140,35 +178,10 @@ def cmd_status(args) -> int:
     config = load_config(args.config)
     store = Store(config.database)
     try:
-        sources = {s.name: {} for s in config.sources}
-        for row in store.counts_by_state():
-            sources.setdefault(row["source"], {})[row["state"]] = row["n"]
-        backlog = {s.name: sum(1 for e in s.path.iterdir() if e.is_file()) if s.path and s.path.is_dir() else 0
-                   for s in config.sources}
-        report = {
-            "sources": [{"name": name, "states": states, "inbox": backlog.get(name, 0)}
-                        for name, states in sources.items()],
-            "last_files": [{k: row[k] for k in ("id", "source", "name", "state", "finished_at", "documents",
-                                                 "error_code", "error_message")} for row in store.last_files()],
-            "counters": [dict(row) for row in store.counters()],
-        }
+        data = status.report(config, store)
     finally:
         store.close()
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return EXIT_OK
-    for src in report["sources"]:
-        states = ", ".join(f"{k} {v}" for k, v in sorted(src["states"].items())) or "no files yet"
-        print(f"source {src['name']}: {states}; {src['inbox']} waiting in the inbox")
-    if report["last_files"]:
-        print("\nlast files:")
-        for f in report["last_files"]:
-            detail = f"{f['error_code']}: {f['error_message']}" if f["error_code"] else f"{f['documents'] or 0} documents"
-            print(f"  #{f['id']:<5} {f['state']:<11} {f['source']}/{f['name']}  {detail}")
-    if report["counters"]:
-        print("\ncounters:")
-        for c in report["counters"]:
-            print(f"  {c['series']:<12} {c['scope']:<24} {c['last_value']}")
+    print(json.dumps(data, indent=2) if args.json else status.render(data))
     return EXIT_OK
 
 

@@ -132,12 +132,15 @@ def test_status_json_counts_files_by_state_and_shows_counters(setup):
     result = importd("status", "--json", "-c", str(setup.config))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["sources"] == [{"name": "inbox", "states": {"imported": 1, "quarantined": 1}, "inbox": 0}]
+    [source] = report["sources"]
+    assert (source["name"], source["states"], source["inbox"], source["spool"]) == (
+        "inbox", {"imported": 1, "quarantined": 1}, 0, 0)
+    assert source["last_success"] and report["quarantined"] == 1 and report["parked"] == 0
     assert {f["name"]: f["state"] for f in report["last_files"]} == {
         "orders_export_1.csv": "imported", "unknown.txt": "quarantined"}
     assert {"series": "order", "scope": "CMD-2026-{seq}", "last_value": 3, "last_date": "2026-11-04"} in report["counters"]
     text = importd("status", "-c", str(setup.config))
-    assert "source inbox: imported 1, quarantined 1" in text.stdout
+    assert "source inbox: imported 1, quarantined 1; 0 waiting in the inbox" in text.stdout
 
 
 def test_log_lines_are_json_and_carry_the_file(setup):

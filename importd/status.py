@@ -1,0 +1,54 @@
+"""`importd status`: what the service has done and what waits, for people and for scripts."""
+
+from __future__ import annotations
+
+from importd.config import Config
+from importd.sources.local import is_temporary
+from importd.store import Store
+
+
+def report(config: Config, store: Store) -> dict:
+    """Per source: files by state, backlog, last success; then parked, quarantine, counters."""
+    states: dict[str, dict] = {s.name: {} for s in config.sources}
+    for row in store.counts_by_state():
+        states.setdefault(row["source"], {})[row["state"]] = row["n"]
+    spooled: dict[str, int] = {}
+    for row in store.unsettled():
+        spooled[row["source"]] = spooled.get(row["source"], 0) + 1
+    last_success = store.last_success()
+    inbox = {s.name: _waiting(s.path) for s in config.sources}
+    return {
+        "sources": [{"name": name, "states": by_state, "inbox": inbox.get(name, 0),
+                     "spool": spooled.get(name, 0), "last_success": last_success.get(name)}
+                    for name, by_state in states.items()],
+        "parked": store.parked_count(),
+        "quarantined": store.quarantined_count(),
+        "last_files": [{k: row[k] for k in ("id", "source", "name", "state", "finished_at", "documents",
+                                             "error_code", "error_message")} for row in store.last_files()],
+        "counters": [dict(row) for row in store.counters()],
+    }
+
+
+def render(data: dict) -> str:
+    out = []
+    for src in data["sources"]:
+        states = ", ".join(f"{k} {v}" for k, v in sorted(src["states"].items())) or "no files yet"
+        out.append(f"source {src['name']}: {states}; {src['inbox']} waiting in the inbox, "
+                   f"{src['spool']} in the spool; last import {src['last_success'] or 'never'}")
+    out.append(f"parked documents: {data['parked']}; files in quarantine: {data['quarantined']}")
+    if data["last_files"]:
+        out.append("\nlast files:")
+        for f in data["last_files"]:
+            detail = (f"{f['error_code']}: {f['error_message']}" if f["error_code"]
+                      else f"{f['documents'] or 0} documents")
+            out.append(f"  #{f['id']:<5} {f['state']:<11} {f['source']}/{f['name']}  {detail}")
+    if data["counters"]:
+        out.append("\ncounters:")
+        out += [f"  {c['series']:<12} {c['scope']:<24} {c['last_value']}" for c in data["counters"]]
+    return "\n".join(out)
+
+
+def _waiting(path) -> int:
+    if path is None or not path.is_dir():       # an sftp source has no local inbox
+        return 0
+    return sum(1 for e in path.iterdir() if e.is_file() and not is_temporary(e.name))
