@@ -1,0 +1,75 @@
+"""The SQL of invoices and payments, mixed into Store (kept apart so both read in one sitting)."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from typing import Iterator
+
+INVOICE_COLUMNS = ("number", "kind", "source", "external_ref", "customer_code", "issue_date", "due_date",
+                   "currency", "total_net", "total_tax", "total_gross", "amount_due", "file_id",
+                   "seller_id", "seller_name", "total_lines", "allowance_total", "charge_total", "prepaid",
+                   "rounding", "amount_paid", "balance", "payment_status")
+INVOICE_LINE_COLUMNS = ("invoice_number", "line_no", "line_id", "sku", "description", "quantity", "unit_code",
+                        "unit_price", "net_amount", "vat_rate", "vat_category")
+PAYMENT_COLUMNS = ("number", "source", "external_ref", "invoice_number", "paid_on", "amount", "currency",
+                   "method", "file_id")
+
+
+class InvoiceStore:
+    """Invoice and payment SQL, mixed into Store (kept apart to keep both readable)."""
+
+    db: sqlite3.Connection
+
+    def refs_from_any_source(self, entity: str, ids: list[str]) -> dict[str, sqlite3.Row]:
+        """External references of `entity` whatever the source: an issuer's invoice is one
+        invoice whichever inbox it came through."""
+        found = {}
+        for chunk in chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                    f"SELECT external_id, internal_key, content_sha256 FROM external_refs"
+                    f" WHERE entity = ? AND external_id IN ({marks})", (entity, *chunk)):
+                found[row["external_id"]] = row
+        return found
+
+    def insert_invoices(self, invoices: list[dict], lines: list[dict]) -> None:
+        self.db.executemany(
+            f"INSERT INTO invoices ({', '.join(INVOICE_COLUMNS)}) VALUES ({', '.join('?' * len(INVOICE_COLUMNS))})",
+            [[i.get(c) for c in INVOICE_COLUMNS] for i in invoices])
+        self.db.executemany(
+            f"INSERT INTO invoice_lines ({', '.join(INVOICE_LINE_COLUMNS)})"
+            f" VALUES ({', '.join('?' * len(INVOICE_LINE_COLUMNS))})",
+            [[li.get(c) for c in INVOICE_LINE_COLUMNS] for li in lines])
+
+    def invoices_by_ref(self, ref: str) -> list[dict]:
+        """Invoices whose number (ours) or external reference (the issuer's) is `ref`."""
+        return [dict(row) for row in self.db.execute(
+            "SELECT number, external_ref, seller_id, currency, amount_due, amount_paid FROM invoices"
+            " WHERE number = ? UNION SELECT number, external_ref, seller_id, currency, amount_due, amount_paid"
+            " FROM invoices WHERE external_ref = ?", (ref, ref))]
+
+    def insert_payments(self, payments: list[dict]) -> None:
+        self.db.executemany(
+            f"INSERT INTO payments ({', '.join(PAYMENT_COLUMNS)}) VALUES ({', '.join('?' * len(PAYMENT_COLUMNS))})",
+            [[p.get(c) for c in PAYMENT_COLUMNS] for p in payments])
+
+    def set_invoice_balance(self, number: str, amount_paid: Decimal, balance: Decimal, status: str) -> None:
+        self.db.execute("UPDATE invoices SET amount_paid = ?, balance = ?, payment_status = ? WHERE number = ?",
+                        (str(amount_paid), str(balance), status, number))
+
+    def parked_record(self, source: str, entity: str, external_id: str) -> sqlite3.Row | None:
+        return self.db.execute(
+            "SELECT * FROM parked_records WHERE source = ? AND entity = ? AND external_id = ?",
+            (source, entity, external_id)).fetchone()
+
+    def parked_waiting_for(self, keys: list[str]) -> list[sqlite3.Row]:
+        marks = ",".join("?" * len(keys))
+        return self.db.execute(f"SELECT * FROM parked_records WHERE waiting_for IN ({marks}) ORDER BY id",
+                               keys).fetchall()
+
+
+def chunks(items: list, size: int) -> Iterator[list]:
+    """`items` in slices of at most `size`, to keep SQL parameter lists short."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
