@@ -13,6 +13,8 @@ from pathlib import Path
 import daemon
 from daemon.pidfile import TimeoutPIDLockFile
 
+from importd.pids import alive
+
 
 class AlreadyRunning(Exception):
     """Another importd holds the pidfile."""
@@ -23,7 +25,7 @@ def detach(pidfile: Path, log_file: Path, working_directory: Path, run) -> int:
     lock = TimeoutPIDLockFile(str(pidfile.resolve()), acquire_timeout=0)
     holder = lock.read_pid()
     if holder is not None:
-        if _alive(holder):
+        if alive(holder):
             raise AlreadyRunning(f"importd is already running with pid {holder} ({pidfile})")
         lock.break_lock()                      # a crashed daemon's pidfile: take it over
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -39,13 +41,3 @@ def detach(pidfile: Path, log_file: Path, working_directory: Path, run) -> int:
     with context:
         code = run()
     os._exit(code)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

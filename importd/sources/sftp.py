@@ -33,6 +33,7 @@ from importd.sources.local import is_temporary
 from importd.sources.sftp_acks import push_acks, unpushed_acks
 from importd.sources.sftp_session import describe, open_session
 from importd.spool import fsync_dir, register
+from importd.pids import alive
 from importd.store import Store
 
 CLAIM_MARK = ".importd-"
@@ -50,16 +51,6 @@ class _Stopping(Exception):
 
 def _host_tag() -> str:
     return "".join(c if c.isalnum() or c in ".-" else "_" for c in socket.gethostname()) or "host"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class SftpSource:
@@ -332,7 +323,7 @@ class SftpSource:
         host, _, pid = owner.rpartition("-")
         if not original or not pid.isdigit():
             return
-        if host == self.host and (int(pid) == os.getpid() or not _alive(int(pid))):
+        if host == self.host and (int(pid) == os.getpid() or not alive(int(pid))):
             stale = True          # ours, from a lost connection or a previous run
         else:
             signature = (attr.st_size, attr.st_mtime)
