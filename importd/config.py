@@ -48,9 +48,13 @@ class Source:
     scan_interval: float = 2.0   # seconds between full scans (events only hint)
     sftp: SftpSettings | None = None   # the server and its folder (sftp sources)
 
-    def route(self, filename: str) -> Route | None:
+    def routes_for(self, filename: str) -> list[Route]:
+        """The routes whose pattern fits `filename` (a glob, case-insensitive), in order."""
         lowered = filename.lower()
-        return next((r for r in self.routes if fnmatch.fnmatchcase(lowered, r.match.lower())), None)
+        return [r for r in self.routes if fnmatch.fnmatchcase(lowered, r.match.lower())]
+
+    def route(self, filename: str) -> Route | None:
+        return next(iter(self.routes_for(filename)), None)
 
 
 @dataclass(slots=True)

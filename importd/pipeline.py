@@ -12,6 +12,7 @@ import time
 import traceback
 
 import parsers
+from parsers import xml as xml_parser
 from importd import log
 from importd.commit import Rejects, commit_file
 from importd.config import Config
@@ -54,7 +55,7 @@ def process(config: Config, store: Store, file_id: int, progress=None) -> str:
 
 def _import(config: Config, store: Store, row, logger, progress) -> None:
     source = config.source(row["source"])
-    route = source.route(row["name"])
+    route = _route(source, row["name"], config.spool / row["spool_path"])
     if route is None:
         raise FileRejected("no_route", f"no route of source {source.name!r} matches {row['name']!r}",
                            hint="rename the file or add a route { match = ..., rules = ... } to importd.toml")
@@ -88,6 +89,18 @@ def _import(config: Config, store: Store, row, logger, progress) -> None:
         records.close()
         if rejects is not None:
             rejects.close()
+
+
+def _route(source, name: str, path):
+    """The first route that fits the name; among XML rules, the one that reads the file's root element."""
+    routes = source.routes_for(name)
+    xml_routes = [r for r in routes if r.rules.parser == "xml"]
+    if len(routes) > 1 and xml_routes:
+        root = xml_parser.root_tag(path)
+        for route in xml_routes:
+            if root in xml_parser.record_roots(route.rules.options):
+                return route
+    return routes[0] if routes else None
 
 
 def _quarantine(config: Config, store: Store, row, error: FileRejected) -> None:

@@ -34,10 +34,11 @@ routes = [
   { match = "payments*.csv",      rules = "rules/payments.toml" },
   { match = "payments*.json",     rules = "rules/payments-json.toml" },
   { match = "payments*.xlsx",     rules = "rules/payments-xlsx.toml" },
-  # E-invoices (EN 16931): an XML file whose name contains "cii" is read as CII,
-  # any other XML as UBL; a PDF as Factur-X / ZUGFeRD (CII inside).
-  { match = "*cii*.xml",          rules = "rules/cii-invoice.toml" },
+  # E-invoices (EN 16931): an XML file goes to the rules whose record is its root
+  # element — UBL Invoice/CreditNote or CII CrossIndustryInvoice — whatever its name;
+  # a PDF is read as Factur-X / ZUGFeRD (CII inside).
   { match = "*.xml",              rules = "rules/ubl-invoice.toml" },
+  { match = "*.xml",              rules = "rules/cii-invoice.toml" },
   { match = "*.pdf",              rules = "rules/facturx-invoice.toml" },
 ]
 """

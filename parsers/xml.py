@@ -159,5 +159,28 @@ def _forget(element) -> None:
             del parent[0]
 
 
+def root_tag(path: Path) -> str | None:
+    """The Clark name of the file's root element, or None when it is not readable XML.
+
+    Read with the same hardened settings, stopping at the first element: lets
+    several XML rules share a file pattern (UBL or CII, whatever the name says).
+    """
+    try:
+        with open(path, "rb") as stream:
+            for _, element in etree.iterparse(stream, events=("start",), **_PARSER_SAFETY):
+                return element.tag
+    except (etree.XMLSyntaxError, OSError):
+        return None
+    return None
+
+
+def record_roots(options: dict) -> set[str]:
+    """The root elements a rules file's `record` paths start with."""
+    try:
+        return {path[0] for path in record_paths(options.get("record", []), options.get("namespaces", {}))}
+    except XPathError:
+        return set()
+
+
 def open_records(path: Path, options: dict) -> XmlRecords:
     return XmlRecords(open(path, "rb"), options)

@@ -222,3 +222,14 @@ def test_big_attachment_is_streamed_with_flat_memory(tmp_path):
     assert big - small < 16 * 1024
     assert huge - small < 16 * 1024
     assert len(rows(tmp_path / "c", "SELECT * FROM invoices")) == 1
+
+
+def test_xml_routes_by_root_element_whatever_the_name(setup):
+    """A CII file named like any XML (XRechnung-O.xml) and a UBL one both find their rules by their root."""
+    setup.drop("XRechnung-O.xml", (CORPUS / "en16931" / "cii" / "XRechnung-O.xml").read_bytes())
+    setup.drop("invoice.xml", (CORPUS / "en16931" / "ubl" / "ubl-tc434-example1.xml").read_bytes())
+    result = setup.run_once()
+    assert result.returncode == 0, result.stdout[-2000:]
+    rules = {r["name"]: r["rules"] for r in setup.rows("SELECT name, rules FROM import_files")}
+    assert rules == {"XRechnung-O.xml": "cii-invoice.toml", "invoice.xml": "ubl-invoice.toml"}
+    assert len(setup.rows("SELECT * FROM invoices")) == 2
