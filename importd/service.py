@@ -34,6 +34,7 @@ class Service:
         self.once = once
         self.store = Store(config.database)
         self.wake = threading.Event()
+        self.metrics = Metrics()
         self.sources = [self._make_source(s) for s in config.sources]
         self.logger = log.get()
         self.stop_requested = False
@@ -41,13 +42,13 @@ class Service:
         self.outcomes: dict[str, int] = {}
         self._retry_at: dict[int, tuple[float, float]] = {}     # file id → (when, delay)
         self.notify = Notifier()
-        self.metrics = Metrics()
         self._swept_at = 0.0
 
     def _make_source(self, source: Source):
         if source.kind == "sftp":
             from importd.sources.sftp import SftpSource   # paramiko loads only when it is needed
-            return SftpSource(self.config, source, self.wake, once=self.once)
+            return SftpSource(self.config, source, self.wake, once=self.once,
+                              on_error=lambda name, kind: self.metrics.source_errors.labels(name, kind).inc())
         return LocalSource(source, self.wake)
 
     # -- signals ------------------------------------------------------------------------
@@ -117,8 +118,7 @@ class Service:
         for row in self.store.unsettled():
             spooled[row["source"]] = spooled.get(row["source"], 0) + 1
         for source in self.sources:
-            waiting = getattr(source, "pending", 0)      # files seen settling in the source
-            self.metrics.backlog.labels(source.name).set(waiting + spooled.get(source.name, 0))
+            self.metrics.backlog.labels(source.name).set(source.pending + spooled.get(source.name, 0))
         self.metrics.parked.set(self.store.parked_count())
         self.metrics.quarantined.set(self.store.quarantined_count())
         self.metrics.health = {"status": "ok", "sources": [s.name for s in self.sources],

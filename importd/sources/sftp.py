@@ -54,9 +54,11 @@ def _host_tag() -> str:
 
 
 class SftpSource:
-    def __init__(self, config: Config, source: Source, wake: threading.Event, *, once: bool = False):
+    def __init__(self, config: Config, source: Source, wake: threading.Event, *, once: bool = False,
+                 on_error=None):
         self.config, self.source, self.settings = config, source, source.sftp
         self.wake, self.once = wake, once
+        self.on_error = on_error                            # (source, kind) → None: counts for /metrics
         self.host = _host_tag()
         self.claim_suffix = f"{CLAIM_MARK}{self.host}-{os.getpid()}"
         self.logger = log.get(source=source.name)
@@ -71,6 +73,11 @@ class SftpSource:
         self._delay = RETRY_MIN
         self._client = self._sftp = None
         self._claim_refused = False
+
+    @property
+    def pending(self) -> int:
+        """Remote files seen, not settled yet (for the backlog figure)."""
+        return len(self._seen)
 
     @property
     def name(self) -> str:
@@ -147,6 +154,8 @@ class SftpSource:
 
     def _failed(self, error: Exception) -> float:
         kind, message, hint = describe(error, self.settings)
+        if self.on_error is not None:
+            self.on_error(self.name, kind)
         if kind != self._failure:
             self.logger.error("sftp.unavailable", kind=kind, error=message, hint=hint, retry_in_s=self._delay)
             self._failure = kind
