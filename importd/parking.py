@@ -35,8 +35,15 @@ def release(config: Config, store: Store, logger, *, include_review: bool = Fals
             _expire(config, store, row, log)
             counts["expired"] += 1
             continue
-        rules = rules_by_path.get(row["rules"]) or load_rules(Path(row["rules"]))
-        outcome = _try(config, store, rules, row, log)
+        try:
+            rules = rules_by_path.get(row["rules"]) or load_rules(Path(row["rules"]))
+            outcome = _try(config, store, rules, row, log)
+        except Exception as error:      # one bad parked document must not stop the others
+            log.exception("parked.internal_error")
+            _to_quarantine(config, store, row, {"code": "internal_error", "message": f"{type(error).__name__}: "
+                           f"{error}", "line": row["line"], "rule": Path(row["rules"]).name,
+                           "hint": "check the rules file this document was parked with"}, log)
+            outcome = "rejected"
         counts[outcome] += 1
     return counts
 

@@ -48,7 +48,11 @@ def process(config: Config, store: Store, file_id: int, progress=None) -> str:
                 "internal_error", f"{type(e).__name__}: {e}", hint="report this to the importd maintainers",
                 trace=traceback.format_exc(limit=5)))
     row = store.file(file_id)
-    settle(config, store, row)
+    try:
+        settle(config, store, row)
+    except OSError as e:       # disk full, permissions: the outcome is committed, settling is retried
+        logger.error("file.settle_failed", error=str(e), hint="importd retries; check the disk and folders")
+        raise Transient(str(e)) from e
     _log_outcome(logger, row, time.monotonic() - started)
     return row["state"]
 

@@ -91,8 +91,14 @@ class InvoiceResolver(Resolver):
         """Book the payments that were parked waiting for this invoice, oldest first."""
         waiting = self.store.parked_waiting_for([_waiting(invoice["external_ref"]), _waiting(identity)])
         for parked in (p for p in waiting if p["entity"] == "payment"):
+            if parked["id"] in plan.released or self.find.ref("payment", parked["external_id"]):
+                continue                  # already booked: a payment is never booked twice
             payment = Document.from_json(parked["payload"])
-            self._book(payment.fields, invoice, plan, parked["source"], parked["file_id"], payment.fingerprint())
+            try:
+                self._book(payment.fields, invoice, plan, parked["source"], parked["file_id"],
+                           payment.fingerprint())
+            except FileRejected:
+                continue                  # its own fault: the parked sweep quarantines it with the reason
             plan.released.append(parked["id"])
             plan.outcomes.append({"entity": "payment", "external_ref": parked["external_id"],
                                   "number": plan.payments[-1]["number"], "outcome": "released",
@@ -105,6 +111,9 @@ class InvoiceResolver(Resolver):
         if self._already(doc, "payment", ext, digest, plan):
             return
         fields = doc.fields
+        if any(d.kind == "payment" and d.external_ref == ext for d, _ in plan.parked):
+            plan.outcomes.append(_outcome(doc, "", "duplicate", reason="parked earlier in this file"))
+            return
         parked = None if self.releasing else self.store.parked_record(self.source, "payment", ext)
         if parked is not None:
             if Document.from_json(parked["payload"]).fingerprint() != digest:

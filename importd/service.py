@@ -9,6 +9,7 @@ let the next start finish whatever was cut.
 from __future__ import annotations
 
 import signal
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -141,7 +142,11 @@ class Service:
 
     def _release_parked(self) -> None:
         self._swept_at = time.monotonic()
-        counts = release(self.config, self.store, self.logger)
+        try:
+            counts = release(self.config, self.store, self.logger)
+        except (sqlite3.OperationalError, OSError) as e:     # busy or full: the next sweep retries
+            self.logger.error("parked.sweep_failed", error=str(e))
+            return
         if counts["released"] or counts["expired"] or counts["rejected"]:
             self.logger.info("parked.swept", **counts)
 

@@ -46,7 +46,9 @@ def settle(config: Config, store: Store, row) -> Path:
                    "received_at": row["received_at"], "file_id": row["id"]}
         write_atomic(target.with_name(target.name + ".error.json"), sidecar)
     rejects = rejects_path(config, row["id"])
-    if summary.get("rejected") or rejects.exists():
+    if row["state"] == "quarantined":
+        rejects.unlink(missing_ok=True)          # the whole file failed: its sidecar says why
+    elif summary.get("rejected") or rejects.exists():
         _settle_rejects(config, row, summary, rejects)
     if spooled.exists():
         os.rename(spooled, target)
@@ -54,6 +56,7 @@ def settle(config: Config, store: Store, row) -> Path:
     _write_acks(config, row, summary)
     with store.transaction():
         store.mark_settled(row["id"])
+    ack_lines_path(config, row["id"]).unlink(missing_ok=True)   # only now: a rerun rewrites the ack whole
     return target
 
 
@@ -112,7 +115,6 @@ def _write_acks(config: Config, row, summary: dict) -> None:
     os.rename(temp, final)
     if "csv" in config.ack_formats:
         _write_csv_ack(folder / f"{row['name']}.ack.csv", row, summary, lines)
-    lines.unlink(missing_ok=True)
 
 
 def _write_csv_ack(path: Path, row, summary: dict, lines: Path) -> None:

@@ -120,3 +120,29 @@ def test_parked_list_shows_waiting_payments(setup):
     setup.drop("payments-1.csv", payments_csv("VIR-1;F2026-1001;;2026-11-20;200.00;EUR;transfer"))
     setup.run_once()
     assert "1 parked" in importd("parked", "list", "-c", str(setup.config)).stdout
+
+
+def test_payment_twice_in_one_file_before_its_invoice_is_booked_once(setup):
+    """The same parked payment listed twice is parked once and booked once when the invoice comes."""
+    setup.drop("payments-dup.csv", payments_csv("P1;F2026-1001;;2026-11-20;200.00;EUR;transfer",
+                                                "P1;F2026-1001;;2026-11-20;200.00;EUR;transfer"))
+    assert setup.run_once().returncode == 0
+    assert len(setup.rows("SELECT * FROM parked_records")) == 1
+    setup.drop_sample("ubl-invoice-FA1001.xml")
+    assert setup.run_once().returncode == 0
+    assert setup.rows("SELECT external_ref, number FROM payments") == [{"external_ref": "P1",
+                                                                         "number": "RG-2026-000001"}]
+    assert balance(setup, "F2026-1001")["amount_paid"] == "200.00"
+
+
+def test_a_bad_parked_payment_does_not_block_its_invoice(setup):
+    """A parked payment in the wrong currency: the invoice imports, the payment goes to quarantine alone."""
+    setup.drop("payments-usd.csv", payments_csv("P9;F2026-1001;;2026-11-20;200.00;USD;transfer"))
+    assert setup.run_once().returncode == 0
+    setup.drop_sample("ubl-invoice-FA1001.xml")
+    result = setup.run_once()
+    assert result.returncode == 0, result.stdout[-1500:]
+    assert setup.rows("SELECT number FROM invoices") == [{"number": "FA-2026-000001"}]
+    assert setup.rows("SELECT * FROM payments") == [] and setup.rows("SELECT * FROM parked_records") == []
+    sidecar = json.loads(next((setup.root / "quarantine" / "inbox").glob("parked-*.error.json")).read_text())
+    assert sidecar["code"] == "currency_mismatch"

@@ -278,3 +278,15 @@ def test_rules_file_with_mistakes_reports_all_of_them(setup):
     problems = result.stderr.strip().splitlines()
     assert [p.split(": ", 1)[0].rsplit(":", 1)[1] for p in problems] == ["3", "7", "11", "12"], problems
     assert all(" — " in p for p in problems)
+
+
+def test_file_failing_after_rejected_documents_keeps_the_files_own_reason(setup):
+    """atomicity = "document", a rejected member, then a bad byte: the sidecar says bad_encoding, no rejects file."""
+    rows = ["A0;Zero;Ann;1;rue A;75001 PARIS;Atlantide;;a0@example.fr"]
+    rows += [f"A{i};Nom;Bob;{i};rue B;75002 PARIS;FR;;b{i}@example.fr" for i in range(1, 700)]
+    data = ("Code adhérent;Nom;Prénom;Numéro;Voie;CP Ville;Pays;Téléphone;Email\n" + "\n".join(rows) + "\n").encode()
+    setup.drop("adherents-y.csv", data + b"A9;\xff;;;;;;;\n")
+    assert setup.run_once().returncode == 1
+    assert setup.sidecar("adherents-y.csv")["code"] == "bad_encoding"
+    assert not (setup.root / "quarantine" / "inbox" / "adherents-y.csv.rejects.csv").exists()
+    assert setup.rows("SELECT count(*) n FROM customers") == [{"n": 0}]

@@ -227,7 +227,13 @@ class SftpSource:
         except _Stopping:
             self._give_back(sftp, taken, path)
             raise
-        file_id = register(self.config, store, self.name, spooled, remote=(path, *signature))
+        try:
+            file_id = register(self.config, store, self.name, spooled, remote=(path, *signature))
+        except Exception:
+            # Not in the ledger: the copy must not stay in the spool while the file goes back.
+            spooled.unlink(missing_ok=True)
+            self._give_back(sftp, taken, path)
+            raise
         with self._lock:
             self._arrived += 1
         self.wake.set()
