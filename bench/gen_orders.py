@@ -94,8 +94,10 @@ def customer(cid: int) -> tuple:
     # The customer number makes each e-mail distinct; ASCII so it passes importd's check.
     local = f"{first}.{last}".lower().translate(_ASCII)
     email = f"{local}{cid}@{DOMAINS[cid % len(DOMAINS)]}"
+    # A French number has 9 digits after +33: valid phones, as a real shop's would mostly be.
+    digits = f"{cid % 100_000_000:08d}" if country == "FR" else f"{cid % 10_000_000:07d}"
     return (email, f"{first} {last}", address1, ADDRESS2[cid % len(ADDRESS2)], city, postcode,
-            country, f"{phone}{cid % 10_000_000:07d}")
+            country, f"{phone}{digits}")
 
 
 def write_orders(out: Path, lines: int, seed: int = 1) -> int:

@@ -133,7 +133,8 @@ def _value(rule: FieldRule, raw: dict, decimal_comma: bool, warnings: list[str])
             return None
         text = rule.default
     try:
-        text = rule.correspond(text)
+        if rule.cleans:
+            text = rule.correspond(text)
     except ValueRejected as e:
         if rule.on_unknown == "error":
             raise

@@ -53,6 +53,7 @@ class FieldRule:
     on_unknown: str = "error"                   # error | default | keep
     priority: str = "source"                    # who wins over a stored value
     xpaths: list = field(default_factory=list)  # XML: evaluators, the first non-empty wins
+    cleans: bool = False                        # has an extract, transforms or a map (else skip them)
 
     def correspond(self, text: str) -> str:
         """Extract, transform and look up `text`; ValueRejected when it does not correspond."""
@@ -323,6 +324,7 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
         problem(where, f"{target}: on_unknown {rule.on_unknown!r} — write one of: {', '.join(ON_UNKNOWN)}")
     elif rule.on_unknown == "default" and rule.default is None:
         problem(where, f"{target}: on_unknown = \"default\" needs a default = \"...\"")
+    rule.cleans = bool(rule.pattern or rule.transforms or rule.table)
     rule.priority = spec.get("priority", "source")
     if rule.priority not in PRIORITIES:
         problem(where, f"{target}: priority {rule.priority!r} — write one of: {', '.join(PRIORITIES)}")

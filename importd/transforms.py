@@ -9,7 +9,7 @@ from __future__ import annotations
 import gettext
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from typing import Callable
 
 import phonenumbers
@@ -101,6 +101,7 @@ TRANSFORMS: dict[str, Callable[[str], str]] = {
 }
 
 
+@lru_cache(maxsize=8192)     # customers come back order after order; parsing is the slow part
 def phone(value: str, region: str | None) -> str:
     """E.164 (+33143551212); a national number needs the rules' default_region."""
     try:
