@@ -55,16 +55,26 @@ def register(config: Config, store: Store, source: str, spooled: Path,
 
 
 def recover(config: Config, store: Store) -> list[int]:
-    """Register spool files a crash left out of the ledger; return their ids."""
-    known = {row["spool_path"] for row in store.unsettled()}
+    """At start, before any source runs: register spool files a crash left out of the ledger
+    (returning their ids), drop half-copied `.partial` files (their original is still at
+    the source), and drop the working files of files already settled."""
+    unsettled = store.unsettled()
+    known = {row["spool_path"] for row in unsettled}
     found = []
     if not config.spool.is_dir():
         return found
     for folder in sorted(p for p in config.spool.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for entry in sorted(folder.iterdir()):
             relative = str(entry.relative_to(config.spool))
-            if entry.is_file() and relative not in known and not entry.name.endswith(".partial"):
+            if entry.name.endswith(".partial"):
+                entry.unlink()
+            elif entry.is_file() and relative not in known:
                 found.append(register(config, store, folder.name, entry))
+    working = {str(row["id"]) for row in unsettled}
+    for folder in (config.spool / ".acks", config.spool / ".rejects"):    # see settle.py
+        for entry in folder.glob("*") if folder.is_dir() else ():
+            if entry.name.split(".")[0] not in working:
+                entry.unlink()
     return found
 
 
