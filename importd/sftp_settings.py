@@ -89,7 +89,7 @@ def sftp_settings(spec: dict, where: tuple, base: Path, problem) -> SftpSettings
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             bad(key, f"{key} must be a positive number of seconds — e.g. {key} = {default:g}")
             return default
-        return float(value)
+        return value            # seconds, int or float alike (never money)
 
     def secret(name: str) -> Secret | None:
         file_key, env_key = f"{name}_file", f"{name}_env"
