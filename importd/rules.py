@@ -216,6 +216,8 @@ def load_rules(path: Path) -> Rules:
     elif kind and kind != "product" and not any(r.target == "external_ref" for r in sections.get(kind, [])):
         problem((kind,), f"[{kind}] has no external_ref — say which column identifies the document "
                          f"upstream, e.g. external_ref = \"Name\"")
+    if kind == "invoice" and not any(r.target == "amount_due" and r.required for r in sections.get(kind, [])):
+        problem((kind,), "[invoice] needs amount_due (BT-115) with required = true — the balance starts from it")
     if kind == "order" and not sections.get("line"):
         problem(("line",), "an order needs a [line] section — map at least quantity and unit_price")
     if kind == "invoice" and not (group_by or lines):

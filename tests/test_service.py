@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -144,3 +145,24 @@ def test_check_accepts_the_shipped_setup(setup):
     result = importd("check", "-c", str(setup.config))
     assert result.returncode == 0, result.stderr
     assert "orders_export*.csv → shopify-orders.toml" in result.stdout
+
+
+@pytest.mark.slow
+def test_second_sigterm_stops_at_once_and_a_restart_finishes_the_work(setup):
+    """Two SIGTERMs during a big file: the service stops mid-file; the next run imports it once, no gap."""
+    setup.drop("orders_export_big.csv", order_rows(setup, 1, 40000))
+    service = setup.start()
+    for line in service.stdout:
+        if json.loads(line)["event"] == "file.processing":
+            break
+    service.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    service.send_signal(signal.SIGTERM)
+    out, err = service.communicate(timeout=60)
+    events = [json.loads(line)["event"] for line in out.splitlines()]
+    assert "service.stop_forced" in events and "file.done" not in events, err
+    assert setup.rows("SELECT count(*) n FROM orders") == [{"n": 0}]        # rolled back, nothing half-written
+    assert setup.run_once().returncode == 0
+    numbers = [r["number"] for r in setup.rows("SELECT number FROM orders ORDER BY number")]
+    assert numbers == [f"CMD-2026-{n:06d}" for n in range(1, 40001)]
+    assert setup.archived() == ["orders_export_big.csv"] and setup.spool_files() == []
