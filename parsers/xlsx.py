@@ -1,10 +1,11 @@
 """XLSX: one sheet (by name), a header row, streamed with openpyxl's read-only mode.
 
 Values are handed on as text, converted exactly:
-- numbers: Excel stores IEEE doubles; openpyxl gives a float. `repr` of a float
-  is the shortest decimal that reads back as the same double — the digits Excel
-  wrote in the file and shows at full precision — so Decimal(repr(x)) is exact
-  to what the sender typed (12.5 → "12.5", never 12.4999…). Integers stay integers.
+- numbers: Excel stores IEEE doubles and computes and shows them with 15
+  significant digits; openpyxl gives a float. Read at those 15 digits, a cell is
+  exactly what the sender typed or saw (12.5 → "12.5", never 12.4999…), and a
+  formula's =0.1+0.2 is "0.3", not the double's 0.30000000000000004. Integers
+  stay integers.
 - dates: a cell formatted as a date becomes ISO text, "2026-11-02" (or
   "2026-11-02 14:30:00" when it has a time of day); write `format = "%Y-%m-%d"`.
   A date stored as a bare serial number is converted by `transform = "excel_date"`.
@@ -55,7 +56,7 @@ def cell_text(value) -> str:
     if value is True or value is False:
         return "true" if value else "false"
     if isinstance(value, float):
-        return format(Decimal(repr(value)), "f")
+        return format(Decimal(format(value, ".15g")), "f")      # Excel's own precision
     if isinstance(value, datetime):
         return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
     if isinstance(value, (date, time)):

@@ -39,11 +39,14 @@ def test_xsd_decimal_refuses_grouping_exponents_and_commas(text):
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False, width=64))
-def test_excel_number_is_the_shortest_decimal_of_the_same_double(value):
-    """A cell's double becomes the shortest decimal that reads back as that very double."""
-    text = cell_text(value)
-    assert float(Decimal(text)) == value
-    assert Decimal(text) == Decimal(repr(value))
+def test_excel_number_is_read_at_excels_15_significant_digits(value):
+    """A cell's double becomes the decimal Excel shows: its 15 significant digits, exactly."""
+    assert Decimal(cell_text(value)) == Decimal(format(value, ".15g"))
+
+
+def test_formula_result_is_what_excel_shows_not_the_doubles_tail():
+    """=0.1+0.2 in a cell is 0.3, as Excel displays it, not 0.30000000000000004."""
+    assert cell_text(0.1 + 0.2) == "0.3"
 
 
 @given(st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-10**9, max_value=10**9))
