@@ -93,7 +93,8 @@ class Service:
                 claimed = self._claim_ready()
                 if self._process_spool() or time.monotonic() - self._swept_at > PARKED_SWEEP:
                     self._release_parked()
-                self._update_gauges()
+                if self.config.metrics_port is not None:
+                    self._update_gauges()       # only read when someone can scrape them
                 pending = [s.next_check() for s in self.sources if s.next_check() is not None]
                 if self.once and not claimed and not pending:
                     break
