@@ -176,7 +176,7 @@ def load_rules(path: Path) -> Rules:
     match_customer = doc.get("match_customer", [])
     if not (isinstance(match_customer, list) and set(match_customer) <= set(TARGETS["customer"])):
         problem(("document", "match_customer"),
-                f"match_customer must list customer fields, e.g. [\"email\", \"vat_number\"]")
+                "match_customer must list customer fields, e.g. [\"email\", \"vat_number\"]")
         match_customer = []
     choices = {}
     for key, (allowed, default) in CHOICES.items():

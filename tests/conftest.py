@@ -80,6 +80,13 @@ class Setup:
         return subprocess.Popen([sys.executable, "-m", "importd", "run", "-c", str(self.config), *extra],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
+    def start_watching(self, *extra: str) -> subprocess.Popen:
+        """Start the service and give it the moment it needs to open the database and watch."""
+        service = self.start(*extra)
+        self.wait_for(lambda: (self.root / "importd.db").exists(), what="the database")
+        time.sleep(0.5)
+        return service
+
     def wait_for(self, predicate, timeout: float = 30, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from conftest import REPO, importd, log_lines, stop
-from test_service import order_rows
+from test_service import start_during_big_file
 
 
 def free_port() -> int:
@@ -72,11 +72,7 @@ def test_detach_writes_the_pidfile_and_refuses_a_second_instance(setup):
 @pytest.mark.slow
 def test_sigterm_during_a_large_file_settles_it_then_exits_0(setup):
     """SIGTERM while a big file is being imported: that file is finished and archived, then exit 0."""
-    setup.drop("orders_export_big.csv", order_rows(setup, 1, 40000))
-    service = setup.start()
-    for line in service.stdout:
-        if json.loads(line)["event"] == "file.processing":
-            break
+    service = start_during_big_file(setup, 40000)
     service.send_signal(signal.SIGTERM)
     out, err = service.communicate(timeout=120)
     assert service.returncode == 0, err
@@ -87,10 +83,8 @@ def test_sigterm_during_a_large_file_settles_it_then_exits_0(setup):
 
 def test_sighup_with_a_good_config_takes_the_new_route(setup):
     """SIGHUP reloads importd.toml: a route added while running applies to the next file."""
-    service = setup.start()
+    service = setup.start_watching()
     try:
-        setup.wait_for(lambda: (setup.root / "importd.db").exists(), what="the database")
-        time.sleep(0.5)
         text = setup.config.read_text()
         setup.config.write_text(text.replace('{ match = "orders_export*.csv"',
                                              '{ match = "commandes*.csv", rules = "rules/shopify-orders.toml" },\n'

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 
@@ -26,6 +25,16 @@ def order_rows(setup, first: int, count: int) -> str:
                     "Billing Name": f"Client {n % 7}", "Billing Country": "FR"})
         rows.append(",".join(row[c] for c in columns))
     return "\n".join(rows) + "\n"
+
+
+def start_during_big_file(setup, orders: int):
+    """Drop a file of `orders` orders, start the service, return it once the file is being imported."""
+    setup.drop("orders_export_big.csv", order_rows(setup, 1, orders))
+    service = setup.start()
+    for line in service.stdout:
+        if json.loads(line)["event"] == "file.processing":
+            return service
+    raise AssertionError("the service never started the file")
 
 
 def test_slowly_written_file_is_taken_once_complete(setup):
@@ -61,9 +70,7 @@ def test_temporary_names_are_never_taken(setup):
 
 def test_sigterm_stops_cleanly_with_exit_0(setup):
     """SIGTERM while idle: the service logs its stop and exits 0."""
-    service = setup.start()
-    setup.wait_for(lambda: (setup.root / "importd.db").exists(), what="the database")
-    time.sleep(0.5)
+    service = setup.start_watching()
     code, out, err = stop(service, signal.SIGTERM)
     assert code == 0, err
     assert log_lines(out)[-1]["event"] == "service.stopped"
@@ -71,10 +78,8 @@ def test_sigterm_stops_cleanly_with_exit_0(setup):
 
 def test_sighup_with_a_broken_config_keeps_the_old_one(setup):
     """SIGHUP with a broken importd.toml is reported and the service keeps importing."""
-    service = setup.start()
+    service = setup.start_watching()
     try:
-        setup.wait_for(lambda: (setup.root / "importd.db").exists(), what="the database")
-        time.sleep(0.5)
         good = setup.config.read_text()
         setup.config.write_text(good + "\nbogus_key = 1\n")
         service.send_signal(signal.SIGHUP)
@@ -150,11 +155,7 @@ def test_check_accepts_the_shipped_setup(setup):
 @pytest.mark.slow
 def test_second_sigterm_stops_at_once_and_a_restart_finishes_the_work(setup):
     """Two SIGTERMs during a big file: the service stops mid-file; the next run imports it once, no gap."""
-    setup.drop("orders_export_big.csv", order_rows(setup, 1, 40000))
-    service = setup.start()
-    for line in service.stdout:
-        if json.loads(line)["event"] == "file.processing":
-            break
+    service = start_during_big_file(setup, 40000)
     service.send_signal(signal.SIGTERM)
     time.sleep(0.2)
     service.send_signal(signal.SIGTERM)
