@@ -112,6 +112,8 @@ class Service:
             self.metrics.close()
             self.store.close()
             self.logger.info("service.stopped", outcomes=self.outcomes)
+        if not self.once:
+            return 0        # a service that stopped cleanly; quarantined files are its normal work
         return 1 if self.outcomes.get("quarantined") or self.outcomes.get("deferred") else 0
 
     def _update_gauges(self) -> None:

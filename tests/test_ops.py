@@ -150,7 +150,7 @@ def test_metrics_endpoint_is_scraped_over_loopback_during_imports(setup):
         assert health["status"] == "ok" and health["sources"] == ["inbox"]
     finally:
         code, out, err = stop(service)
-    assert code == 1, err          # a file was quarantined during the run
+    assert code == 0, err          # a clean stop: quarantining a file is normal work for the service
 
 
 @pytest.mark.parametrize("unit", ["importd.service", "importd@.service"])

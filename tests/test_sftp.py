@@ -307,7 +307,7 @@ def test_sshd_killed_mid_download_then_restarted_imports_the_file_once(site, ssh
         site.wait_for(lambda: "big.dat" in site.quarantined(), timeout=60, what="the file after the restart")
     finally:
         code, out, err = stop(service)
-    assert code == 1, err                                   # 1: a file was quarantined (no_route)
+    assert code == 0, err                                   # a clean stop, whatever was quarantined
     assert site.rows("SELECT name, sha256, size FROM import_files") == [
         {"name": "big.dat", "sha256": digest, "size": len(data)}]
     assert list(sshd.remote.iterdir()) == []
@@ -333,7 +333,7 @@ def test_file_growing_during_its_download_is_taken_again_whole(site, sshd):
         site.wait_for(lambda: "grows.dat" in site.quarantined(), timeout=60, what="the whole file")
     finally:
         code, out, err = stop(service)
-    assert code == 1, err                                   # 1: a file was quarantined (no_route)
+    assert code == 0, err                                   # a clean stop, whatever was quarantined
     assert site.rows("SELECT sha256, size FROM import_files") == [
         {"sha256": hashlib.sha256(data + b"tail").hexdigest(), "size": len(data) + 4}]
     assert [e["file"] for e in events(out, "sftp.file_changed")] == ["grows.dat"]
