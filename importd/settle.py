@@ -99,9 +99,7 @@ def _write_acks(config: Config, row, summary: dict) -> None:
             "outcome": row["state"], "received_at": row["received_at"], "finished_at": row["finished_at"],
             **{k: v for k, v in summary.items() if k in ("counts", "numbers", "error", "duplicate_of")}}
     lines = ack_lines_path(config, row["id"])
-    final = folder / f"{row['name']}.ack.json"
-    temp = folder / f".{final.name}.tmp"
-    with open(temp, "w", encoding="utf-8") as out:
+    with atomic_text(folder / f"{row['name']}.ack.json") as out:
         out.write(json.dumps(head, ensure_ascii=False, indent=2, default=str)[:-2] + ',\n  "documents": [')
         first = True
         if lines.exists() and row["state"] != "quarantined":
@@ -110,16 +108,12 @@ def _write_acks(config: Config, row, summary: dict) -> None:
                     out.write(("\n    " if first else ",\n    ") + line.rstrip("\n"))
                     first = False
         out.write("\n  ]\n}\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.rename(temp, final)
     if "csv" in config.ack_formats:
         _write_csv_ack(folder / f"{row['name']}.ack.csv", row, summary, lines)
 
 
 def _write_csv_ack(path: Path, row, summary: dict, lines: Path) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "w", encoding="utf-8", newline="") as out:
+    with atomic_text(path, newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["file", "outcome", "line", "entity", "external_ref", "number", "document_outcome", "message"])
         if row["state"] == "quarantined":
@@ -132,18 +126,22 @@ def _write_csv_ack(path: Path, row, summary: dict, lines: Path) -> None:
                     o = json.loads(line)
                     writer.writerow([row["name"], row["state"], o["line"], o["entity"], o["external_ref"],
                                      o["number"], o["outcome"], o.get("reason", "")])
-        out.flush()
-        os.fsync(out.fileno())
-    os.rename(temp, path)
 
 
 def write_atomic(path: Path, data: dict) -> None:
-    """Write JSON by temp file + fsync + rename: readers see all of it or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "w", encoding="utf-8") as f:
+    """Write JSON so that readers see all of it or nothing."""
+    with atomic_text(path) as f:
         json.dump(data, f, ensure_ascii=False, indent=2, default=str)
         f.write("\n")
+
+
+@contextmanager
+def atomic_text(path: Path, newline: str | None = None) -> Iterator:
+    """A text file written under a dot-name, fsynced, then renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    with open(temp, "w", encoding="utf-8", newline=newline) as f:
+        yield f
         f.flush()
         os.fsync(f.fileno())
     os.rename(temp, path)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from importd.store_invoices import InvoiceStore, chunks as _chunks
+from importd.store_invoices import InvoiceStore, rows_in
 
 SCHEMA_VERSION = 1
 
@@ -243,13 +243,9 @@ class Store(InvoiceStore):
         return self.db.execute(f"SELECT * FROM parked_records{where} ORDER BY id").fetchall()
 
     def parked_refs(self, source: str, entity: str, ids: list[str]) -> set[str]:
-        found = set()
-        for chunk in _chunks(ids, 500):
-            marks = ",".join("?" * len(chunk))
-            found.update(row[0] for row in self.db.execute(
-                f"SELECT external_id FROM parked_records WHERE source = ? AND entity = ?"
-                f" AND external_id IN ({marks})", (source, entity, *chunk)))
-        return found
+        return {row[0] for row in rows_in(
+            self.db, "SELECT external_id FROM parked_records WHERE source = ? AND entity = ?"
+                     " AND external_id IN ({marks})", ids, source, entity)}
 
     def unpark(self, parked_id: int) -> None:
         self.db.execute("DELETE FROM parked_records WHERE id = ?", (parked_id,))
@@ -282,34 +278,22 @@ class Store(InvoiceStore):
     # -- lookups ------------------------------------------------------------------------
 
     def external_refs(self, source: str, entity: str, ids: list[str]) -> dict[str, sqlite3.Row]:
-        found = {}
-        for chunk in _chunks(ids, 500):
-            marks = ",".join("?" * len(chunk))
-            for row in self.db.execute(
-                    f"SELECT external_id, internal_key, content_sha256 FROM external_refs"
-                    f" WHERE source = ? AND entity = ? AND external_id IN ({marks})",
-                    (source, entity, *chunk)):
-                found[row["external_id"]] = row
-        return found
+        return {row["external_id"]: row for row in rows_in(
+            self.db, "SELECT external_id, internal_key, content_sha256 FROM external_refs"
+                     " WHERE source = ? AND entity = ? AND external_id IN ({marks})", ids, source, entity)}
 
     def customer_codes_by(self, field: str, values: list[str]) -> dict[str, list[str]]:
         """Customer codes having `field` equal to each value (field is a known column)."""
         assert field in CUSTOMER_FIELDS
         found: dict[str, list[str]] = {}
-        for chunk in _chunks(values, 500):
-            marks = ",".join("?" * len(chunk))
-            for row in self.db.execute(
-                    f"SELECT {field} AS value, code FROM customers WHERE {field} IN ({marks})", chunk):
-                found.setdefault(row["value"], []).append(row["code"])
+        for row in rows_in(self.db, f"SELECT {field} AS value, code FROM customers WHERE {field} IN ({{marks}})",
+                           values):
+            found.setdefault(row["value"], []).append(row["code"])
         return found
 
     def products(self, skus: list[str]) -> dict[str, dict]:
-        found = {}
-        for chunk in _chunks(skus, 500):
-            marks = ",".join("?" * len(chunk))
-            for row in self.db.execute(f"SELECT * FROM products WHERE sku IN ({marks})", chunk):
-                found[row["sku"]] = dict(row)
-        return found
+        return {row["sku"]: dict(row) for row in rows_in(self.db, "SELECT * FROM products WHERE sku IN ({marks})",
+                                                          skus)}
 
     def order_with_lines(self, number: str) -> tuple[dict, list[dict]]:
         order = self.db.execute("SELECT * FROM orders WHERE number = ?", (number,)).fetchone()

@@ -25,12 +25,9 @@ class InvoiceStore:
         """External references of `entity` whatever the source: an issuer's invoice is one
         invoice whichever inbox it came through."""
         found = {}
-        for chunk in chunks(ids, 500):
-            marks = ",".join("?" * len(chunk))
-            for row in self.db.execute(
-                    f"SELECT external_id, internal_key, content_sha256 FROM external_refs"
-                    f" WHERE entity = ? AND external_id IN ({marks})", (entity, *chunk)):
-                found[row["external_id"]] = row
+        for row in rows_in(self.db, "SELECT external_id, internal_key, content_sha256 FROM external_refs"
+                                    " WHERE entity = ? AND external_id IN ({marks})", ids, entity):
+            found[row["external_id"]] = row
         return found
 
     def insert_invoices(self, invoices: list[dict], lines: list[dict]) -> None:
@@ -69,7 +66,9 @@ class InvoiceStore:
                                keys).fetchall()
 
 
-def chunks(items: list, size: int) -> Iterator[list]:
-    """`items` in slices of at most `size`, to keep SQL parameter lists short."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def rows_in(db: sqlite3.Connection, sql: str, values: list, *params) -> Iterator[sqlite3.Row]:
+    """Run `sql`, whose `IN ({marks})` takes `values`, in slices of 500: a batch's lookups stay
+    one query each without passing SQLite's parameter limit. `params` come before the values."""
+    for start in range(0, len(values), 500):
+        chunk = values[start:start + 500]
+        yield from db.execute(sql.format(marks=",".join("?" * len(chunk))), (*params, *chunk))
