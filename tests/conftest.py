@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
-CORPUS = REPO.parent / "shared" / "corpus"
+CORPUS = REPO / "tests" / "corpus"   # copies of the EN 16931 examples, with their licence
 
 
 def importd(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
