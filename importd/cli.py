@@ -1,14 +1,13 @@
 """The `importd` command: the edge that turns errors into messages and exit codes.
 
-Exit codes: 0 all imported, 1 some file quarantined (one-shot verbs),
-2 usage or configuration error.
+Exit codes: 0 all imported, 1 some file quarantined or left for later (one-shot
+verbs), 2 usage or configuration error, or another importd already holds this setup.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -19,12 +18,15 @@ from importd.config import DEFAULT_NUMBERING, Config, load_config
 from importd.daemonize import AlreadyRunning, detach
 from importd.dryrun import dry_run, render
 from importd.errors import ConfigError
+from importd.faults import HINTS, TRANSIENT, classify
+from importd.instance import LOCK_NAME, InstanceLock, SetupInUse, holder
 from importd.parking import release
 from importd.pipeline import Transient, process
 from importd.rules import load_rules
 from importd.scaffold import init
 from importd.service import run_service
-from importd.spool import claim, fsync_dir, register
+from importd.durable import move_file
+from importd.spool import Unregistered, claim, register, spool_path
 from importd.store import Store
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE = 0, 1, 2
@@ -40,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as e:
         print("\n".join(e.problems), file=sys.stderr)
+        return EXIT_USAGE
+    except SetupInUse as e:
+        print(f"importd: {e}", file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -96,6 +101,8 @@ def cmd_run(args) -> int:
         print("importd run --detach needs --pidfile FILE", file=sys.stderr)
         return EXIT_USAGE
     config = load_config(args.config)            # report a broken config before forking
+    if (running := holder(config.spool)) is not None:
+        raise SetupInUse(running, config.spool / LOCK_NAME)
     try:
         return detach(args.pidfile, args.log_file or config.path.parent / "importd.log", config.path.parent,
                       lambda: run_service(config.path, once=args.once, log_format=args.log_format))
@@ -107,7 +114,14 @@ def cmd_run(args) -> int:
 def cmd_import(args) -> int:
     config = load_config(args.config)
     log.configure(config.log_format)
-    store = Store(config.database)
+    lock = InstanceLock(config.spool, "import")
+    try:
+        lock.acquire()
+        store = Store(config.database, config.busy_timeout)
+    except TRANSIENT as e:
+        lock.release()
+        print(f"importd: cannot import now: {e} — {HINTS.get(classify(e), 'try again later')}", file=sys.stderr)
+        return EXIT_QUARANTINED
     worst = EXIT_OK
     try:
         for path in args.files:
@@ -115,23 +129,36 @@ def cmd_import(args) -> int:
                 print(f"importd: {path}: no such file", file=sys.stderr)
                 worst = max(worst, EXIT_USAGE)
                 continue
-            source = _source_for(config, path.name, args.source)
-            file_id = claim(config, store, source, path, copy=True)
-            bar = Progress(path.name, path.stat().st_size) if sys.stderr.isatty() else None
-            try:
-                state = process(config, store, file_id, progress=bar)
-            except Transient as e:
-                print(f"importd: {path}: not imported now ({e}); `importd run` will retry it", file=sys.stderr)
-                state = "quarantined"
-            finally:
-                if bar is not None:
-                    bar.done()
-            if state == "quarantined":
+            if _import_one(config, store, path, args.source) != "imported":
                 worst = max(worst, EXIT_QUARANTINED)
         release(config, store, log.get())
+    except TRANSIENT as e:
+        print(f"importd: stopped: {e} — {HINTS.get(classify(e), 'try again later')}", file=sys.stderr)
+        worst = max(worst, EXIT_QUARANTINED)
     finally:
         store.close()
+        lock.release()
     return worst
+
+
+def _import_one(config: Config, store: Store, path: Path, wanted_source: str | None) -> str:
+    """Import one named file; its final state, or "deferred" when a fault (not the file) stopped it."""
+    source = _source_for(config, path.name, wanted_source)
+    try:
+        file_id = claim(config, store, source, path, copy=True)
+    except Unregistered as e:
+        print(f"importd: {path}: copied into the spool but not recorded ({e.__cause__}); "
+              f"`importd run` will import it", file=sys.stderr)
+        return "deferred"
+    bar = Progress(path.name, path.stat().st_size) if sys.stderr.isatty() else None
+    try:
+        return process(config, store, file_id, progress=bar)["state"]
+    except Transient as e:
+        print(f"importd: {path}: not imported now ({e}); `importd run` will retry it", file=sys.stderr)
+        return "deferred"
+    finally:
+        if bar is not None:
+            bar.done()
 
 
 class Progress:
@@ -176,7 +203,7 @@ def cmd_check(args) -> int:
 
 def cmd_status(args) -> int:
     config = load_config(args.config)
-    store = Store(config.database)
+    store = Store(config.database, config.busy_timeout)
     try:
         data = status.report(config, store)
     finally:
@@ -187,7 +214,7 @@ def cmd_status(args) -> int:
 
 def cmd_quarantine(args) -> int:
     config = load_config(args.config)
-    store = Store(config.database)
+    store = Store(config.database, config.busy_timeout)
     try:
         if args.action == "list":
             for row in store.quarantined():
@@ -208,13 +235,10 @@ def cmd_quarantine(args) -> int:
             print(sidecar.read_text(encoding="utf-8") if sidecar.exists() else row["error_message"])
             return EXIT_OK
         # retry: the file goes back through the pipeline as a new arrival.
-        folder = config.spool / row["source"]
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{row['id']:012x}-{row['name']}"
-        shutil.move(settled, target)
-        fsync_dir(folder)
+        target = spool_path(config, row["source"], row["name"])
+        move_file(settled, target)
         settled.with_name(settled.name + ".error.json").unlink(missing_ok=True)
-        file_id = register(config, store, row["source"], target)
+        file_id = register(config, store, row["source"], target, name=row["name"])
         print(f"file #{args.file_id} is back in the spool as #{file_id}; the service imports it "
               f"(or run `importd run --once`)")
         return EXIT_OK
@@ -241,7 +265,7 @@ def _dry_run(args, rules) -> int:
 
 def cmd_parked(args) -> int:
     config = load_config(args.config)
-    store = Store(config.database)
+    store = Store(config.database, config.busy_timeout)
     try:
         if args.action == "retry":
             log.configure(config.log_format)

@@ -25,7 +25,7 @@ DEFAULT_NUMBERING = {
     "customer": "{name4}{seq:03d}",
 }
 TOP_KEYS = {"database", "spool", "archive", "quarantine", "outbox", "log_format", "numbering", "sources",
-            "metrics_port", "metrics_address", "ack_formats"}
+            "metrics_port", "metrics_address", "ack_formats", "busy_timeout"}
 ACK_FORMATS = ("json", "csv")
 SOURCE_KEYS = {"name", "kind", "path", "routes", "settle", "scan_interval"}
 SFTP_SOURCE_KEYS = {"name", "kind", "routes", "settle"} | SFTP_KEYS
@@ -71,6 +71,7 @@ class Config:
     metrics_port: int | None = None         # the Prometheus endpoint, off by default
     metrics_address: str = "127.0.0.1"
     ack_formats: tuple[str, ...] = ("json",)
+    busy_timeout: float = 30.0              # seconds to wait for another program's database lock
 
     def source(self, name: str) -> Source:
         return next(s for s in self.sources if s.name == name)
@@ -125,6 +126,11 @@ def load_config(path: Path) -> Config:
         problem(("metrics_address",), "metrics_address is an address to listen on, e.g. \"127.0.0.1\"")
     else:
         config.metrics_address = address
+    busy = data.get("busy_timeout", 30.0)
+    if isinstance(busy, bool) or not isinstance(busy, (int, float)) or busy < 0:
+        problem(("busy_timeout",), "busy_timeout is a number of seconds, e.g. busy_timeout = 30")
+    else:
+        config.busy_timeout = float(busy)
     acks = data.get("ack_formats", ["json"])
     if not (isinstance(acks, list) and "json" in acks and set(acks) <= set(ACK_FORMATS)):
         problem(("ack_formats",), "ack_formats lists json and optionally csv: ack_formats = [\"json\", \"csv\"]")

@@ -33,6 +33,10 @@ class Metrics:
                                   "When a file of the source was last imported", ["source"], registry=registry)
         self.source_errors = Counter("importd_source_errors", "Errors reaching a source (SFTP)",
                                      ["source", "kind"], registry=registry)
+        self.faults = Counter("importd_faults", "Failures that are not a file's fault (database locked, disk"
+                              " full…), by stage and kind", ["stage", "kind"], registry=registry)
+        self.degraded = Gauge("importd_degraded", "1 while a fault lasts: the service waits and retries",
+                              registry=registry)
         self.health: dict = {"status": "starting"}
         self._server: WSGIServer | None = None
 

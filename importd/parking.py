@@ -20,7 +20,8 @@ from importd.errors import FileRejected, Hold
 from importd.model import Document
 from importd.numbering import Numbering
 from importd.rules import Rules, load_rules
-from importd.settle import quarantine_path, write_atomic
+from importd.durable import write_atomic
+from importd.settle import quarantine_path
 from importd.store import Store
 
 

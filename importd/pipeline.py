@@ -17,44 +17,60 @@ from importd import log
 from importd.commit import Rejects, commit_file
 from importd.config import Config
 from importd.errors import FileRejected
+from importd.faults import TRANSIENT
 from importd.mapping import check_columns, map_records
 from importd.settle import archive_path, open_ack_lines, quarantine_path, rejects_path, settle
 from importd.store import FINAL_STATES, Store
 
 
 class Transient(Exception):
-    """Not the file's fault (database locked, disk full): leave it in the spool, retry later."""
+    """Not the file's fault (database locked, disk full): leave it in the spool, retry later.
+
+    `stage` says what waits: "process" (nothing of the file is committed) or
+    "settle" (its outcome is committed, the file has not left the spool)."""
+
+    def __init__(self, stage: str, error: BaseException):
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.stage, self.error = stage, error
 
 
-def process(config: Config, store: Store, file_id: int, progress=None) -> str:
-    """Import (or quarantine) the spooled file `file_id`, settle it; return its final state.
+def process(config: Config, store: Store, file_id: int, progress=None) -> sqlite3.Row:
+    """Import (or quarantine) the spooled file `file_id`, settle it; return its final ledger row.
 
     `progress(records, bytes_read)`, when given, is called now and then during a long file.
+    A failure that is not the file's fault (database locked, disk full, a folder
+    unwritable) raises Transient: the file stays in the spool, in the state it had.
     """
-    row = store.file(file_id)
-    logger = log.get(file_id=file_id, source=row["source"], file=row["name"], sha256=row["sha256"][:16])
-    started = time.monotonic()
-    if row["state"] not in FINAL_STATES:
-        try:
-            _import(config, store, row, logger, progress)
-        except FileRejected as e:
-            _quarantine(config, store, row, e)
-        except (sqlite3.OperationalError, OSError) as e:
-            logger.error("file.deferred", error=str(e), hint="importd retries it; check disk and database")
-            raise Transient(str(e)) from e
-        except Exception as e:  # a bug must not stop the service: the file is kept with the trace
-            logger.exception("file.internal_error")
-            _quarantine(config, store, row, FileRejected(
-                "internal_error", f"{type(e).__name__}: {e}", hint="report this to the importd maintainers",
-                trace=traceback.format_exc(limit=5)))
-    row = store.file(file_id)
+    try:
+        row = store.file(file_id)
+        logger = log.get(file_id=file_id, source=row["source"], file=row["name"], sha256=row["sha256"][:16])
+        started = time.monotonic()
+        if row["state"] not in FINAL_STATES:
+            _decide(config, store, row, logger, progress)
+        row = store.file(file_id)
+    except TRANSIENT as e:
+        raise Transient("process", e) from e
     try:
         settle(config, store, row)
-    except OSError as e:       # disk full, permissions: the outcome is committed, settling is retried
-        logger.error("file.settle_failed", error=str(e), hint="importd retries; check the disk and folders")
-        raise Transient(str(e)) from e
+    except TRANSIENT as e:        # the outcome is committed: only the move, the ack or the ledger's last word wait
+        raise Transient("settle", e) from e
     _log_outcome(logger, row, time.monotonic() - started)
-    return row["state"]
+    return row
+
+
+def _decide(config: Config, store: Store, row, logger, progress) -> None:
+    """Import the file, or commit the reason it goes to quarantine."""
+    try:
+        _import(config, store, row, logger, progress)
+    except FileRejected as e:
+        _quarantine(config, store, row, e)
+    except TRANSIENT:
+        raise
+    except Exception as e:  # a bug must not stop the service: the file is kept with the trace
+        logger.exception("file.internal_error")
+        _quarantine(config, store, row, FileRejected(
+            "internal_error", f"{type(e).__name__}: {e}", hint="report this to the importd maintainers",
+            trace=traceback.format_exc(limit=5)))
 
 
 def _import(config: Config, store: Store, row, logger, progress) -> None:

@@ -9,7 +9,6 @@ let the next start finish whatever was cut.
 from __future__ import annotations
 
 import signal
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -17,15 +16,16 @@ from pathlib import Path
 from importd import log
 from importd.config import Config, Source, load_config
 from importd.errors import ConfigError, StopRequested
+from importd.faults import SHARED_KINDS, TRANSIENT, Backoff, Faults
+from importd.instance import InstanceLock
 from importd.metrics import Metrics
 from importd.notify import Notifier
 from importd.parking import release
 from importd.pipeline import Transient, process
 from importd.sources.local import LocalSource
-from importd.spool import claim, recover
+from importd.spool import Unregistered, claim, recover, register
 from importd.store import Store
 
-RETRY_MIN, RETRY_MAX = 2.0, 300.0
 PARKED_SWEEP = 3600.0      # seconds between sweeps of parked documents when nothing is imported
 
 
@@ -33,17 +33,25 @@ class Service:
     def __init__(self, config: Config, *, once: bool = False):
         self.config = config
         self.once = once
-        self.store = Store(config.database)
+        self.lock = InstanceLock(config.spool, "run --once" if once else "run")
+        self.store: Store | None = None           # opened by _start, which retries until it can
         self.wake = threading.Event()
         self.metrics = Metrics()
         self.sources = [self._make_source(s) for s in config.sources]
         self.logger = log.get()
+        self.faults = Faults(self.logger, on_fault=lambda stage, kind: self.metrics.faults.labels(stage, kind).inc())
+        self.backoff = Backoff()
         self.stop_requested = False
         self.reload_requested = False
         self.outcomes: dict[str, int] = {}
-        self._retry_at: dict[int, tuple[float, float]] = {}     # file id → (when, delay)
         self.notify = Notifier()
+        self._started = False
+        self._recovered = False
+        self._unregistered: list[Unregistered] = []    # spooled, but the ledger refused them for now
         self._swept_at = 0.0
+        self._shared_fault = False     # this loop turn met a fault every stage would meet: stop trying
+        self._said: tuple = ()
+        self._claimed = 0
 
     def _make_source(self, source: Source):
         if source.kind == "sftp":
@@ -72,37 +80,31 @@ class Service:
     # -- the loop -------------------------------------------------------------------------
 
     def run(self) -> int:
-        """Run until stopped (or, with once, until the inboxes are drained); return an exit code."""
+        """Run until stopped (or, with once, until the inboxes are drained); return an exit code.
+
+        Raises SetupInUse when another importd holds this setup.
+        """
+        self.lock.acquire()
+        try:
+            return self._run()
+        finally:
+            self.lock.release()
+
+    def _run(self) -> int:
         if self.config.metrics_port is not None and not self.once:
             host, port = self.metrics.serve(self.config.metrics_address, self.config.metrics_port)
             self.logger.info("metrics.listening", address=f"{host}:{port}")
         self.logger.info("service.started", sources=[s.name for s in self.sources],
                          database=str(self.config.database), once=self.once)
         try:
-            # Before the sources start: an sftp thread's fresh download is not a crash's leftover.
-            for file_id in recover(self.config, self.store):
-                self.logger.warning("spool.recovered", file_id=file_id)
-            for source in self.sources:
-                source.start()
+            # systemd hears READY even on a full disk: the service is up, it waits and retries.
+            self._start()
             self.notify.ready(f"watching {len(self.sources)} source(s)")
             while not self.stop_requested:
-                self.notify.watchdog()
-                if self.reload_requested:
-                    self._reload()
-                self.wake.clear()
-                claimed = self._claim_ready()
-                if self._process_spool() or time.monotonic() - self._swept_at > PARKED_SWEEP:
-                    self._release_parked()
-                if self.config.metrics_port is not None:
-                    self._update_gauges()       # only read when someone can scrape them
-                pending = [s.next_check() for s in self.sources if s.next_check() is not None]
-                if self.once and not claimed and not pending:
+                self._turn()
+                if self.once and (self._done_once() or not self._started):
                     break
-                timeout = min([*pending, *(s.source.scan_interval for s in self.sources),
-                               *(when - time.monotonic() for when, _ in self._retry_at.values()),
-                               *([self.notify.watchdog_interval] if self.notify.watchdog_interval else [])],
-                              default=2.0)
-                self.wake.wait(max(0.05, timeout))
+                self.wake.wait(max(0.05, self._timeout()))
         except StopRequested as e:
             self.logger.warning("service.stop_forced", signal=str(e))
         finally:
@@ -110,73 +112,196 @@ class Service:
             for source in self.sources:
                 source.stop()
             self.metrics.close()
-            self.store.close()
+            if self.store is not None:
+                self.store.close()
             self.logger.info("service.stopped", outcomes=self.outcomes)
         if not self.once:
             return 0        # a service that stopped cleanly; quarantined files are its normal work
+        if not self._started or self._unregistered:
+            self.outcomes["deferred"] = self.outcomes.get("deferred", 0) + 1
         return 1 if self.outcomes.get("quarantined") or self.outcomes.get("deferred") else 0
 
-    def _update_gauges(self) -> None:
-        """Figures for /metrics and /health, read once per loop turn."""
-        spooled: dict[str, int] = {}
-        for row in self.store.unsettled():
-            spooled[row["source"]] = spooled.get(row["source"], 0) + 1
+    def _turn(self) -> None:
+        """One pass: claim what is ready, process the spool, release parked documents."""
+        self.notify.watchdog()
+        self._shared_fault = False
+        if self.reload_requested:
+            self._reload()
+        self.wake.clear()
+        if self._started or self._start():
+            self._claimed = self._claim_ready()
+            self.notify.watchdog()
+            if self._process_spool() or time.monotonic() - self._swept_at > PARKED_SWEEP:
+                self._release_parked()
+            if self.config.metrics_port is not None:
+                self._update_gauges()       # only read when someone can scrape them
+        self._say_state()
+
+    def _done_once(self) -> bool:
+        pending = [s.next_check() for s in self.sources if s.next_check() is not None]
+        return not self._claimed and not pending
+
+    def _timeout(self) -> float:
+        return min([*(s.next_check() for s in self.sources if s.next_check() is not None),
+                    *(s.source.scan_interval for s in self.sources), *self.backoff.waits(),
+                    *([self.notify.watchdog_interval] if self.notify.watchdog_interval else [])],
+                   default=2.0)
+
+    def _start(self) -> bool:
+        """Open the database and recover what a crash left, then start the sources.
+
+        A fault here (database locked, disk full) is retried like any other:
+        the service waits, it does not exit.
+        """
+        if not self.backoff.ready("start"):
+            return False
+        try:
+            if self.store is None:
+                self.store = Store(self.config.database, self.config.busy_timeout)
+            if not self._recovered:
+                # Before the sources start: an sftp thread's fresh download is not a crash's leftover.
+                for file_id in recover(self.config, self.store):
+                    self.logger.warning("spool.recovered", file_id=file_id)
+                self._recovered = True
+        except TRANSIENT as e:
+            self._fault("start", e)
+            self.backoff.failed("start")
+            return False
+        self.faults.ok("start")
+        self.backoff.ok("start")
         for source in self.sources:
-            self.metrics.backlog.labels(source.name).set(source.pending + spooled.get(source.name, 0))
-        self.metrics.parked.set(self.store.parked_count())
-        self.metrics.quarantined.set(self.store.quarantined_count())
-        self.metrics.health = {"status": "ok", "sources": [s.name for s in self.sources],
-                               "outcomes": dict(self.outcomes), "checked_at": time.time()}
+            source.start()
+        self._started = True
+        return True
+
+    def _fault(self, stage: str, error: BaseException, source: str | None = None, **context) -> str:
+        kind = self.faults.failed(stage, error, source, **context)
+        # A settle fault (an archive unwritable) does not stop the database work of this turn.
+        self._shared_fault = self._shared_fault or (kind in SHARED_KINDS and stage != "settle")
+        return kind
+
+    def _say_state(self) -> None:
+        """Tell the lock file (read by `importd status`), /health and systemd what we are doing."""
+        faults = self.faults.summary()
+        state = "degraded" if faults else "running"
+        self.metrics.degraded.set(1 if faults else 0)
+        self.metrics.health = {"status": "degraded" if faults else "ok", "faults": faults,
+                               "sources": [s.name for s in self.sources], "outcomes": dict(self.outcomes),
+                               "checked_at": time.time()}
+        said = (state, tuple((f["stage"], f["source"], f["kind"], f["count"]) for f in faults))
+        if said != self._said:
+            self._said = said
+            self.lock.update({"state": state, "faults": faults})
+            why = "; ".join(f"{f['kind']} in {f['stage']}" for f in faults)
+            self.notify.send(f"STATUS={'degraded: ' + why if faults else 'running'}")
+
+    def _update_gauges(self) -> None:
+        """Figures for /metrics, read once per loop turn."""
+        try:
+            spooled = self.store.unsettled_by_source()
+            for source in self.sources:
+                self.metrics.backlog.labels(source.name).set(source.pending + spooled.get(source.name, 0))
+            self.metrics.parked.set(self.store.parked_count())
+            self.metrics.quarantined.set(self.store.quarantined_count())
+        except TRANSIENT as e:       # figures can wait; the work's own stages report the fault
+            self.logger.debug("metrics.update_failed", error=str(e))
 
     def _claim_ready(self) -> int:
-        claimed = 0
+        claimed = self._register_unregistered()
         for source in self.sources:
             if source.source.kind == "sftp":
                 claimed += source.arrivals()      # its thread downloads and registers them
                 continue
-            for path in source.ready():
-                if self.stop_requested:
-                    return claimed
-                file_id = claim(self.config, self.store, source.name, path)
-                if file_id is not None:
-                    claimed += 1
-                    self.logger.info("file.claimed", file_id=file_id, source=source.name, file=path.name)
+            if self._shared_fault or not self.backoff.ready(("claim", source.name)):
+                continue
+            try:
+                for path in source.ready():
+                    if self.stop_requested:
+                        return claimed
+                    file_id = claim(self.config, self.store, source.name, path)
+                    if file_id is not None:
+                        claimed += 1
+                        self.logger.info("file.claimed", file_id=file_id, source=source.name,
+                                         file=self.store.file(file_id)["name"])
+            except Unregistered as e:
+                self._unregistered.append(e)
+                self._fault("claim", e.__cause__, source.name, file=e.name)
+                self.backoff.failed(("claim", source.name))
+                continue
+            except TRANSIENT as e:
+                self._fault("claim", e, source.name)
+                self.backoff.failed(("claim", source.name))
+                continue
+            self.faults.ok("claim", source.name)
+            self.backoff.ok(("claim", source.name))
         return claimed
 
+    def _register_unregistered(self) -> int:
+        """Files moved into the spool whose ledger insert failed: the ledger takes them now."""
+        done = 0
+        while self._unregistered and not self._shared_fault:
+            waiting = self._unregistered[0]
+            try:
+                file_id = register(self.config, self.store, waiting.source, waiting.spooled, name=waiting.name)
+            except TRANSIENT as e:
+                self._fault("claim", e, waiting.source, file=waiting.name)
+                return done
+            self._unregistered.pop(0)
+            self.logger.info("file.claimed", file_id=file_id, source=waiting.source, file=waiting.name)
+            done += 1
+        return done
+
     def _release_parked(self) -> None:
+        if self._shared_fault or not self.backoff.ready("parking"):
+            return
         self._swept_at = time.monotonic()
         try:
             counts = release(self.config, self.store, self.logger)
-        except (sqlite3.OperationalError, OSError) as e:     # busy or full: the next sweep retries
-            self.logger.error("parked.sweep_failed", error=str(e))
+        except TRANSIENT as e:
+            self._fault("parking", e)
+            self.backoff.failed("parking")
             return
+        self.faults.ok("parking")
+        self.backoff.ok("parking")
         if counts["released"] or counts["expired"] or counts["rejected"]:
             self.logger.info("parked.swept", **counts)
 
     def _process_spool(self) -> bool:
         """Process the spool; True when a file imported something (parked documents may now resolve)."""
         imported = False
-        for row in self.store.unsettled():
+        if self._shared_fault or not self.backoff.ready("process"):
+            return imported
+        try:
+            rows = self.store.unsettled()
+        except TRANSIENT as e:
+            self._fault("process", e)
+            self.backoff.failed("process")
+            return imported
+        for row in rows:
             if self.stop_requested:
                 return imported
             file_id = row["id"]
-            when, delay = self._retry_at.get(file_id, (0.0, RETRY_MIN / 2))
-            if time.monotonic() < when:
+            if not self.backoff.ready(file_id):
                 continue
             started = time.monotonic()
             try:
-                state = process(self.config, self.store, file_id, progress=self._heartbeat)
-            except Transient:
+                done = process(self.config, self.store, file_id, progress=self._heartbeat)
+            except Transient as e:
                 if self.once:      # left in the spool for the next run
                     self.outcomes["deferred"] = self.outcomes.get("deferred", 0) + 1
-                    continue
-                delay = min(delay * 2, RETRY_MAX)
-                self._retry_at[file_id] = (time.monotonic() + delay, delay)
+                self.backoff.failed(file_id)
+                # A settle fault holds back that file alone; one that stops imports holds back all.
+                if self._fault(e.stage, e.error, file_id=file_id) in SHARED_KINDS and e.stage == "process":
+                    self.backoff.failed("process")
+                    return imported
                 continue
-            self._retry_at.pop(file_id, None)
+            self.faults.ok("process")
+            self.faults.ok("settle")
+            self.backoff.ok("process")
+            self.backoff.ok(file_id)
+            state = done["state"]
             self.outcomes[state] = self.outcomes.get(state, 0) + 1
-            self.metrics.file_settled(row["source"], state, self.store.file(file_id)["records"],
-                                      time.monotonic() - started)
+            self.metrics.file_settled(row["source"], state, done["records"], time.monotonic() - started)
             imported = imported or state == "imported"
         return imported
 
@@ -194,15 +319,16 @@ class Service:
                               hint="fix the file and send SIGHUP again; the old configuration keeps running")
             self.notify.ready("configuration reload failed; the old one runs")
             return
-        if config.database != self.config.database:
-            self.logger.error("config.reload_failed", problems=["database cannot change on reload"],
-                              hint="restart the service to use another database")
+        if (config.database, config.spool) != (self.config.database, self.config.spool):
+            self.logger.error("config.reload_failed", problems=["database and spool cannot change on reload"],
+                              hint="restart the service to use another database or spool")
+            self.notify.ready("configuration reload failed; the old one runs")
             return
         for source in self.sources:
             source.stop()
         self.config = config
         self.sources = [self._make_source(s) for s in config.sources]
-        for source in self.sources:
+        for source in self.sources if self._started else ():
             source.start()
         self.logger.info("config.reloaded", sources=[s.name for s in self.sources])
         self.notify.ready("configuration reloaded")

@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Iterator
 
 from importd.config import Config
-from importd.spool import fsync_dir
+from importd.durable import atomic_text, fs_name, move_file, write_atomic
 from importd.store import Store
 
 
 def archive_path(config: Config, source: str, name: str, file_id: int) -> Path:
-    return _free(config.archive / source / date.today().isoformat() / name, file_id)
+    return _free(config.archive / source / date.today().isoformat() / fs_name(name), file_id)
 
 
 def quarantine_path(config: Config, source: str, name: str, file_id: int) -> Path:
-    return _free(config.quarantine / source / name, file_id)
+    return _free(config.quarantine / source / fs_name(name), file_id)
 
 
 def rejects_path(config: Config, file_id: int) -> Path:
@@ -51,8 +50,7 @@ def settle(config: Config, store: Store, row) -> Path:
     elif summary.get("rejected") or rejects.exists():
         _settle_rejects(config, row, summary, rejects)
     if spooled.exists():
-        os.rename(spooled, target)
-        fsync_dir(target.parent)
+        move_file(spooled, target)
     _write_acks(config, row, summary)
     with store.transaction():
         store.mark_settled(row["id"])
@@ -70,8 +68,7 @@ def _settle_rejects(config: Config, row, summary: dict, rejects: Path) -> None:
         "file": row["name"], "sha256": row["sha256"], "received_at": row["received_at"], "file_id": row["id"],
         "hint": "fix the lines in the rejects file and drop it again"})
     if rejects.exists():
-        os.rename(rejects, target.with_name(target.name + ".rejects.csv"))
-        fsync_dir(target.parent)
+        move_file(rejects, target.with_name(target.name + ".rejects.csv"))
 
 
 def ack_lines_path(config: Config, file_id: int) -> Path:
@@ -99,7 +96,7 @@ def _write_acks(config: Config, row, summary: dict) -> None:
             "outcome": row["state"], "received_at": row["received_at"], "finished_at": row["finished_at"],
             **{k: v for k, v in summary.items() if k in ("counts", "numbers", "error", "duplicate_of")}}
     lines = ack_lines_path(config, row["id"])
-    with atomic_text(folder / f"{row['name']}.ack.json") as out:
+    with atomic_text(folder / f"{fs_name(row['name'])}.ack.json") as out:
         out.write(json.dumps(head, ensure_ascii=False, indent=2, default=str)[:-2] + ',\n  "documents": [')
         first = True
         if lines.exists() and row["state"] != "quarantined":
@@ -109,7 +106,7 @@ def _write_acks(config: Config, row, summary: dict) -> None:
                     first = False
         out.write("\n  ]\n}\n")
     if "csv" in config.ack_formats:
-        _write_csv_ack(folder / f"{row['name']}.ack.csv", row, summary, lines)
+        _write_csv_ack(folder / f"{fs_name(row['name'])}.ack.csv", row, summary, lines)
 
 
 def _write_csv_ack(path: Path, row, summary: dict, lines: Path) -> None:
@@ -126,25 +123,6 @@ def _write_csv_ack(path: Path, row, summary: dict, lines: Path) -> None:
                     o = json.loads(line)
                     writer.writerow([row["name"], row["state"], o["line"], o["entity"], o["external_ref"],
                                      o["number"], o["outcome"], o.get("reason", "")])
-
-
-def write_atomic(path: Path, data: dict) -> None:
-    """Write JSON so that readers see all of it or nothing."""
-    with atomic_text(path) as f:
-        json.dump(data, f, ensure_ascii=False, indent=2, default=str)
-        f.write("\n")
-
-
-@contextmanager
-def atomic_text(path: Path, newline: str | None = None) -> Iterator:
-    """A text file written under a dot-name, fsynced, then renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "w", encoding="utf-8", newline=newline) as f:
-        yield f
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(temp, path)
 
 
 def _free(path: Path, file_id: int) -> Path:

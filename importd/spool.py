@@ -8,49 +8,62 @@ insert leaves an unregistered spool file, which `recover` registers.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
 import uuid
 from pathlib import Path
 
 from importd.config import Config
+from importd.faults import TRANSIENT
+from importd.durable import copy_file, fs_name, fsync_dir, ledger_name, move_file
 from importd.store import Store
 
 _PREFIX = re.compile(r"^[0-9a-f]{12}-")
+
+
+class Unregistered(Exception):
+    """The file is in the spool, but the ledger could not take it now: register it later."""
+
+    def __init__(self, source: str, spooled: Path, name: str):
+        super().__init__(f"{spooled.name} is spooled but not registered")
+        self.source, self.spooled, self.name = source, spooled, name
 
 
 def claim(config: Config, store: Store, source: str, path: Path, *, copy: bool = False) -> int | None:
     """Take `path` into the spool and record it; None if it vanished first.
 
     Inbox files are moved; `copy` (for `importd import FILE`) leaves the
-    user's named file where it is.
+    user's named file where it is. Any name the filesystem allows fits: the
+    spool name is derived from a shortened text form, the ledger keeps the
+    whole name as text.
     """
+    target = spool_path(config, source, path.name)
+    if copy:
+        copy_file(path, target)
+        fsync_dir(target.parent)
+    else:
+        try:
+            move_file(path, target)
+        except FileNotFoundError:
+            return None
+    try:
+        return register(config, store, source, target, name=path.name)
+    except TRANSIENT as e:
+        raise Unregistered(source, target, path.name) from e
+
+
+def spool_path(config: Config, source: str, name: str) -> Path:
+    """A new, unique place in the spool for a file named `name`."""
     folder = config.spool / source
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{uuid.uuid4().hex[:12]}-{path.name}"
-    if copy:
-        _copy(path, target)
-        fsync_dir(folder)
-        return register(config, store, source, target)
-    try:
-        os.rename(path, target)
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        if e.errno != 18:        # EXDEV: the spool is on another filesystem than the inbox
-            raise
-        _copy(path, target)
-        os.unlink(path)
-    fsync_dir(folder)
-    return register(config, store, source, target)
+    return folder / f"{uuid.uuid4().hex[:12]}-{fs_name(name)}"
 
 
 def register(config: Config, store: Store, source: str, spooled: Path,
-             remote: tuple[str, int, int] | None = None) -> int:
-    """Record a spooled file in the ledger; `remote` is (path, size, mtime) on an sftp server."""
+             remote: tuple[str, int, int] | None = None, name: str | None = None) -> int:
+    """Record a spooled file in the ledger under its original `name` (by default the spool
+    name without its prefix); `remote` is (path, size, mtime) on an sftp server."""
     sha256, size = file_digest(spooled)
-    name = _PREFIX.sub("", spooled.name)
+    name = ledger_name(name if name is not None else _PREFIX.sub("", spooled.name))
     return store.add_file(source, name, sha256, size, str(spooled.relative_to(config.spool)), remote)
 
 
@@ -86,20 +99,3 @@ def file_digest(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _copy(path: Path, target: Path) -> None:
-    partial = target.with_name(target.name + ".partial")
-    with open(path, "rb") as src, open(partial, "wb") as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
-        dst.flush()
-        os.fsync(dst.fileno())
-    os.rename(partial, target)

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from importd.config import Config
+from importd.instance import holder
 from importd.sources.local import is_temporary
 from importd.store import Store
 
 
 def report(config: Config, store: Store) -> dict:
-    """Per source: files by state, backlog, last success; then parked, quarantine, counters."""
+    """The service's state; per source: files by state, backlog, last success; then parked,
+    quarantine, counters."""
     states: dict[str, dict] = {s.name: {} for s in config.sources}
     for row in store.counts_by_state():
         states.setdefault(row["source"], {})[row["state"]] = row["n"]
-    spooled: dict[str, int] = {}
-    for row in store.unsettled():
-        spooled[row["source"]] = spooled.get(row["source"], 0) + 1
+    spooled = store.unsettled_by_source()
     last_success = store.last_success()
     inbox = {s.name: _waiting(s.path) for s in config.sources}
     return {
+        "service": holder(config.spool) or {"state": "stopped"},
         "sources": [{"name": name, "states": by_state, "inbox": inbox.get(name, 0),
                      "spool": spooled.get(name, 0), "last_success": last_success.get(name)}
                     for name, by_state in states.items()],
@@ -30,7 +31,10 @@ def report(config: Config, store: Store) -> dict:
 
 
 def render(data: dict) -> str:
-    out = []
+    out = [_service_line(data["service"])]
+    out += [f"  {f['kind']} in {f['stage']}{' of ' + f['source'] if f['source'] else ''} since {f['since']}"
+            f" ({f['count']} failures): {f['error']}\n    what to do: {f['hint']}"
+            for f in data["service"].get("faults", ())]
     for src in data["sources"]:
         states = ", ".join(f"{k} {v}" for k, v in sorted(src["states"].items())) or "no files yet"
         out.append(f"source {src['name']}: {states}; {src['inbox']} waiting in the inbox, "
@@ -46,6 +50,13 @@ def render(data: dict) -> str:
         out.append("\ncounters:")
         out += [f"  {c['series']:<12} {c['scope']:<24} {c['last_value']}" for c in data["counters"]]
     return "\n".join(out)
+
+
+def _service_line(service: dict) -> str:
+    if service.get("state") == "stopped":
+        return "service: not running"
+    return (f"service: {service.get('state', 'running')} ({service.get('verb', 'importd')}, pid {service.get('pid')} on "
+            f"{service.get('host')}, since {service.get('started_at')})")
 
 
 def _waiting(path) -> int:

@@ -114,9 +114,9 @@ sqlite3.register_adapter(Decimal, str)
 class Store(InvoiceStore):
     """One connection to the management database."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, busy_timeout: float = 30.0):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
@@ -211,6 +211,11 @@ class Store(InvoiceStore):
         """Files still in the spool: to process (received) or to settle (final state)."""
         return self.db.execute(
             "SELECT * FROM import_files WHERE spool_path IS NOT NULL ORDER BY id").fetchall()
+
+    def unsettled_by_source(self) -> dict[str, int]:
+        """How many files wait in the spool, per source."""
+        return dict(self.db.execute(
+            "SELECT source, count(*) FROM import_files WHERE spool_path IS NOT NULL GROUP BY source").fetchall())
 
     def counts_by_state(self) -> list[sqlite3.Row]:
         return self.db.execute(

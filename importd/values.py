@@ -39,7 +39,7 @@ def parse_decimal(text: str, decimal_comma: bool = False) -> Decimal:
         mark = "a decimal comma" if decimal_comma else "a decimal point"
         raise ValueRejected("bad_number", f"{raw!r} is not a number written with {mark}",
                             hint="check the column and decimal_comma in [format]")
-    return Decimal(s)
+    return _in_range(Decimal(s), raw)
 
 
 _XSD_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
@@ -55,7 +55,20 @@ def parse_xsd_decimal(text: str) -> Decimal:
     if not _XSD_DECIMAL.fullmatch(raw):
         raise ValueRejected("bad_number", f"{raw!r} is not an XML decimal (like -1234.56)",
                             hint="XML amounts use a point and no thousands separators")
-    return Decimal(raw)
+    return _in_range(Decimal(raw), raw)
+
+
+# No amount, quantity or rate of a business document passes a thousand billion; up to it,
+# a quantity times a price still rounds exactly within Decimal's 28 digits.
+LIMIT = Decimal(10) ** 12
+
+
+def _in_range(value: Decimal, raw: str) -> Decimal:
+    if abs(value) > LIMIT:
+        raise ValueRejected("number_out_of_range", f"{raw[:40]!r} is out of range: importd takes numbers"
+                            f" up to 10^12",
+                            hint="check the column: it may hold an identifier, a barcode or a corrupted value")
+    return value
 
 
 _EXCEL_EPOCH = date(1899, 12, 30)   # serial 0 in the 1900 date system, counting its phantom 1900-02-29

@@ -62,7 +62,7 @@ class JsonRecords:
                                              f"{type(value).__name__}", line=line,
                                  hint="write one object per payment or invoice: {\"id\": …}")
             count += 1
-            yield Record(line, flatten(value))
+            yield Record(line, flatten(value, line=line))
 
     def _peek(self) -> str | None:
         """The next character that is not white space (reading more as needed), or None at the end."""
@@ -80,6 +80,8 @@ class JsonRecords:
         while True:
             try:
                 value, end = _DECODER.raw_decode(self._buffer, self._pos)
+            except RecursionError:
+                raise _too_deep(self._line) from None
             except json.JSONDecodeError as e:
                 if self._more():          # perhaps cut at the chunk's end: read on and retry
                     continue
@@ -112,18 +114,28 @@ class JsonRecords:
         self._file.close()
 
 
-def flatten(value: dict, prefix: str = "") -> dict:
+MAX_DEPTH = 32       # objects within objects: business documents need a handful
+
+
+def flatten(value: dict, prefix: str = "", line: int = 1, depth: int = 0) -> dict:
     """{"a": {"b": 1.50}} → {"a.b": "1.50"}; lists of objects stay lists of flat dicts."""
+    if depth > MAX_DEPTH:
+        raise _too_deep(line)
     out: dict = {}
     for key, item in value.items():
         name = f"{prefix}{key}"
         if isinstance(item, dict):
-            out.update(flatten(item, name + "."))
+            out.update(flatten(item, name + ".", line, depth + 1))
         elif isinstance(item, list) and all(isinstance(i, dict) for i in item) and item:
-            out[name] = [flatten(i) for i in item]
+            out[name] = [flatten(i, "", line, depth + 1) for i in item]
         else:
             out[name] = scalar_text(item)
     return out
+
+
+def _too_deep(line: int) -> ParseError:
+    return ParseError("nesting_too_deep", f"line {line}: objects or arrays nested more than {MAX_DEPTH} deep",
+                      line=line, hint="a document is a flat object with lists of lines; check the export")
 
 
 def scalar_text(item) -> str:
@@ -132,6 +144,8 @@ def scalar_text(item) -> str:
     if item is True or item is False:
         return "true" if item else "false"
     if isinstance(item, Decimal):
+        if not -30 < item.adjusted() < 30:     # 1e999999999 written out would fill the memory
+            return str(item)                   # refused as out of range when mapped
         return format(item, "f")     # exact, plain notation: 12.50 stays "12.50", 1e2 is "100"
     if isinstance(item, list):
         return json.dumps(item, default=str)

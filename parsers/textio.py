@@ -48,6 +48,10 @@ def decoded_lines(stream: BinaryIO, encoding: str) -> Iterator[str]:
         if count:
             newlines += count
             line_start = offset - (len(chunk) - chunk.rfind(b"\n") - 1)
+        if "\0" in text:      # no text format holds a NUL; a database column would keep it silently
+            line = newlines - count + text[: text.index("\0")].count("\n") + 1
+            raise ParseError("nul_byte", f"line {line} holds a NUL byte (\\0)", line=line,
+                             hint="the file is binary or damaged: export it again as text")
         if tail:
             text = tail + text
         parts = text.split("\n")

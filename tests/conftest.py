@@ -72,8 +72,9 @@ class Setup:
         return json.loads((self.root / "quarantine" / source / f"{name}.error.json").read_text())
 
     def spool_files(self) -> list[Path]:
+        """Files in the spool (not the lock the service holds there)."""
         folder = self.root / "spool"
-        return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+        return [p for p in folder.rglob("*") if p.is_file() and p.name != ".importd.lock"] if folder.exists() else []
 
     def start(self, *extra: str) -> subprocess.Popen:
         """Start the service in the background; the test stops it."""

@@ -8,23 +8,8 @@ import time
 
 import pytest
 
+from builders import order_rows
 from conftest import importd, log_lines, stop
-
-
-def order_rows(setup, first: int, count: int) -> str:
-    """`count` single-line orders in the Shopify export's shape, names #first…"""
-    header = (setup.root / "samples" / "orders_export_1.csv").read_text().splitlines()[0]
-    columns = header.split(",")
-    rows = [header]
-    for n in range(first, first + count):
-        row = dict.fromkeys(columns, "")
-        row.update({"Name": f"#{n}", "Email": f"c{n % 7}@example.fr", "Currency": "EUR", "Subtotal": "10.00",
-                    "Shipping": "0.00", "Taxes": "1.67", "Total": "10.00", "Discount Amount": "0.00",
-                    "Created at": "2026-11-05 12:00:00 +0100", "Lineitem quantity": "1",
-                    "Lineitem name": "Savon", "Lineitem price": "10.00", "Lineitem sku": "SAV",
-                    "Billing Name": f"Client {n % 7}", "Billing Country": "FR"})
-        rows.append(",".join(row[c] for c in columns))
-    return "\n".join(rows) + "\n"
 
 
 def start_during_big_file(setup, orders: int):

@@ -22,7 +22,6 @@ import socket
 import stat
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import paramiko
@@ -32,7 +31,8 @@ from importd.config import Config, Source
 from importd.sources.local import is_temporary
 from importd.sources.sftp_acks import push_acks, unpushed_acks
 from importd.sources.sftp_session import describe, open_session
-from importd.spool import fsync_dir, register
+from importd.durable import fsync_dir
+from importd.spool import register, spool_path
 from importd.pids import alive
 from importd.store import Store
 
@@ -120,7 +120,7 @@ class SftpSource:
     # -- the thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
-        store = Store(self.config.database)
+        store = Store(self.config.database, self.config.busy_timeout)
         try:
             while not self._stop.is_set():
                 self._stop.wait(self._poll_once(store))
@@ -228,7 +228,7 @@ class SftpSource:
             self._give_back(sftp, taken, path)
             raise
         try:
-            file_id = register(self.config, store, self.name, spooled, remote=(path, *signature))
+            file_id = register(self.config, store, self.name, spooled, remote=(path, *signature), name=name)
         except Exception:
             # Not in the ledger: the copy must not stay in the spool while the file goes back.
             spooled.unlink(missing_ok=True)
@@ -270,9 +270,8 @@ class SftpSource:
 
     def _download(self, sftp: paramiko.SFTPClient, remote: str, name: str, size: int) -> Path:
         """Stream to spool/<source>/<id>-<name>.partial, fsync, rename; return the spooled path."""
-        folder = self.config.spool / self.name
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{uuid.uuid4().hex[:12]}-{name}"
+        target = spool_path(self.config, self.name, name)
+        folder = target.parent
         partial = target.with_name(target.name + ".partial")
         try:
             copied = 0
