@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 
 import pytest
 
 from builders import plain_pdf, xlsx
-from conftest import CORPUS, log_lines
+from conftest import CORPUS, SAMPLES, log_lines
 
 GOOD_UBL = (CORPUS / "en16931" / "ubl" / "ubl-tc434-example9.xml").read_bytes()
 SECRET = "s3cr3t-do-not-read"
@@ -48,6 +49,10 @@ def zip_bomb() -> bytes:
     return out.getvalue()
 
 
+SHOPIFY = (SAMPLES / "orders_export_1.csv").read_bytes()
+HUGE_QUANTITY = SHOPIFY.replace(b"+0100,2,Savon", b"+0100,1000000000000000000000000000000,Savon", 1)
+
+
 CASES = {   # name: (file name, bytes or a function of tmp_path, expected code)
     "billion_laughs": ("ubl-laughs.xml", BILLION_LAUGHS, "xml_forbidden"),
     "xxe_local_file": ("ubl-xxe.xml", None, "xml_forbidden"),
@@ -64,6 +69,11 @@ CASES = {   # name: (file name, bytes or a function of tmp_path, expected code)
     "xlsx_missing_sheet": ("payments-sheet.xlsx", xlsx({"Feuil1": [["a"], [1]]}), "missing_sheet"),
     "json_truncated": ("payments-cut.json", b'[{"id": "P1", "invoice": "X", "amount": 1', "bad_json"),
     "json_not_objects": ("payments-nums.json", b"[1, 2, 3]", "bad_json"),
+    "json_nested_100000_deep": ("payments-deep.json", b"[" * 100_000 + b"]" * 100_000, "nesting_too_deep"),
+    "json_object_nested_deep": ("payments-obj.json", b"[" + b'{"a": ' * 50 + b"1" + b"}" * 50 + b"]", "nesting_too_deep"),
+    "quantity_of_10_to_the_30": ("orders_export_huge.csv", HUGE_QUANTITY, "number_out_of_range"),
+    "nul_byte_in_a_csv_field": ("orders_export_nul.csv", SHOPIFY.replace(b"Savon lavande", b"Savon\0lavande"),
+                                "nul_byte"),
 }
 
 
@@ -86,3 +96,25 @@ def test_hostile_file_is_quarantined_and_the_next_file_is_imported(setup, tmp_pa
     outcomes = {line["file"]: line["outcome"] for line in log_lines(result.stdout) if line["event"] == "file.done"}
     assert outcomes == {name: "quarantined", "ubl-good.xml": "imported"}
     assert len(setup.rows("SELECT * FROM invoices")) == 1
+
+
+NAMES = {
+    "240_bytes": "orders_export_" + "x" * 222 + ".csv",
+    "255_bytes": "orders_export_" + "é" * 118 + "x.csv",
+    "not_utf8": os.fsdecode(b"orders_export_caf\xe9-\xff.csv"),
+}
+
+
+@pytest.mark.parametrize("case", NAMES, ids=str)
+def test_any_name_the_filesystem_allows_is_imported(setup, case):
+    """Long names and names that are not UTF-8 are claimed and imported; the ledger keeps the name as text."""
+    name = NAMES[case]
+    assert len(os.fsencode(name)) <= 255
+    (setup.inbox / name).write_bytes(SHOPIFY)
+    result = setup.run_once()
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    (row,) = setup.rows("SELECT name, state FROM import_files")
+    assert row["state"] == "imported"
+    assert row["name"] == os.fsencode(name).decode("utf-8", "backslashreplace")
+    assert len(setup.archived()) == 1 and not list(setup.inbox.iterdir()) and not setup.spool_files()
+    assert len(list((setup.root / "outbox" / "inbox").glob("*.ack.json"))) == 1
