@@ -23,6 +23,9 @@ from importd.settle import archive_path, open_ack_lines, quarantine_path, reject
 from importd.store import FINAL_STATES, Store
 
 
+SHOWN_PROCESSING = 1 << 20     # bytes: a file this large shows as "processing" in status while it imports
+
+
 class Transient(Exception):
     """Not the file's fault (database locked, disk full): leave it in the spool, retry later.
 
@@ -89,7 +92,8 @@ def _import(config: Config, store: Store, row, logger, progress) -> None:
                                                     "counts": {}, "documents": 0})
         logger.info("file.duplicate", duplicate_of=twin["id"], first_name=twin["name"])
         return
-    store.set_state(row["id"], "processing")
+    if row["size"] >= SHOWN_PROCESSING:     # a commit of its own: worth it only for a file that takes a while
+        store.set_state(row["id"], "processing")
     logger.info("file.processing", rules=rules.name, size=row["size"])
     try:
         records = parsers.open_records(rules.parser, config.spool / row["spool_path"], rules.options)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from importd import log
 from importd.config import Config, Source, load_config
+from importd.durable import ledger_name
 from importd.errors import ConfigError, StopRequested
 from importd.faults import SHARED_KINDS, TRANSIENT, Backoff, Faults
 from importd.instance import InstanceLock
@@ -27,6 +28,7 @@ from importd.spool import Unregistered, claim, recover, register
 from importd.store import Store
 
 PARKED_SWEEP = 3600.0      # seconds between sweeps of parked documents when nothing is imported
+PROCESS_BATCH = 500        # files processed in a turn before new arrivals are claimed
 
 
 class Service:
@@ -52,6 +54,8 @@ class Service:
         self._shared_fault = False     # this loop turn met a fault every stage would meet: stop trying
         self._said: tuple = ()
         self._claimed = 0
+        self._spool_cursor = 0         # the last ledger id processed: a turn goes on from there
+        self._spool_more = False       # the last turn stopped at its budget, not at the spool's end
 
     def _make_source(self, source: Source):
         if source.kind == "sftp":
@@ -104,7 +108,8 @@ class Service:
                 self._turn()
                 if self.once and (self._done_once() or not self._started):
                     break
-                self.wake.wait(max(0.05, self._timeout()))
+                if not self._spool_more:
+                    self.wake.wait(max(0.05, self._timeout()))
         except StopRequested as e:
             self.logger.warning("service.stop_forced", signal=str(e))
         finally:
@@ -139,7 +144,7 @@ class Service:
 
     def _done_once(self) -> bool:
         pending = [s.next_check() for s in self.sources if s.next_check() is not None]
-        return not self._claimed and not pending
+        return not self._claimed and not pending and not self._spool_more
 
     def _timeout(self) -> float:
         return min([*(s.next_check() for s in self.sources if s.next_check() is not None),
@@ -222,7 +227,7 @@ class Service:
                     if file_id is not None:
                         claimed += 1
                         self.logger.info("file.claimed", file_id=file_id, source=source.name,
-                                         file=self.store.file(file_id)["name"])
+                                         file=ledger_name(path.name))
             except Unregistered as e:
                 self._unregistered.append(e)
                 self._fault("claim", e.__cause__, source.name, file=e.name)
@@ -267,43 +272,55 @@ class Service:
             self.logger.info("parked.swept", **counts)
 
     def _process_spool(self) -> bool:
-        """Process the spool; True when a file imported something (parked documents may now resolve)."""
-        imported = False
+        """Process the spool, oldest first, at most PROCESS_BATCH files a turn (then claim again);
+        True when a file imported something (parked documents may now resolve)."""
+        imported = self._spool_more = False
         if self._shared_fault or not self.backoff.ready("process"):
             return imported
-        try:
-            rows = self.store.unsettled()
-        except TRANSIENT as e:
-            self._fault("process", e)
-            self.backoff.failed("process")
-            return imported
-        for row in rows:
-            if self.stop_requested:
-                return imported
-            file_id = row["id"]
-            if not self.backoff.ready(file_id):
-                continue
-            started = time.monotonic()
+        budget = PROCESS_BATCH
+        while budget > 0 and not self.stop_requested:
             try:
-                done = process(self.config, self.store, file_id, progress=self._heartbeat)
-            except Transient as e:
-                if self.once:      # left in the spool for the next run
-                    self.outcomes["deferred"] = self.outcomes.get("deferred", 0) + 1
-                self.backoff.failed(file_id)
-                # A settle fault holds back that file alone; one that stops imports holds back all.
-                if self._fault(e.stage, e.error, file_id=file_id) in SHARED_KINDS and e.stage == "process":
-                    self.backoff.failed("process")
+                rows = self.store.unsettled(after=self._spool_cursor, limit=min(budget, 200))
+            except TRANSIENT as e:
+                self._fault("process", e)
+                self.backoff.failed("process")
+                return imported
+            if not rows:
+                self._spool_cursor = 0          # the whole spool was seen: start again at the oldest
+                return imported
+            for row in rows:
+                if self.stop_requested or self._shared_fault:
                     return imported
-                continue
-            self.faults.ok("process")
-            self.faults.ok("settle")
-            self.backoff.ok("process")
-            self.backoff.ok(file_id)
-            state = done["state"]
-            self.outcomes[state] = self.outcomes.get(state, 0) + 1
-            self.metrics.file_settled(row["source"], state, done["records"], time.monotonic() - started)
-            imported = imported or state == "imported"
+                self._spool_cursor = row["id"]
+                budget -= 1
+                imported = self._process_one(row) or imported
+        self._spool_more = budget == 0        # the next turn goes on at once
         return imported
+
+    def _process_one(self, row) -> bool:
+        """One spooled file through the pipeline, unless it waits for a retry; True if it imported."""
+        file_id = row["id"]
+        if not self.backoff.ready(file_id):
+            return False
+        started = time.monotonic()
+        try:
+            done = process(self.config, self.store, file_id, progress=self._heartbeat)
+        except Transient as e:
+            if self.once:      # left in the spool for the next run
+                self.outcomes["deferred"] = self.outcomes.get("deferred", 0) + 1
+            self.backoff.failed(file_id)
+            # A settle fault holds back that file alone; one that stops imports holds back all.
+            if self._fault(e.stage, e.error, file_id=file_id) in SHARED_KINDS and e.stage == "process":
+                self.backoff.failed("process")
+            return False
+        self.faults.ok("process")
+        self.faults.ok("settle")
+        self.backoff.ok("process")
+        self.backoff.ok(file_id)
+        state = done["state"]
+        self.outcomes[state] = self.outcomes.get(state, 0) + 1
+        self.metrics.file_settled(row["source"], state, done["records"], time.monotonic() - started)
+        return state == "imported"
 
     def _heartbeat(self, records: int, bytes_read: int) -> None:
         """Called during a long file: systemd's watchdog must not take it for a hang."""

@@ -8,9 +8,12 @@ insert leaves an unregistered spool file, which `recover` registers.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import os
 import re
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 from importd.config import Config
 from importd.faults import TRANSIENT
@@ -70,25 +73,37 @@ def register(config: Config, store: Store, source: str, spooled: Path,
 def recover(config: Config, store: Store) -> list[int]:
     """At start, before any source runs: register spool files a crash left out of the ledger
     (returning their ids), drop half-copied `.partial` files (their original is still at
-    the source), and drop the working files of files already settled."""
-    unsettled = store.unsettled()
-    known = {row["spool_path"] for row in unsettled}
-    found = []
+    the source), and drop the working files of files already settled. The spool is read
+    in batches: a backlog of any size needs no more memory than one batch."""
+    found: list[int] = []
     if not config.spool.is_dir():
         return found
     for folder in sorted(p for p in config.spool.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for entry in sorted(folder.iterdir()):
-            relative = str(entry.relative_to(config.spool))
-            if entry.name.endswith(".partial"):
-                entry.unlink()
-            elif entry.is_file() and relative not in known:
-                found.append(register(config, store, folder.name, entry))
-    working = {str(row["id"]) for row in unsettled}
+        for batch in _batches(folder):
+            relative = {f"{folder.name}/{entry.name}": entry for entry in batch}
+            known = store.spooled(list(relative))
+            for path, entry in relative.items():
+                if entry.name.endswith(".partial"):
+                    os.unlink(entry.path)
+                elif path not in known and entry.is_file(follow_symlinks=False):
+                    found.append(register(config, store, folder.name, Path(entry.path)))
     for folder in (config.spool / ".acks", config.spool / ".rejects"):    # see settle.py
-        for entry in folder.glob("*") if folder.is_dir() else ():
-            if entry.name.split(".")[0] not in working:
-                entry.unlink()
+        for batch in _batches(folder):
+            working = {entry: int(entry.name.split(".")[0]) for entry in batch if entry.name.split(".")[0].isdigit()}
+            live = store.unsettled_ids(list(working.values()))
+            for entry, file_id in working.items():
+                if file_id not in live:
+                    os.unlink(entry.path)
     return found
+
+
+def _batches(folder: Path, size: int = 500) -> Iterator[list[os.DirEntry]]:
+    """The entries of `folder`, a few hundred at a time (none if it does not exist)."""
+    if not folder.is_dir():
+        return
+    with os.scandir(folder) as entries:
+        while batch := list(itertools.islice(entries, size)):
+            yield batch
 
 
 def file_digest(path: Path) -> tuple[str, int]:

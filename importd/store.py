@@ -80,6 +80,8 @@ MIGRATION_SCHEMA = """
 CREATE INDEX IF NOT EXISTS invoices_external_ref ON invoices(external_ref);
 CREATE INDEX IF NOT EXISTS parked_records_waiting_for ON parked_records(waiting_for);
 CREATE INDEX IF NOT EXISTS import_files_remote ON import_files(source, remote_path);
+CREATE INDEX IF NOT EXISTS import_files_spool_path ON import_files(spool_path) WHERE spool_path IS NOT NULL;
+CREATE INDEX IF NOT EXISTS import_files_unsettled ON import_files(id) WHERE spool_path IS NOT NULL;
 CREATE VIEW IF NOT EXISTS invoice_balances AS
     SELECT number, kind, external_ref, seller_id, customer_code, currency, amount_due,
            coalesce(amount_paid, '0') AS amount_paid, coalesce(balance, amount_due) AS balance,
@@ -130,8 +132,8 @@ class Store(InvoiceStore):
         """Bring a database made by an earlier importd up to date; does nothing when it is."""
         missing = [(table, column, kind) for table, columns in ADDED_COLUMNS.items()
                    for column, kind in columns.items() if column not in self._columns(table)]
-        if not missing and self.db.execute(
-                "SELECT 1 FROM sqlite_master WHERE name = 'invoice_balances'").fetchone():
+        if not missing and self.db.execute(      # the newest object of MIGRATION_SCHEMA
+                "SELECT 1 FROM sqlite_master WHERE name = 'import_files_unsettled'").fetchone():
             return
         with self.transaction():
             for table, column, kind in missing:
@@ -207,10 +209,21 @@ class Store(InvoiceStore):
         self.db.execute("UPDATE import_files SET settled_at = ?, spool_path = NULL WHERE id = ?",
                         (now(), file_id))
 
-    def unsettled(self) -> list[sqlite3.Row]:
-        """Files still in the spool: to process (received) or to settle (final state)."""
+    def unsettled(self, after: int = 0, limit: int = 200) -> list[sqlite3.Row]:
+        """Files still in the spool, to process (received) or to settle (final state): the
+        first `limit` whose id comes after `after`, oldest first."""
         return self.db.execute(
-            "SELECT * FROM import_files WHERE spool_path IS NOT NULL ORDER BY id").fetchall()
+            "SELECT * FROM import_files WHERE spool_path IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+            (after, limit)).fetchall()
+
+    def spooled(self, paths: list[str]) -> set[str]:
+        """Those of these spool paths that the ledger has (and has not settled)."""
+        return {row[0] for row in rows_in(
+            self.db, "SELECT spool_path FROM import_files WHERE spool_path IN ({marks})", paths)}
+
+    def unsettled_ids(self, ids: list[int]) -> set[int]:
+        return {row[0] for row in rows_in(
+            self.db, "SELECT id FROM import_files WHERE spool_path IS NOT NULL AND id IN ({marks})", ids)}
 
     def unsettled_by_source(self) -> dict[str, int]:
         """How many files wait in the spool, per source."""

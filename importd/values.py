@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 from importd.errors import ValueRejected
 
@@ -58,15 +58,15 @@ def parse_xsd_decimal(text: str) -> Decimal:
     return _in_range(Decimal(raw), raw)
 
 
-# No amount, quantity or rate of a business document passes a thousand billion; up to it,
-# a quantity times a price still rounds exactly within Decimal's 28 digits.
-LIMIT = Decimal(10) ** 12
+# No amount, quantity or rate of a business document passes ten thousand trillion (even in
+# currencies of small units); past it, a value is an identifier or damage, not a number.
+LIMIT = Decimal(10) ** 16
 
 
 def _in_range(value: Decimal, raw: str) -> Decimal:
     if abs(value) > LIMIT:
         raise ValueRejected("number_out_of_range", f"{raw[:40]!r} is out of range: importd takes numbers"
-                            f" up to 10^12",
+                            f" up to 10^16",
                             hint="check the column: it may hold an identifier, a barcode or a corrupted value")
     return value
 
@@ -118,4 +118,7 @@ _MINOR_UNITS = {
 def round_money(amount: Decimal, currency: str | None) -> Decimal:
     """Round to the currency's minor unit, half up: the one place money is rounded."""
     places = _MINOR_UNITS.get((currency or "").upper(), 2)
-    return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=_WIDE)
+
+
+_WIDE = Context(prec=60)     # a product of two values in range (< 10^32) still rounds to the cent
