@@ -145,11 +145,15 @@ def _import_one(config: Config, store: Store, path: Path, wanted_source: str | N
     """Import one named file; its final state, or "deferred" when a fault (not the file) stopped it."""
     source = _source_for(config, path.name, wanted_source)
     try:
-        file_id = claim(config, store, source, path, copy=True)
+        taken = claim(config, store, source, [path], copy=True)
     except Unregistered as e:
         print(f"importd: {path}: copied into the spool but not recorded ({e.__cause__}); "
               f"`importd run` will import it", file=sys.stderr)
         return "deferred"
+    if not taken:
+        print(f"importd: {path}: vanished before it could be read", file=sys.stderr)
+        return "deferred"
+    file_id = taken[0][0]
     bar = Progress(path.name, path.stat().st_size) if sys.stderr.isatty() else None
     try:
         return process(config, store, file_id, progress=bar)["state"]
@@ -238,7 +242,7 @@ def cmd_quarantine(args) -> int:
         target = spool_path(config, row["source"], row["name"])
         move_file(settled, target)
         settled.with_name(settled.name + ".error.json").unlink(missing_ok=True)
-        file_id = register(config, store, row["source"], target, name=row["name"])
+        (file_id,) = register(config, store, row["source"], [(target, row["name"])])
         print(f"file #{args.file_id} is back in the spool as #{file_id}; the service imports it "
               f"(or run `importd run --once`)")
         return EXIT_OK

@@ -33,8 +33,9 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def move_file(source: Path, target: Path) -> None:
-    """Move `source` to `target` durably, on one filesystem or across two."""
+def move_file(source: Path, target: Path, sync: bool = True) -> None:
+    """Move `source` to `target` durably, on one filesystem or across two. With `sync`
+    False, a rename within one filesystem leaves the target folder for the caller to sync."""
     try:
         os.rename(source, target)
     except OSError as e:
@@ -45,7 +46,8 @@ def move_file(source: Path, target: Path) -> None:
         os.unlink(source)
         fsync_dir(source.parent)
         return
-    fsync_dir(target.parent)
+    if sync:
+        fsync_dir(target.parent)
 
 
 def copy_file(source: Path, target: Path) -> None:

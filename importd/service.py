@@ -220,17 +220,14 @@ class Service:
             if self._shared_fault or not self.backoff.ready(("claim", source.name)):
                 continue
             try:
-                for path in source.ready():
-                    if self.stop_requested:
-                        return claimed
-                    file_id = claim(self.config, self.store, source.name, path)
-                    if file_id is not None:
-                        claimed += 1
-                        self.logger.info("file.claimed", file_id=file_id, source=source.name,
-                                         file=ledger_name(path.name))
+                paths = source.ready()
+                taken = claim(self.config, self.store, source.name, paths) if paths else []
+                for file_id, name in taken:
+                    self.logger.info("file.claimed", file_id=file_id, source=source.name, file=ledger_name(name))
+                claimed += len(taken)
             except Unregistered as e:
                 self._unregistered.append(e)
-                self._fault("claim", e.__cause__, source.name, file=e.name)
+                self._fault("claim", e.__cause__, source.name)
                 self.backoff.failed(("claim", source.name))
                 continue
             except TRANSIENT as e:
@@ -247,13 +244,14 @@ class Service:
         while self._unregistered and not self._shared_fault:
             waiting = self._unregistered[0]
             try:
-                file_id = register(self.config, self.store, waiting.source, waiting.spooled, name=waiting.name)
+                ids = register(self.config, self.store, waiting.source, waiting.files)
             except TRANSIENT as e:
-                self._fault("claim", e, waiting.source, file=waiting.name)
+                self._fault("claim", e, waiting.source)
                 return done
             self._unregistered.pop(0)
-            self.logger.info("file.claimed", file_id=file_id, source=waiting.source, file=waiting.name)
-            done += 1
+            for file_id, (_, name) in zip(ids, waiting.files):
+                self.logger.info("file.claimed", file_id=file_id, source=waiting.source, file=ledger_name(name))
+            done += len(ids)
         return done
 
     def _release_parked(self) -> None:

@@ -24,34 +24,44 @@ _PREFIX = re.compile(r"^[0-9a-f]{12}-")
 
 
 class Unregistered(Exception):
-    """The file is in the spool, but the ledger could not take it now: register it later."""
+    """Files are in the spool, but the ledger could not take them now: register them later."""
 
-    def __init__(self, source: str, spooled: Path, name: str):
-        super().__init__(f"{spooled.name} is spooled but not registered")
-        self.source, self.spooled, self.name = source, spooled, name
+    def __init__(self, source: str, files: list[tuple[Path, str]]):
+        super().__init__(f"{len(files)} file(s) spooled but not registered")
+        self.source, self.files = source, files      # files: (spooled path, original name)
 
 
-def claim(config: Config, store: Store, source: str, path: Path, *, copy: bool = False) -> int | None:
-    """Take `path` into the spool and record it; None if it vanished first.
+def claim(config: Config, store: Store, source: str, paths: list[Path], *,
+          copy: bool = False) -> list[tuple[int, str]]:
+    """Take ready files into the spool and record them; (id, name) of those taken (a file
+    that vanished first is skipped).
 
-    Inbox files are moved; `copy` (for `importd import FILE`) leaves the
-    user's named file where it is. Any name the filesystem allows fits: the
-    spool name is derived from a shortened text form, the ledger keeps the
-    whole name as text.
+    Inbox files are renamed, and the spool folder is synced once for the batch;
+    `copy` (for `importd import FILE`) leaves the user's named files where they
+    are. All are recorded in one transaction. Any name the filesystem allows
+    fits: the spool name is derived from a shortened text form, the ledger
+    keeps the whole name as text. A fault after some files moved raises
+    Unregistered with those files.
     """
-    target = spool_path(config, source, path.name)
-    if copy:
-        copy_file(path, target)
-        fsync_dir(target.parent)
-    else:
-        try:
-            move_file(path, target)
-        except FileNotFoundError:
-            return None
+    moved: list[tuple[Path, str]] = []
     try:
-        return register(config, store, source, target, name=path.name)
+        for path in paths:
+            target = spool_path(config, source, path.name)
+            try:
+                if copy:
+                    copy_file(path, target)
+                else:
+                    move_file(path, target, sync=False)
+            except FileNotFoundError:
+                continue
+            moved.append((target, path.name))
+        if moved:
+            fsync_dir(moved[0][0].parent)
+        return list(zip(register(config, store, source, moved), (name for _, name in moved)))
     except TRANSIENT as e:
-        raise Unregistered(source, target, path.name) from e
+        if not moved:
+            raise
+        raise Unregistered(source, moved) from e
 
 
 def spool_path(config: Config, source: str, name: str) -> Path:
@@ -61,13 +71,16 @@ def spool_path(config: Config, source: str, name: str) -> Path:
     return folder / f"{uuid.uuid4().hex[:12]}-{fs_name(name)}"
 
 
-def register(config: Config, store: Store, source: str, spooled: Path,
-             remote: tuple[str, int, int] | None = None, name: str | None = None) -> int:
-    """Record a spooled file in the ledger under its original `name` (by default the spool
-    name without its prefix); `remote` is (path, size, mtime) on an sftp server."""
-    sha256, size = file_digest(spooled)
-    name = ledger_name(name if name is not None else _PREFIX.sub("", spooled.name))
-    return store.add_file(source, name, sha256, size, str(spooled.relative_to(config.spool)), remote)
+def register(config: Config, store: Store, source: str, files: list[tuple[Path, str | None]],
+             remote: tuple[str, int, int] | None = None) -> list[int]:
+    """Record spooled files in the ledger, in one transaction, under their original names
+    (None: the spool name without its prefix); `remote` is (path, size, mtime) on an sftp server."""
+    rows = []
+    for spooled, name in files:
+        sha256, size = file_digest(spooled)
+        name = ledger_name(name if name is not None else _PREFIX.sub("", spooled.name))
+        rows.append((name, sha256, size, str(spooled.relative_to(config.spool))))
+    return store.add_files(source, rows, remote)
 
 
 def recover(config: Config, store: Store) -> list[int]:
@@ -86,7 +99,7 @@ def recover(config: Config, store: Store) -> list[int]:
                 if entry.name.endswith(".partial"):
                     os.unlink(entry.path)
                 elif path not in known and entry.is_file(follow_symlinks=False):
-                    found.append(register(config, store, folder.name, Path(entry.path)))
+                    found += register(config, store, folder.name, [(Path(entry.path), None)])
     for folder in (config.spool / ".acks", config.spool / ".rejects"):    # see settle.py
         for batch in _batches(folder):
             working = {entry: int(entry.name.split(".")[0]) for entry in batch if entry.name.split(".")[0].isdigit()}

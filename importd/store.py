@@ -162,16 +162,20 @@ class Store(InvoiceStore):
 
     # -- the ledger -------------------------------------------------------------------
 
-    def add_file(self, source: str, name: str, sha256: str, size: int, spool_path: str,
-                 remote: tuple[str, int, int] | None = None) -> int:
-        """`remote`: (path, size, mtime) of a file fetched from an sftp server."""
+    def add_files(self, source: str, files: list[tuple[str, str, int, str]],
+                  remote: tuple[str, int, int] | None = None) -> list[int]:
+        """Record spooled files (name, sha256, size, spool_path), in one transaction; their ids.
+        `remote`: (path, size, mtime) of a file fetched from an sftp server."""
         remote_path, remote_size, remote_mtime = remote or (None, None, None)
+        ids = []
         with self.transaction():
-            cur = self.db.execute(
-                "INSERT INTO import_files (source, name, sha256, size, state, received_at, spool_path,"
-                " remote_path, remote_size, remote_mtime) VALUES (?, ?, ?, ?, 'received', ?, ?, ?, ?, ?)",
-                (source, name, sha256, size, now(), spool_path, remote_path, remote_size, remote_mtime))
-        return cur.lastrowid
+            for name, sha256, size, spool_path in files:
+                ids.append(self.db.execute(
+                    "INSERT INTO import_files (source, name, sha256, size, state, received_at, spool_path,"
+                    " remote_path, remote_size, remote_mtime) VALUES (?, ?, ?, ?, 'received', ?, ?, ?, ?, ?)",
+                    (source, name, sha256, size, now(), spool_path, remote_path, remote_size,
+                     remote_mtime)).lastrowid)
+        return ids
 
     def remote_file_id(self, source: str, remote_path: str, size: int, mtime: int) -> int | None:
         """The ledger id of this exact remote file (same path, size and mtime), if fetched before."""

@@ -228,7 +228,7 @@ class SftpSource:
             self._give_back(sftp, taken, path)
             raise
         try:
-            file_id = register(self.config, store, self.name, spooled, remote=(path, *signature), name=name)
+            (file_id,) = register(self.config, store, self.name, [(spooled, name)], remote=(path, *signature))
         except Exception:
             # Not in the ledger: the copy must not stay in the spool while the file goes back.
             spooled.unlink(missing_ok=True)
