@@ -24,8 +24,9 @@ demo: install
 test: install
 	$(BIN)/pytest
 
+# Quick sizes (a few minutes); `make bench FULL=1` for the full ones (about 15 minutes).
 bench: install
-	$(BIN)/python bench/bulk.py
+	$(BIN)/python bench/run_all.py $(if $(FULL),--full)
 
 clean:
 	rm -rf $(VENV) $(DEMO) build dist *.egg-info

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="importd-bench-"))
     try:
-        return 0 if bench(args, work) else 1
+        return 0 if bench(args, work)["ok"] else 1
     finally:
         if args.keep:
             print(f"kept {work}")
@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work)
 
 
-def bench(args, work: Path) -> bool:
+def bench(args, work: Path) -> dict:
+    """Run both, print the figures; return them as a row of `make bench`'s table."""
     source = work / BENCH_NAME
     if args.file:
         source.symlink_to(args.file.resolve())      # the link's name is what routes the file
@@ -70,14 +71,17 @@ def bench(args, work: Path) -> bool:
     print(f"floor (csv + sqlite3)  {floor_seconds:>10.1f} s {lines / floor_seconds:>10,.0f} lines/s")
     print(f"importd / floor        {seconds / floor_seconds:>10.1f} x")
     problems = check(setup / "importd.db", floor_db, code)
+    row = {"work": f"bulk: one CSV of {lines:,} order lines", "unit": "lines/s", "importd": lines / seconds,
+           "floor": lines / floor_seconds, "ratio": floor_seconds / seconds, "rss": peak_mb,
+           "ok": not problems, "note": "CHECK FAILED: " + "; ".join(problems) if problems else ""}
     if problems:
         print("check                  FAILED: " + "; ".join(problems))
         print(f"last lines of {log.name}:")
         print("".join(log.read_text(encoding="utf-8", errors="replace").splitlines(True)[-5:]), end="")
-        return False
+        return row
     print(f"check                  ok: importd.db has {orders:,} orders, {lines:,} order lines, "
           f"{customers:,} customers; line totals match the subtotals")
-    return True
+    return row
 
 
 def run_importd(config: Path, source: Path, log: Path) -> tuple[float, int, float]:

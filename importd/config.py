@@ -27,7 +27,8 @@ DEFAULT_NUMBERING = {
 TOP_KEYS = {"database", "spool", "archive", "quarantine", "outbox", "log_format", "numbering", "sources",
             "metrics_port", "metrics_address", "ack_formats", "busy_timeout"}
 ACK_FORMATS = ("json", "csv")
-SOURCE_KEYS = {"name", "kind", "path", "routes", "settle", "scan_interval"}
+SOURCE_KEYS = {"name", "kind", "path", "routes", "settle", "scan_interval", "ready"}
+READY_MODES = ("rename", "close", "quiet")   # which events say a local file is complete
 SFTP_SOURCE_KEYS = {"name", "kind", "routes", "settle"} | SFTP_KEYS
 LOG_FORMATS = ("json", "console")
 
@@ -46,6 +47,7 @@ class Source:
     routes: list[Route]
     settle: float = 1.0          # seconds a file must stay unchanged before it is taken
     scan_interval: float = 2.0   # seconds between full scans (events only hint)
+    ready: str = "rename"        # taken at once when: renamed in | also closed after writing | never (quiet)
     sftp: SftpSettings | None = None   # the server and its folder (sftp sources)
 
     def routes_for(self, filename: str) -> list[Route]:
@@ -199,5 +201,10 @@ def _source(spec: dict, index: int, base: Path, loaded: dict, problem, problems:
             problem(where + (key,), f"{key} must be a number of seconds, e.g. {key} = {default}")
             value = default
         numbers[key] = value
+    ready = spec.get("ready", "rename")
+    if ready not in READY_MODES:
+        problem(where + ("ready",), f"ready {ready!r} — write one of: {', '.join(map(repr, READY_MODES))} "
+                                    f"(rename: files renamed into the folder are taken at once)")
+        ready = "rename"
     path = base / spec["path"] if kind == "local" else None
-    return Source(name=name, kind=kind, path=path, routes=routes, sftp=sftp, **numbers)
+    return Source(name=name, kind=kind, path=path, routes=routes, sftp=sftp, ready=ready, **numbers)
