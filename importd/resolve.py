@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from importd.errors import FileRejected, Hold
-from importd.lookups import Lookups
+from importd.lookups import Lookups, content_digest, same_content
 from importd.model import Document
 from importd.numbering import Numbering
 from importd.priority import decide
@@ -95,9 +95,9 @@ class Resolver:
     # -- reference data ------------------------------------------------------------------
 
     def _customer_document(self, doc: Document, plan: Plan) -> None:
-        ext, digest = doc.external_ref, doc.fingerprint()
+        ext, digest = doc.external_ref, content_digest(doc)
         known = self.find.ref("customer", ext)
-        if known and known[1] == digest:
+        if known and same_content(known[1], doc, digest):
             plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
             return
         fields = {k: v for k, v in doc.fields.items() if k in CUSTOMER_FIELDS}
@@ -112,9 +112,9 @@ class Resolver:
         plan.outcomes.append(_outcome(doc, code, outcome))
 
     def _product_document(self, doc: Document, plan: Plan) -> None:
-        sku, digest = doc.fields["sku"], doc.fingerprint()
+        sku, digest = doc.fields["sku"], content_digest(doc)
         known = self.find.ref("product", doc.external_ref)
-        if known and known[1] == digest:
+        if known and same_content(known[1], doc, digest):
             plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
             return
         fields = {k: v for k, v in doc.fields.items() if k in PRODUCT_FIELDS}
@@ -150,13 +150,13 @@ class Resolver:
     # -- orders --------------------------------------------------------------------------
 
     def _order(self, doc: Document, plan: Plan) -> None:
-        ext, digest = doc.external_ref, doc.fingerprint()
+        ext, digest = doc.external_ref, content_digest(doc)
         if not self.releasing and self.find.is_parked("order", ext):
             plan.outcomes.append(_outcome(doc, "", "duplicate", reason="already parked"))
             return
         known = self.find.ref("order", ext)
         if known:
-            if known[1] == digest:
+            if same_content(known[1], doc, digest):
                 plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
                 return
             raise self._changed(doc, known[0])
