@@ -17,34 +17,91 @@ from importd.errors import FileRejected, ValueRejected
 from importd.rules import FieldRule, Rules
 from importd.values import parse_date, parse_decimal, parse_xsd_decimal
 
-CACHED_VALUES = 4096        # per field: enough for a file's repeated values, small enough to stay flat
+CACHED_VALUES = 1024        # per field: holds what repeats (countries, prices, days); little memory
 
 # The three ways a record gives its fields: values by position (delimited text),
 # a dict by name (JSON, XLSX), an XML element read by XPath.
 ROW, DICT, XML = "row", "dict", "xml"
 
 
-class Section:
-    """One section of a rules file, compiled: `section(source, line, warnings)` → target values."""
+def compile_section(rules: Rules, name: str, access: str, index: dict[str, int]) -> Callable:
+    """The section `name` as one generated function, `section(source, line, warnings)` → target values.
 
-    def __init__(self, rules: Rules, name: str, fields: list[tuple[str, Callable]]):
-        self.rules_name = rules.name
-        self.name = name
-        self.fields = fields
+    Its body reads each field in turn, straight from the source, and calls the
+    field's cached converter only when the rule cleans or types the value; a
+    value that is rejected is reported with its line, section.field and rule.
+    """
+    namespace: dict = {"ValueRejected": ValueRejected, "rejected": _rejecter(rules.name, name),
+                       "missing": _missing}
+    body = []
+    for i, rule in enumerate(rules.sections.get(name, ())):
+        body += _field_code(i, rule, access, index, rules.decimal_comma, namespace)
+    code = "\n".join(["def section(source, line, warnings):",
+                      "    out = {}",
+                      "    target = None",
+                      "    try:",
+                      *(body or ["        pass"]),
+                      "    except ValueRejected as e:",
+                      "        raise rejected(e, line, target) from None",
+                      "    return out"])
+    exec(compile(code, f"<rules {rules.name} [{name}] ({access})>", "exec"), namespace)
+    section = namespace["section"]
+    section.code = code         # for a person debugging the compiled rules
+    return section
 
-    def __call__(self, source, line: int, warnings: list[str]) -> dict:
-        values = {}
-        target = None
-        try:
-            for target, value_of in self.fields:
-                value = value_of(source, warnings)
-                if value is not None:
-                    values[target] = value
-        except ValueRejected as e:
-            raise FileRejected(e.code, f"line {line}, {self.name}.{target}: {e.message}",
-                               line=line, field=f"{self.name}.{target}", rule=self.rules_name,
-                               hint=e.hint) from None
-        return values
+
+def _field_code(i: int, rule: FieldRule, access: str, index: dict[str, int], decimal_comma: bool,
+                namespace: dict) -> list[str]:
+    """The lines of the section's body that fill `rule.target`."""
+    code = [f"        target = {rule.target!r}"]
+    column = _single_column(rule)
+    if access == ROW and column is not None and column in index:
+        code.append(f"        text = source[{index[column]}].strip()")
+    elif access == DICT and column is not None:
+        code.append(f"        text = source.get({column!r}, '').strip()")
+    else:
+        namespace[f"text_{i}"] = _text_getter(rule, access, index)
+        code.append(f"        text = text_{i}(source)")
+    convert = _converter(rule, decimal_comma)
+    if convert is None:
+        code += ["        if text:", "            out[target] = text"]
+    else:
+        namespace[f"convert_{i}"] = convert
+        code += ["        if text:", *_converted(f"convert_{i}(text)")]
+    if rule.default is not None:
+        namespace[f"default_{i}"] = rule.default
+        fill = _converted(f"convert_{i}(default_{i})") if convert else [f"            out[target] = default_{i}"]
+        code += ["        else:", *fill]
+    elif rule.required:
+        code += ["        else:", "            raise missing()"]
+    return code
+
+
+def _converted(call: str) -> list[str]:
+    return [f"            value, warning = {call}",
+            "            if warning is not None:",
+            "                warnings.append(warning)",
+            "            out[target] = value"]
+
+
+def _single_column(rule: FieldRule) -> str | None:
+    """The column of a rule that reads one column as it is, else None."""
+    if rule.constant is not None or rule.xpaths or len(rule.templates) != 1:
+        return None
+    template = rule.templates[0]
+    return template[0][1] if len(template) == 1 and template[0][0] == "" else None
+
+
+def _missing() -> ValueRejected:
+    return ValueRejected("missing_value", "a value is required and the source is empty",
+                         hint="fill the column, or give the rule a default")
+
+
+def _rejecter(rules_name: str, section: str) -> Callable:
+    def rejected(e: ValueRejected, line: int, target: str) -> FileRejected:
+        return FileRejected(e.code, f"line {line}, {section}.{target}: {e.message}",
+                            line=line, field=f"{section}.{target}", rule=rules_name, hint=e.hint)
+    return rejected
 
 
 class Plan:
@@ -52,10 +109,7 @@ class Plan:
 
     def __init__(self, rules: Rules, access: str, header: list[str] | None = None):
         index = {name: i for i, name in enumerate(header or ())}
-        self.sections = {
-            section: Section(rules, section, [(rule.target, _field(rule, access, index, rules.decimal_comma))
-                                              for rule in field_rules])
-            for section, field_rules in rules.sections.items()}
+        self.sections = {section: compile_section(rules, section, access, index) for section in rules.sections}
         self.group_key = _group_key(rules.group_by, access, index) if rules.group_by else None
 
     def section(self, name: str) -> Callable:
@@ -83,36 +137,6 @@ def _group_key(column: str, access: str, index: dict[str, int]) -> Callable:
         position = index.get(column)
         return (lambda record: record.values[position].strip()) if position is not None else (lambda record: "")
     return lambda record: record.fields[column].strip()
-
-
-def _field(rule: FieldRule, access: str, index: dict[str, int], decimal_comma: bool) -> Callable:
-    """`value_of(source, warnings)`: the field's typed value, None when empty; ValueRejected when bad."""
-    text_of = _text_getter(rule, access, index)
-    convert = _converter(rule, decimal_comma)
-    default = rule.default
-    if default is None and not rule.required and convert is None:
-        return lambda source, warnings: text_of(source) or None      # plain text: the common case
-    if convert is None:
-        convert = _as_is
-
-    def value_of(source, warnings: list[str]):
-        text = text_of(source)
-        if not text:
-            if default is None:
-                if rule.required:
-                    raise ValueRejected("missing_value", "a value is required and the source is empty",
-                                        hint="fill the column, or give the rule a default")
-                return None
-            text = default
-        value, warning = convert(text)
-        if warning is not None:
-            warnings.append(warning)
-        return value
-    return value_of
-
-
-def _as_is(text: str) -> tuple[str, None]:
-    return text, None
 
 
 def _converter(rule: FieldRule, decimal_comma: bool) -> Callable | None:

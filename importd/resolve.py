@@ -57,6 +57,7 @@ class Resolver:
         self.file_id = file_id
         self.releasing = releasing
         self.find = Lookups(store, rules, source)
+        self.price_priority = rules.priority("line", "unit_price")     # asked per order: look it up once
 
     def plan(self, docs: list[Document]) -> Plan:
         """Decide the fate of `docs`; the previous batch's plan must have been applied."""
@@ -219,7 +220,7 @@ class Resolver:
 
     def _order_products(self, doc: Document) -> tuple[list, list]:
         """Products the lines reference: missing ones per policy, price differences per priority."""
-        policy, priority = self.rules.missing_product, self.rules.priority("line", "unit_price")
+        policy, priority = self.rules.missing_product, self.price_priority
         new, differences = [], []
         for line_no, line in enumerate(doc.lines, 1):
             sku = line.get("sku")

@@ -47,24 +47,21 @@ class CsvRecords:
         columns, width = self.columns, len(self.columns)
         reader = self._reader
         start = reader.line_num + 1
-        while True:
-            try:
-                row = next(reader, None)
-            except csv.Error as e:
-                raise ParseError("bad_csv", f"line {start}: {e}", line=start,
-                                 hint="check quoting and the delimiter") from None
-            if row is None:
-                return
-            if len(row) != width:
-                if not any(row):
-                    start = reader.line_num + 1
-                    continue                       # blank line
-                if len(row) > width:
-                    raise ParseError("bad_row", f"line {start} has {len(row)} fields, the header has {width}",
-                                     line=start, hint="check the delimiter and quoting on that line")
-                row += [""] * (width - len(row))
-            yield Row(start, row, columns)
-            start = reader.line_num + 1
+        try:
+            for row in reader:
+                if len(row) != width:
+                    if not any(row):
+                        start = reader.line_num + 1
+                        continue                       # blank line
+                    if len(row) > width:
+                        raise ParseError("bad_row", f"line {start} has {len(row)} fields, the header has {width}",
+                                         line=start, hint="check the delimiter and quoting on that line")
+                    row += [""] * (width - len(row))
+                yield Row(start, row, columns)
+                start = reader.line_num + 1
+        except csv.Error as e:
+            raise ParseError("bad_csv", f"line {start}: {e}", line=start,
+                             hint="check quoting and the delimiter") from None
 
     @property
     def bytes_read(self) -> int:
