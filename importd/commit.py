@@ -26,6 +26,7 @@ from importd.store import Store, now
 
 BATCH = 500
 MAX_LISTED = 1000      # rejected documents listed in the ledger summary
+WARNINGS_LOGGED = 5    # per file: a file of out-of-order orders must not log one line per order
 
 
 @dataclass
@@ -35,12 +36,32 @@ class Result:
     counts: dict[str, int] = field(default_factory=dict)      # created, updated, duplicate, parked, …
     numbers: dict[str, list[str]] = field(default_factory=dict)
     rejected: list[dict] = field(default_factory=list)
+    warnings: int = 0
+    warning_examples: list[dict] = field(default_factory=list)    # the first WARNINGS_LOGGED
 
     def summary(self, records: int) -> dict:
         out = {"records": records, "documents": self.documents, "counts": self.counts, "numbers": self.numbers}
         if self.rejected:
             out["rejected"] = self.rejected[:MAX_LISTED]
+        if self.warnings:
+            out["warnings"] = {"count": self.warnings, "examples": self.warning_examples}
         return out
+
+    def warn(self, logger, doc: Document, warning: str) -> None:
+        """Log a document's warning while the file has given fewer than WARNINGS_LOGGED; count it always."""
+        self.warnings += 1
+        if self.warnings <= WARNINGS_LOGGED:
+            example = {"entity": doc.kind, "external_ref": doc.external_ref, "line": doc.line, "warning": warning}
+            self.warning_examples.append(example)
+            logger.warning("document.warning", **example)
+
+    def log_warnings(self, logger) -> None:
+        """One line for the warnings that were counted but not logged one by one."""
+        if self.warnings > WARNINGS_LOGGED:
+            logger.warning("document.warnings", count=self.warnings, logged=WARNINGS_LOGGED,
+                           examples=[f"line {e['line']} {e['external_ref']}: {e['warning']}"
+                                     for e in self.warning_examples],
+                           hint="the ledger summary of the file holds the count; fix the source or the rules")
 
 
 class Rejects:
@@ -87,6 +108,7 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
             _report(plan, batch, result, logger, rejects, ack_lines)
         numbering.save()
         result.numbers = numbering.summary()
+        result.log_warnings(logger)
         changed = sum(result.counts.get(k, 0) for k in ("created", "updated", "parked", "held", "released"))
         if result.documents and not changed and not result.rejected:
             result.state = "duplicate"
@@ -136,8 +158,7 @@ def _report(plan: Plan, batch: list[Document], result: Result, logger, rejects: 
         logger.info("field.difference", **difference)
     for doc in batch:
         for warning in doc.warnings:
-            logger.warning("document.warning", entity=doc.kind, external_ref=doc.external_ref,
-                           line=doc.line, warning=warning)
+            result.warn(logger, doc, warning)
     for doc, hold in plan.parked:
         logger.info("document.held" if hold.waiting_for == "review" else "document.parked", entity=doc.kind,
                     external_ref=doc.external_ref, line=doc.line, waiting_for=hold.waiting_for, reason=hold.reason)

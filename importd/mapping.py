@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from itertools import chain
+from typing import Callable, Iterable, Iterator
 
-from parsers import Record
-from importd.errors import FileRejected, ValueRejected
+from parsers import Record, Row
+from importd.compiled import DICT, ROW, XML, Plan, plan_for
+from importd.errors import FileRejected
 from importd.model import LINE_SECTIONS, Document
-from importd.rules import FieldRule, Rules
-from importd.values import parse_date, parse_decimal, parse_xsd_decimal
+from importd.rules import Rules
 
 
 def check_columns(rules: Rules, columns: list[str] | None) -> None:
@@ -24,11 +25,18 @@ def check_columns(rules: Rules, columns: list[str] | None) -> None:
 
 def map_records(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
     """Turn records into documents; a bad value rejects the file with its line and field."""
+    records = iter(records)
+    first = next(records, None)
+    if first is None:
+        return
+    plan, source_of = _plan(rules, first)
+    records = chain((first,), records)
     if rules.kind in ("customer", "product", "payment"):
+        section = plan.section(rules.kind)
         for record in records:
             doc = Document(rules.kind, record.line, {}, last_line=record.line, records=[record])
             try:
-                doc.fields = _section(rules, rules.kind, record, doc.warnings)
+                doc.fields = section(source_of(record), record.line, doc.warnings)
             except FileRejected as error:
                 _document_failed(rules, doc, error)
             if rules.kind == "product":
@@ -36,9 +44,30 @@ def map_records(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
             yield doc
         return
     if rules.lines:
-        yield from _nested(records, rules)
+        yield from _nested(records, rules, plan, source_of)
         return
-    yield from _grouped(records, rules)
+    yield from _grouped(records, rules, plan, source_of)
+
+
+def _plan(rules: Rules, first) -> tuple[Plan, Callable]:
+    """The compiled rules for the way these records give their fields, and how to get them."""
+    if first.node is not None:
+        return plan_for(rules, XML), _node
+    if isinstance(first, Row):
+        return plan_for(rules, ROW, first.header), _values
+    return plan_for(rules, DICT), _fields
+
+
+def _node(record):
+    return record.node
+
+
+def _values(record):
+    return record.values
+
+
+def _fields(record):
+    return record.fields
 
 
 def _document_failed(rules: Rules, doc: Document, error: FileRejected) -> None:
@@ -48,103 +77,61 @@ def _document_failed(rules: Rules, doc: Document, error: FileRejected) -> None:
     doc.error = error
 
 
-def _nested(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
+def _nested(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> Iterator[Document]:
     """XML and JSON: each record is one document and holds its own lines.
 
     XML lines are the elements `[document] lines` selects in the record; JSON
     lines are the objects of the record's array under that key.
     """
-    line_section = LINE_SECTIONS[rules.kind]
+    document, customer = plan.section(rules.kind), plan.section("customer")
+    line_section = plan.section(LINE_SECTIONS[rules.kind])
     for record in records:
         doc = Document(rules.kind, record.line, {}, last_line=record.line, records=[record])
+        source = source_of(record)
         try:
-            doc.fields = _section(rules, rules.kind, record, doc.warnings)
-            doc.customer = _section(rules, "customer", record, doc.warnings) or None
+            doc.fields = document(source, record.line, doc.warnings)
+            doc.customer = customer(source, record.line, doc.warnings) or None
             if record.node is not None:
                 items = [(element.sourceline or record.line, element) for element in rules.select_lines(record.node)]
             else:
                 items = [(record.line, fields) for fields in record.fields.get(rules.lines) or []]
-            for line, source in items:
-                doc.lines.append(_values(rules, line_section, source, line, doc.warnings))
+            for line, item in items:
+                doc.lines.append(line_section(item, line, doc.warnings))
         except FileRejected as error:
             _document_failed(rules, doc, error)
         yield doc
 
 
-def _grouped(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
+def _grouped(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> Iterator[Document]:
     """Orders: consecutive records with the same group key are one document.
 
     The first record carries the document's and the customer's fields; every
     record carries one line.
     """
-    key_column = rules.group_by
+    group_key = plan.group_key
+    document, customer = plan.section(rules.kind), plan.section("customer")
+    line_section = plan.section(LINE_SECTIONS[rules.kind])
     current: Document | None = None
     current_key = None
     for record in records:
-        key = record.fields[key_column].strip() if key_column else None
+        key = group_key(record) if group_key else None
+        source = source_of(record)
         if current is None or key is None or key != current_key:
             if current is not None:
                 yield current
             current = Document(rules.kind, record.line, {})
             current_key = key
             try:
-                current.fields = _section(rules, rules.kind, record, current.warnings)
-                current.customer = _section(rules, "customer", record, current.warnings) or None
+                current.fields = document(source, record.line, current.warnings)
+                current.customer = customer(source, record.line, current.warnings) or None
             except FileRejected as error:
                 _document_failed(rules, current, error)
         current.records.append(record)
         if current.error is None:
             try:
-                current.lines.append(_section(rules, LINE_SECTIONS[rules.kind], record, current.warnings))
+                current.lines.append(line_section(source, record.line, current.warnings))
             except FileRejected as error:
                 _document_failed(rules, current, error)
         current.last_line = record.line
     if current is not None:
         yield current
-
-
-def _section(rules: Rules, section: str, record: Record, warnings: list[str]) -> dict:
-    source = record.node if record.node is not None else record.fields
-    return _values(rules, section, source, record.line, warnings)
-
-
-def _values(rules: Rules, section: str, source, line: int, warnings: list[str]) -> dict:
-    """The section's target values from `source` (a dict of fields, or an XML element)."""
-    values = {}
-    for rule in rules.sections.get(section, ()):
-        try:
-            value = _value(rule, source, rules.decimal_comma, warnings)
-        except ValueRejected as e:
-            raise FileRejected(e.code, f"line {line}, {section}.{rule.target}: {e.message}",
-                               line=line, field=f"{section}.{rule.target}", rule=rules.name,
-                               hint=e.hint) from None
-        if value is not None:
-            values[rule.target] = value
-    return values
-
-
-def _value(rule: FieldRule, raw: dict, decimal_comma: bool, warnings: list[str]):
-    text = rule.text(raw)
-    if not text:
-        if rule.default is None:
-            if rule.required:
-                raise ValueRejected("missing_value", "a value is required and the source is empty",
-                                    hint="fill the column, or give the rule a default")
-            return None
-        text = rule.default
-    try:
-        if rule.cleans:
-            text = rule.correspond(text)
-    except ValueRejected as e:
-        if rule.on_unknown == "error":
-            raise
-        warnings.append(f"{rule.target}: {e.message}; "
-                        + ("kept as is" if rule.on_unknown == "keep" else f"default {rule.default!r} used"))
-        text = text if rule.on_unknown == "keep" else rule.correspond(rule.default)
-    if rule.type == "decimal":
-        if rule.xpaths:         # XML numbers have one spelling: xsd:decimal
-            return parse_xsd_decimal(text)
-        return parse_decimal(text, decimal_comma)
-    if rule.type == "date":
-        return parse_date(text, rule.date_format)
-    return text

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from importd.errors import FileRejected, Hold
-from importd.lookups import Lookups
+from importd.lookups import Lookups, content_digest, same_content
 from importd.model import Document
 from importd.numbering import Numbering
 from importd.priority import decide
@@ -57,6 +57,7 @@ class Resolver:
         self.file_id = file_id
         self.releasing = releasing
         self.find = Lookups(store, rules, source)
+        self.price_priority = rules.priority("line", "unit_price")     # asked per order: look it up once
 
     def plan(self, docs: list[Document]) -> Plan:
         """Decide the fate of `docs`; the previous batch's plan must have been applied."""
@@ -95,9 +96,9 @@ class Resolver:
     # -- reference data ------------------------------------------------------------------
 
     def _customer_document(self, doc: Document, plan: Plan) -> None:
-        ext, digest = doc.external_ref, doc.fingerprint()
+        ext, digest = doc.external_ref, content_digest(doc)
         known = self.find.ref("customer", ext)
-        if known and known[1] == digest:
+        if known and same_content(known[1], doc, digest):
             plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
             return
         fields = {k: v for k, v in doc.fields.items() if k in CUSTOMER_FIELDS}
@@ -112,9 +113,9 @@ class Resolver:
         plan.outcomes.append(_outcome(doc, code, outcome))
 
     def _product_document(self, doc: Document, plan: Plan) -> None:
-        sku, digest = doc.fields["sku"], doc.fingerprint()
+        sku, digest = doc.fields["sku"], content_digest(doc)
         known = self.find.ref("product", doc.external_ref)
-        if known and known[1] == digest:
+        if known and same_content(known[1], doc, digest):
             plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
             return
         fields = {k: v for k, v in doc.fields.items() if k in PRODUCT_FIELDS}
@@ -150,13 +151,13 @@ class Resolver:
     # -- orders --------------------------------------------------------------------------
 
     def _order(self, doc: Document, plan: Plan) -> None:
-        ext, digest = doc.external_ref, doc.fingerprint()
+        ext, digest = doc.external_ref, content_digest(doc)
         if not self.releasing and self.find.is_parked("order", ext):
             plan.outcomes.append(_outcome(doc, "", "duplicate", reason="already parked"))
             return
         known = self.find.ref("order", ext)
         if known:
-            if known[1] == digest:
+            if same_content(known[1], doc, digest):
                 plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
                 return
             raise self._changed(doc, known[0])
@@ -219,7 +220,7 @@ class Resolver:
 
     def _order_products(self, doc: Document) -> tuple[list, list]:
         """Products the lines reference: missing ones per policy, price differences per priority."""
-        policy, priority = self.rules.missing_product, self.rules.priority("line", "unit_price")
+        policy, priority = self.rules.missing_product, self.price_priority
         new, differences = [], []
         for line_no, line in enumerate(doc.lines, 1):
             sku = line.get("sku")

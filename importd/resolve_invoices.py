@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from importd.checks import check_invoice
 from importd.errors import FileRejected, Hold
+from importd.lookups import content_digest, same_content
 from importd.model import Document
 from importd.resolve import Plan, Resolver, _outcome
 
@@ -65,7 +66,7 @@ class InvoiceResolver(Resolver):
     # -- invoices and credit notes -------------------------------------------------------
 
     def _invoice(self, doc: Document, plan: InvoicePlan) -> None:
-        identity, digest = _identity(doc), doc.fingerprint()
+        identity, digest = _identity(doc), content_digest(doc)
         if self._already(doc, "invoice", identity, digest, plan):
             return
         kind = doc.fields.get("kind", "invoice")
@@ -96,7 +97,7 @@ class InvoiceResolver(Resolver):
             payment = Document.from_json(parked["payload"])
             try:
                 self._book(payment.fields, invoice, plan, parked["source"], parked["file_id"],
-                           payment.fingerprint())
+                           content_digest(payment))
             except FileRejected:
                 continue                  # its own fault: the parked sweep quarantines it with the reason
             plan.released.append(parked["id"])
@@ -107,7 +108,7 @@ class InvoiceResolver(Resolver):
     # -- payments ---------------------------------------------------------------------------
 
     def _payment(self, doc: Document, plan: InvoicePlan) -> None:
-        ext, digest = doc.external_ref, doc.fingerprint()
+        ext, digest = doc.external_ref, content_digest(doc)
         if self._already(doc, "payment", ext, digest, plan):
             return
         fields = doc.fields
@@ -116,7 +117,7 @@ class InvoiceResolver(Resolver):
             return
         parked = None if self.releasing else self.store.parked_record(self.source, "payment", ext)
         if parked is not None:
-            if Document.from_json(parked["payload"]).fingerprint() != digest:
+            if content_digest(Document.from_json(parked["payload"])) != digest:
                 raise FileRejected("document_changed", f"payment {ext!r} is parked (waiting for invoice "
                                    f"{fields.get('invoice_ref')!r}) and this version differs",
                                    line=doc.line, field="external_ref", rule=self.rules.name,
@@ -178,7 +179,7 @@ class InvoiceResolver(Resolver):
         known = self.find.ref(entity, key)
         if not known:
             return False
-        if known[1] == digest:
+        if same_content(known[1], doc, digest):
             plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
             return True
         raise FileRejected("document_changed",

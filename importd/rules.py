@@ -121,6 +121,7 @@ class Rules:
     sections: dict[str, list[FieldRule]]
     lines: str | None = None           # [document] lines: the XPath (XML) or key (JSON) of the lines
     select_lines: object = None        # XML: compiled `lines`, node → line elements
+    compiled: dict = field(default_factory=dict)   # the map stage's compiled plans (importd.compiled)
 
     def rule(self, section: str, target: str) -> FieldRule | None:
         return next((r for r in self.sections.get(section, ()) if r.target == target), None)

@@ -101,18 +101,28 @@ TRANSFORMS: dict[str, Callable[[str], str]] = {
 }
 
 
-@lru_cache(maxsize=8192)     # customers come back order after order; parsing is the slow part
 def phone(value: str, region: str | None) -> str:
     """E.164 (+33143551212); a national number needs the rules' default_region."""
+    number, rejected = _phone(value, region)
+    if rejected is not None:
+        raise ValueRejected(*rejected)
+    return number
+
+
+# Customers come back order after order and parsing is slow (~70 µs): hold the phones of
+# 65,536 customers (about 18 MB), the distinct customers of a million-line orders export.
+# A bad number is cached too, as its reason: it comes back as often as a good one.
+@lru_cache(maxsize=1 << 16)
+def _phone(value: str, region: str | None) -> tuple[str | None, tuple | None]:
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as e:
-        raise ValueRejected("bad_phone", f"{value!r} is not a phone number ({e})",
-                            hint="write it with its country code, or set default_region in [document]") from None
+        return None, ("bad_phone", f"{value!r} is not a phone number ({e})",
+                      "write it with its country code, or set default_region in [document]")
     if not phonenumbers.is_valid_number(number):
-        raise ValueRejected("bad_phone", f"{value!r} is not a valid phone number"
-                                         + (f" in region {region}" if region else ""))
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return None, ("bad_phone", f"{value!r} is not a valid phone number"
+                                   + (f" in region {region}" if region else ""))
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
 
 
 def _checked(module, code: str, what: str) -> Callable[[str], str]:

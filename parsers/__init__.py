@@ -33,6 +33,26 @@ class Record:
     node: object = None  # XML: the record element, read by the rules' XPaths
 
 
+class Row:
+    """A record read by position (delimited text): no dict is built unless someone asks.
+
+    `header` is the file's column list, shared by every row; `fields` builds the
+    dict by name for the readers that want one (a rejects file, a dry run).
+    """
+
+    __slots__ = ("line", "values", "header")
+    node = None
+
+    def __init__(self, line: int, values: list[str], header: list[str]):
+        self.line = line
+        self.values = values
+        self.header = header
+
+    @property
+    def fields(self) -> dict:
+        return dict(zip(self.header, self.values))
+
+
 class Records(Protocol):
     columns: list[str] | None   # the header, for formats that have one
     def __iter__(self) -> Iterator[Record]: ...

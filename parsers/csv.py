@@ -6,14 +6,14 @@ import csv
 from pathlib import Path
 from typing import Iterator
 
-from parsers import ParseError, Record
+from parsers import ParseError, Row
 from parsers.textio import decoded_lines
 
 OPTIONS = {"encoding": "utf-8", "delimiter": ",", "quotechar": '"'}
 
 
 class CsvRecords:
-    """The rows of a delimited file as dicts keyed by the header's names."""
+    """The rows of a delimited file, as values by position and the shared header."""
 
     def __init__(self, path: Path, options: dict):
         self._file = open(path, "rb")
@@ -43,28 +43,25 @@ class CsvRecords:
             seen.add(name)
         return header
 
-    def __iter__(self) -> Iterator[Record]:
+    def __iter__(self) -> Iterator[Row]:
         columns, width = self.columns, len(self.columns)
         reader = self._reader
         start = reader.line_num + 1
-        while True:
-            try:
-                row = next(reader, None)
-            except csv.Error as e:
-                raise ParseError("bad_csv", f"line {start}: {e}", line=start,
-                                 hint="check quoting and the delimiter") from None
-            if row is None:
-                return
-            if len(row) != width:
-                if not any(row):
-                    start = reader.line_num + 1
-                    continue                       # blank line
-                if len(row) > width:
-                    raise ParseError("bad_row", f"line {start} has {len(row)} fields, the header has {width}",
-                                     line=start, hint="check the delimiter and quoting on that line")
-                row += [""] * (width - len(row))
-            yield Record(start, dict(zip(columns, row)))
-            start = reader.line_num + 1
+        try:
+            for row in reader:
+                if len(row) != width:
+                    if not any(row):
+                        start = reader.line_num + 1
+                        continue                       # blank line
+                    if len(row) > width:
+                        raise ParseError("bad_row", f"line {start} has {len(row)} fields, the header has {width}",
+                                         line=start, hint="check the delimiter and quoting on that line")
+                    row += [""] * (width - len(row))
+                yield Row(start, row, columns)
+                start = reader.line_num + 1
+        except csv.Error as e:
+            raise ParseError("bad_csv", f"line {start}: {e}", line=start,
+                             hint="check quoting and the delimiter") from None
 
     @property
     def bytes_read(self) -> int:

@@ -290,3 +290,21 @@ def test_file_failing_after_rejected_documents_keeps_the_files_own_reason(setup)
     assert setup.sidecar("adherents-y.csv")["code"] == "bad_encoding"
     assert not (setup.root / "quarantine" / "inbox" / "adherents-y.csv.rejects.csv").exists()
     assert setup.rows("SELECT count(*) n FROM customers") == [{"n": 0}]
+
+
+def test_chronology_warnings_of_one_file_are_bounded_to_a_few_examples_and_a_count(setup):
+    """Twelve late orders in one file: five warnings logged one by one, then one line with the count."""
+    lines = shopify(setup).splitlines(keepends=True)
+    late_order = [line for line in lines if line.startswith("#1002,")]
+    late = "".join(line.replace("#1002", f"#{2000 + n}").replace("2026-11-03", "2026-10-01")
+                   for n in range(12) for line in late_order)
+    setup.drop("orders_export_1.csv", shopify(setup))
+    assert setup.run_once().returncode == 0
+    setup.drop("orders_export_2.csv", lines[0] + late)
+    result = setup.run_once()
+    assert result.returncode == 0
+    one_by_one = events(result, "document.warning")
+    assert [w["external_ref"] for w in one_by_one] == [f"#{2000 + n}" for n in range(5)]
+    summary, = events(result, "document.warnings")
+    assert summary["count"] == 12 and len(summary["examples"]) == 5
+    assert "before the last numbered order" in summary["examples"][0]

@@ -1,0 +1,193 @@
+"""A rules file compiled once into plain per-section functions the map stage calls per record.
+
+Everything a field rule says (where the text comes from, how it is cleaned,
+its type) is decided here, once per rules file and kind of source, not per
+value. Cleaning and typing are pure functions of the raw text, so each field
+keeps a bounded cache of the values it has already seen: a bulk file repeats
+its countries, prices and dates. A cache belongs to one field of one rules
+file and never sees another field's values.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable
+
+from importd.errors import FileRejected, ValueRejected
+from importd.rules import FieldRule, Rules
+from importd.values import parse_date, parse_decimal, parse_xsd_decimal
+
+CACHED_VALUES = 1024        # per field: holds what repeats (countries, prices, days); little memory
+
+# The three ways a record gives its fields: values by position (delimited text),
+# a dict by name (JSON, XLSX), an XML element read by XPath.
+ROW, DICT, XML = "row", "dict", "xml"
+
+
+def compile_section(rules: Rules, name: str, access: str, index: dict[str, int]) -> Callable:
+    """The section `name` as one generated function, `section(source, line, warnings)` → target values.
+
+    Its body reads each field in turn, straight from the source, and calls the
+    field's cached converter only when the rule cleans or types the value; a
+    value that is rejected is reported with its line, section.field and rule.
+    """
+    namespace: dict = {"ValueRejected": ValueRejected, "rejected": _rejecter(rules.name, name),
+                       "missing": _missing}
+    body = []
+    for i, rule in enumerate(rules.sections.get(name, ())):
+        body += _field_code(i, rule, access, index, rules.decimal_comma, namespace)
+    code = "\n".join(["def section(source, line, warnings):",
+                      "    out = {}",
+                      "    target = None",
+                      "    try:",
+                      *(body or ["        pass"]),
+                      "    except ValueRejected as e:",
+                      "        raise rejected(e, line, target) from None",
+                      "    return out"])
+    exec(compile(code, f"<rules {rules.name} [{name}] ({access})>", "exec"), namespace)
+    section = namespace["section"]
+    section.code = code         # for a person debugging the compiled rules
+    return section
+
+
+def _field_code(i: int, rule: FieldRule, access: str, index: dict[str, int], decimal_comma: bool,
+                namespace: dict) -> list[str]:
+    """The lines of the section's body that fill `rule.target`."""
+    code = [f"        target = {rule.target!r}"]
+    column = _single_column(rule)
+    if access == ROW and column is not None and column in index:
+        code.append(f"        text = source[{index[column]}].strip()")
+    elif access == DICT and column is not None:
+        code.append(f"        text = source.get({column!r}, '').strip()")
+    else:
+        namespace[f"text_{i}"] = _text_getter(rule, access, index)
+        code.append(f"        text = text_{i}(source)")
+    convert = _converter(rule, decimal_comma)
+    if convert is None:
+        code += ["        if text:", "            out[target] = text"]
+    else:
+        namespace[f"convert_{i}"] = convert
+        code += ["        if text:", *_converted(f"convert_{i}(text)")]
+    if rule.default is not None:
+        namespace[f"default_{i}"] = rule.default
+        fill = _converted(f"convert_{i}(default_{i})") if convert else [f"            out[target] = default_{i}"]
+        code += ["        else:", *fill]
+    elif rule.required:
+        code += ["        else:", "            raise missing()"]
+    return code
+
+
+def _converted(call: str) -> list[str]:
+    return [f"            value, warning = {call}",
+            "            if warning is not None:",
+            "                warnings.append(warning)",
+            "            out[target] = value"]
+
+
+def _single_column(rule: FieldRule) -> str | None:
+    """The column of a rule that reads one column as it is, else None."""
+    if rule.constant is not None or rule.xpaths or len(rule.templates) != 1:
+        return None
+    template = rule.templates[0]
+    return template[0][1] if len(template) == 1 and template[0][0] == "" else None
+
+
+def _missing() -> ValueRejected:
+    return ValueRejected("missing_value", "a value is required and the source is empty",
+                         hint="fill the column, or give the rule a default")
+
+
+def _rejecter(rules_name: str, section: str) -> Callable:
+    def rejected(e: ValueRejected, line: int, target: str) -> FileRejected:
+        return FileRejected(e.code, f"line {line}, {section}.{target}: {e.message}",
+                            line=line, field=f"{section}.{target}", rule=rules_name, hint=e.hint)
+    return rejected
+
+
+class Plan:
+    """Every section of a rules file, compiled for one way of reading records."""
+
+    def __init__(self, rules: Rules, access: str, header: list[str] | None = None):
+        index = {name: i for i, name in enumerate(header or ())}
+        self.sections = {section: compile_section(rules, section, access, index) for section in rules.sections}
+        self.group_key = _group_key(rules.group_by, access, index) if rules.group_by else None
+
+    def section(self, name: str) -> Callable:
+        """The compiled section `name`; a section the rules do not have gives no values."""
+        return self.sections.get(name) or _no_values
+
+
+def _no_values(source, line: int, warnings: list[str]) -> dict:
+    return {}
+
+
+def plan_for(rules: Rules, access: str, header: list[str] | None = None) -> Plan:
+    """The rules compiled for `access` (and, for rows, this header); kept on the rules for the next file."""
+    key = (access, tuple(header) if header else None)
+    plan = rules.compiled.get(key)
+    if plan is None:
+        if len(rules.compiled) >= 8:        # a rules file sees few headers; do not keep every one
+            rules.compiled.clear()
+        plan = rules.compiled[key] = Plan(rules, access, header)
+    return plan
+
+
+def _group_key(column: str, access: str, index: dict[str, int]) -> Callable:
+    if access == ROW:
+        position = index.get(column)
+        return (lambda record: record.values[position].strip()) if position is not None else (lambda record: "")
+    return lambda record: record.fields[column].strip()
+
+
+def _converter(rule: FieldRule, decimal_comma: bool) -> Callable | None:
+    """The field's cleaning and typing as one cached function of the raw text, or None if it has neither.
+
+    Returns (value, warning or None): the warning of an on_unknown value is part
+    of the answer, so a cached answer still warns each time.
+    """
+    typed = _typer(rule, decimal_comma)
+    if not rule.cleans and typed is None:
+        return None
+    typed = typed or (lambda text: text)
+
+    def convert(text: str):
+        if not rule.cleans:
+            return typed(text), None
+        warning = None
+        try:
+            text = rule.correspond(text)
+        except ValueRejected as e:
+            if rule.on_unknown == "error":
+                raise
+            warning = (f"{rule.target}: {e.message}; "
+                       + ("kept as is" if rule.on_unknown == "keep" else f"default {rule.default!r} used"))
+            text = text if rule.on_unknown == "keep" else rule.correspond(rule.default)
+        return typed(text), warning
+    return lru_cache(maxsize=CACHED_VALUES)(convert)
+
+
+def _typer(rule: FieldRule, decimal_comma: bool) -> Callable[[str], object] | None:
+    if rule.type == "decimal":
+        if rule.xpaths:         # XML numbers have one spelling: xsd:decimal
+            return parse_xsd_decimal
+        return lambda text: parse_decimal(text, decimal_comma)
+    if rule.type == "date":
+        date_format = rule.date_format
+        return lambda text: parse_date(text, date_format)
+    return None
+
+
+def _text_getter(rule: FieldRule, access: str, index: dict[str, int]) -> Callable[[object], str]:
+    """The trimmed source text, as FieldRule.text gives it, read the way `access` needs."""
+    if access != ROW or rule.constant is not None or rule.xpaths:
+        return rule.text
+    templates = rule.templates
+    if len(templates) == 1 and len(templates[0]) == 1 and templates[0][0][0] == "":
+        position = index.get(templates[0][0][1])
+        if position is None:
+            return lambda values: ""
+        return lambda values: values[position].strip()
+    # Templates: FieldRule.text on a dict view of only the columns they name.
+    names = sorted(rule.columns)
+    positions = [(name, index[name]) for name in names if name in index]
+    return lambda values: rule.text({name: values[i] for name, i in positions})
