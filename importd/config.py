@@ -132,7 +132,7 @@ def load_config(path: Path) -> Config:
     if isinstance(busy, bool) or not isinstance(busy, (int, float)) or busy < 0:
         problem(("busy_timeout",), "busy_timeout is a number of seconds, e.g. busy_timeout = 30")
     else:
-        config.busy_timeout = float(busy)
+        config.busy_timeout = busy
     acks = data.get("ack_formats", ["json"])
     if not (isinstance(acks, list) and "json" in acks and set(acks) <= set(ACK_FORMATS)):
         problem(("ack_formats",), "ack_formats lists json and optionally csv: ack_formats = [\"json\", \"csv\"]")
