@@ -88,11 +88,24 @@ class Service:
 
         Raises SetupInUse when another importd holds this setup.
         """
-        self.lock.acquire()
+        while not self._take_lock():
+            if self.once or self.stop_requested:
+                return 1 if self.once else 0
+            self.wake.wait(max(0.05, min(self.backoff.waits(), default=2.0)))
         try:
             return self._run()
         finally:
             self.lock.release()
+
+    def _take_lock(self) -> bool:
+        """The setup's lock; False (a fault, retried) when the spool cannot even hold the lock file."""
+        try:
+            self.lock.acquire()
+        except OSError as e:
+            self._fault("start", e)
+            self.backoff.failed("start")
+            return False
+        return True
 
     def _run(self) -> int:
         if self.config.metrics_port is not None and not self.once:
