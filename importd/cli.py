@@ -17,15 +17,15 @@ from importd import log, status
 from importd.config import DEFAULT_NUMBERING, Config, load_config
 from importd.daemonize import AlreadyRunning, detach
 from importd.dryrun import dry_run, render
+from importd.durable import move_file
 from importd.errors import ConfigError
-from importd.faults import HINTS, TRANSIENT, classify
+from importd.faults import TRANSIENT, classify, hint
 from importd.instance import LOCK_NAME, InstanceLock, SetupInUse, holder
 from importd.parking import release
 from importd.pipeline import Transient, process
 from importd.rules import load_rules
 from importd.scaffold import init
 from importd.service import run_service
-from importd.durable import move_file
 from importd.spool import Unregistered, claim, register, spool_path
 from importd.store import Store
 
@@ -120,7 +120,7 @@ def cmd_import(args) -> int:
         store = Store(config.database, config.busy_timeout)
     except TRANSIENT as e:
         lock.release()
-        print(f"importd: cannot import now: {e} — {HINTS.get(classify(e), 'try again later')}", file=sys.stderr)
+        print(f"importd: cannot import now: {e} — {hint(classify(e))}", file=sys.stderr)
         return EXIT_QUARANTINED
     worst = EXIT_OK
     try:
@@ -133,7 +133,7 @@ def cmd_import(args) -> int:
                 worst = max(worst, EXIT_QUARANTINED)
         release(config, store, log.get())
     except TRANSIENT as e:
-        print(f"importd: stopped: {e} — {HINTS.get(classify(e), 'try again later')}", file=sys.stderr)
+        print(f"importd: stopped: {e} — {hint(classify(e))}", file=sys.stderr)
         worst = max(worst, EXIT_QUARANTINED)
     finally:
         store.close()

@@ -181,9 +181,9 @@ def _text_getter(rule: FieldRule, access: str, index: dict[str, int]) -> Callabl
     """The trimmed source text, as FieldRule.text gives it, read the way `access` needs."""
     if access != ROW or rule.constant is not None or rule.xpaths:
         return rule.text
-    templates = rule.templates
-    if len(templates) == 1 and len(templates[0]) == 1 and templates[0][0][0] == "":
-        position = index.get(templates[0][0][1])
+    column = _single_column(rule)
+    if column is not None:      # a column the header lacks (check_columns allows it when not required)
+        position = index.get(column)
         if position is None:
             return lambda values: ""
         return lambda values: values[position].strip()

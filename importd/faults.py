@@ -30,6 +30,11 @@ HINTS = {
     "database_unavailable": "the database file cannot be opened: check its path and folder; importd retries",
 }
 
+def hint(kind: str) -> str:
+    """What a person can do about a fault of this kind."""
+    return HINTS.get(kind, "importd retries; see the error")
+
+
 _ERRNO_KINDS = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EROFS: "read_only",
                 errno.EIO: "io_error", errno.EACCES: "permission_denied", errno.EPERM: "permission_denied"}
 
@@ -62,7 +67,7 @@ class Fault:
     def as_dict(self) -> dict:
         return {"stage": self.stage, "source": self.source, "kind": self.kind, "error": self.error, "count": self.count,
                 "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.since)),
-                "hint": HINTS.get(self.kind, "importd retries; see the error")}
+                "hint": hint(self.kind)}
 
 
 class Backoff:

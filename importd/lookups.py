@@ -7,10 +7,8 @@ for a person with the candidates listed.
 
 from __future__ import annotations
 
-import hashlib
-
 from importd.errors import Hold
-from importd.model import LINE_SECTIONS, TARGETS, Document
+from importd.model import Document
 from importd.rules import Rules
 from importd.store import Store
 
@@ -122,47 +120,3 @@ class Lookups:
         if len(lines) > len(doc.lines):
             diff.append({"field": "lines", "stored": str(len(lines)), "incoming": str(len(doc.lines))})
         return diff
-
-
-# -- is it the same document? ----------------------------------------------------------------
-
-DIGEST_VERSION = "v2:"      # stored digests without it are Document.fingerprint()'s (before v2)
-
-
-def content_digest(doc: Document) -> str:
-    """A hash of the document's content: the same document again hashes the same.
-
-    Built from the values in hand: each section's values in the fixed order of
-    model.TARGETS (not the rules file's), the lengths of all of them first, so
-    no two contents read alike. A kept value is never "" (mapping drops empty
-    values), so "" stands for a missing one.
-    """
-    texts = [doc.kind, str(len(doc.lines)), "1" if doc.customer else "0"]
-    _texts(texts, doc.fields, TARGETS.get(doc.kind, {}))
-    line_targets = TARGETS[LINE_SECTIONS.get(doc.kind, "line")]
-    for line in doc.lines:
-        _texts(texts, line, line_targets)
-    if doc.customer:
-        _texts(texts, doc.customer, TARGETS["customer"])
-    body = ",".join(map(str, map(len, texts))) + "|" + "".join(texts)
-    return DIGEST_VERSION + hashlib.sha256(body.encode()).hexdigest()
-
-
-def same_content(stored: str | None, doc: Document, digest: str) -> bool:
-    """Whether `doc` (whose content_digest is `digest`) is what was stored with `stored`.
-
-    A digest stored before version 2 is compared with the old fingerprint, so a
-    document sent again after an upgrade is still a duplicate, not a change.
-    """
-    if stored is None:
-        return False
-    if stored.startswith(DIGEST_VERSION):
-        return stored == digest
-    return stored == doc.fingerprint()
-
-
-def _texts(texts: list[str], values: dict, targets: dict) -> None:
-    texts += ["" if value is None else str(value) for value in map(values.get, targets)]
-    if not values.keys() <= targets.keys():     # a field outside the targets: named, in name order
-        for key in sorted(values.keys() - targets.keys()):
-            texts += [key, "" if values[key] is None else str(values[key])]

@@ -82,8 +82,38 @@ class Document:
     def external_ref(self) -> str:
         return self.fields.get("external_ref") or ""
 
-    def fingerprint(self) -> str:
-        """A hash of the content: the same document again hashes the same."""
+    def digest(self) -> str:
+        """A hash of the content: the same document again hashes the same.
+
+        Built from the values in hand: each section's values in the fixed order of
+        TARGETS (not the rules file's), the lengths of all of them first, so no two
+        contents read alike. A kept value is never "" (mapping drops empty values),
+        so "" stands for a missing one.
+        """
+        texts = [self.kind, str(len(self.lines)), "1" if self.customer else "0"]
+        _texts(texts, self.fields, TARGETS.get(self.kind, {}))
+        line_targets = TARGETS[LINE_SECTIONS.get(self.kind, "line")]
+        for line in self.lines:
+            _texts(texts, line, line_targets)
+        if self.customer:
+            _texts(texts, self.customer, TARGETS["customer"])
+        body = ",".join(map(str, map(len, texts))) + "|" + "".join(texts)
+        return DIGEST_VERSION + hashlib.sha256(body.encode()).hexdigest()
+
+    def same_content(self, stored: str | None, digest: str) -> bool:
+        """Whether this document (whose digest() is `digest`) is the one stored with `stored`.
+
+        A digest stored before version 2 is compared with the fingerprint of that
+        time, so a document sent again after an upgrade is a duplicate, not a change.
+        """
+        if stored is None:
+            return False
+        if stored.startswith(DIGEST_VERSION):
+            return stored == digest
+        return stored == self.fingerprint_v1()
+
+    def fingerprint_v1(self) -> str:
+        """The digest importd stored before version 2 (a repr, sorted), read to compare old rows."""
         body = repr((sorted(self.fields.items()), [sorted(li.items()) for li in self.lines],
                      sorted((self.customer or {}).items())))
         return hashlib.sha256(body.encode()).hexdigest()
@@ -101,6 +131,16 @@ class Document:
                    [_typed(LINE_SECTIONS.get(kind, "line"), li) for li in data["lines"]],
                    _typed("customer", data["customer"]) if data["customer"] is not None else None,
                    last_line=data["line"])
+
+
+DIGEST_VERSION = "v2:"      # stored digests without it are version 1's (fingerprint_v1)
+
+
+def _texts(texts: list[str], values: dict, targets: dict) -> None:
+    texts += ["" if value is None else str(value) for value in map(values.get, targets)]
+    if not values.keys() <= targets.keys():     # a field outside the targets: named, in name order
+        for key in sorted(values.keys() - targets.keys()):
+            texts += [key, "" if values[key] is None else str(values[key])]
 
 
 def _typed(section: str, values: dict) -> dict:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from importd.errors import FileRejected, Hold
-from importd.lookups import Lookups, content_digest, same_content
+from importd.lookups import Lookups
 from importd.model import Document
 from importd.numbering import Numbering
 from importd.priority import decide
@@ -96,9 +96,9 @@ class Resolver:
     # -- reference data ------------------------------------------------------------------
 
     def _customer_document(self, doc: Document, plan: Plan) -> None:
-        ext, digest = doc.external_ref, content_digest(doc)
+        ext, digest = doc.external_ref, doc.digest()
         known = self.find.ref("customer", ext)
-        if known and same_content(known[1], doc, digest):
+        if known and doc.same_content(known[1], digest):
             plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
             return
         fields = {k: v for k, v in doc.fields.items() if k in CUSTOMER_FIELDS}
@@ -113,9 +113,9 @@ class Resolver:
         plan.outcomes.append(_outcome(doc, code, outcome))
 
     def _product_document(self, doc: Document, plan: Plan) -> None:
-        sku, digest = doc.fields["sku"], content_digest(doc)
+        sku, digest = doc.fields["sku"], doc.digest()
         known = self.find.ref("product", doc.external_ref)
-        if known and same_content(known[1], doc, digest):
+        if known and doc.same_content(known[1], digest):
             plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
             return
         fields = {k: v for k, v in doc.fields.items() if k in PRODUCT_FIELDS}
@@ -151,13 +151,13 @@ class Resolver:
     # -- orders --------------------------------------------------------------------------
 
     def _order(self, doc: Document, plan: Plan) -> None:
-        ext, digest = doc.external_ref, content_digest(doc)
+        ext, digest = doc.external_ref, doc.digest()
         if not self.releasing and self.find.is_parked("order", ext):
             plan.outcomes.append(_outcome(doc, "", "duplicate", reason="already parked"))
             return
         known = self.find.ref("order", ext)
         if known:
-            if same_content(known[1], doc, digest):
+            if doc.same_content(known[1], digest):
                 plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
                 return
             raise self._changed(doc, known[0])

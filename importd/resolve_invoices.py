@@ -17,7 +17,6 @@ from decimal import Decimal
 
 from importd.checks import check_invoice
 from importd.errors import FileRejected, Hold
-from importd.lookups import content_digest, same_content
 from importd.model import Document
 from importd.resolve import Plan, Resolver, _outcome
 
@@ -66,7 +65,7 @@ class InvoiceResolver(Resolver):
     # -- invoices and credit notes -------------------------------------------------------
 
     def _invoice(self, doc: Document, plan: InvoicePlan) -> None:
-        identity, digest = _identity(doc), content_digest(doc)
+        identity, digest = _identity(doc), doc.digest()
         if self._already(doc, "invoice", identity, digest, plan):
             return
         kind = doc.fields.get("kind", "invoice")
@@ -97,7 +96,7 @@ class InvoiceResolver(Resolver):
             payment = Document.from_json(parked["payload"])
             try:
                 self._book(payment.fields, invoice, plan, parked["source"], parked["file_id"],
-                           content_digest(payment))
+                           payment.digest())
             except FileRejected:
                 continue                  # its own fault: the parked sweep quarantines it with the reason
             plan.released.append(parked["id"])
@@ -108,7 +107,7 @@ class InvoiceResolver(Resolver):
     # -- payments ---------------------------------------------------------------------------
 
     def _payment(self, doc: Document, plan: InvoicePlan) -> None:
-        ext, digest = doc.external_ref, content_digest(doc)
+        ext, digest = doc.external_ref, doc.digest()
         if self._already(doc, "payment", ext, digest, plan):
             return
         fields = doc.fields
@@ -117,7 +116,7 @@ class InvoiceResolver(Resolver):
             return
         parked = None if self.releasing else self.store.parked_record(self.source, "payment", ext)
         if parked is not None:
-            if content_digest(Document.from_json(parked["payload"])) != digest:
+            if Document.from_json(parked["payload"]).digest() != digest:
                 raise FileRejected("document_changed", f"payment {ext!r} is parked (waiting for invoice "
                                    f"{fields.get('invoice_ref')!r}) and this version differs",
                                    line=doc.line, field="external_ref", rule=self.rules.name,
@@ -179,7 +178,7 @@ class InvoiceResolver(Resolver):
         known = self.find.ref(entity, key)
         if not known:
             return False
-        if same_content(known[1], doc, digest):
+        if doc.same_content(known[1], digest):
             plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
             return True
         raise FileRejected("document_changed",

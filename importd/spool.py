@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Iterator
 
 from importd.config import Config
-from importd.faults import TRANSIENT
 from importd.durable import copy_file, fs_name, fsync_dir, ledger_name, move_file
+from importd.faults import TRANSIENT
 from importd.store import Store
 
 _PREFIX = re.compile(r"^[0-9a-f]{12}-")

@@ -28,10 +28,10 @@ import paramiko
 
 from importd import log
 from importd.config import Config, Source
+from importd.durable import fsync_dir
 from importd.sources.local import is_temporary
 from importd.sources.sftp_acks import push_acks, unpushed_acks
 from importd.sources.sftp_session import describe, open_session
-from importd.durable import fsync_dir
 from importd.spool import register, spool_path
 from importd.pids import alive
 from importd.store import Store
