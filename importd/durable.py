@@ -26,7 +26,12 @@ NAME_BYTES = 180        # room left for a spool prefix, `~<id>`, `.error.json`, 
 
 
 def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    fsync_path(folder)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's data, or a folder's entries, to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -65,14 +70,16 @@ def copy_file(source: Path, target: Path) -> None:
 
 
 @contextmanager
-def atomic_text(path: Path, newline: str | None = None) -> Iterator:
-    """A text file written under a dot-name, fsynced, then renamed into place."""
+def atomic_text(path: Path, newline: str | None = None, sync: bool = True) -> Iterator:
+    """A text file written under a dot-name, fsynced, then renamed into place. With `sync`
+    False the caller syncs it later (readers still never see half of it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp")
     with open(temp, "w", encoding="utf-8", newline=newline) as f:
         yield f
-        f.flush()
-        os.fsync(f.fileno())
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
     os.rename(temp, path)
 
 

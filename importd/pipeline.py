@@ -10,6 +10,9 @@ import json
 import sqlite3
 import time
 import traceback
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Iterator
 
 import parsers
 from parsers import xml as xml_parser
@@ -24,6 +27,8 @@ from importd.store import FINAL_STATES, Store
 
 
 SHOWN_PROCESSING = 1 << 20     # bytes: a file this large shows as "processing" in status while it imports
+GROUP_FILES = 64               # small files that share one commit and one settle
+GROUP_BYTES = 4 << 20
 
 
 class Transient(Exception):
@@ -44,39 +49,91 @@ def process(config: Config, store: Store, file_id: int, progress=None) -> sqlite
     A failure that is not the file's fault (database locked, disk full, a folder
     unwritable) raises Transient: the file stays in the spool, in the state it had.
     """
-    try:
-        row = store.file(file_id)
-        logger = log.get(file_id=file_id, source=row["source"], file=row["name"], sha256=row["sha256"][:16])
-        started = time.monotonic()
-        if row["state"] not in FINAL_STATES:
-            _decide(config, store, row, logger, progress)
-        row = store.file(file_id)
-    except TRANSIENT as e:
-        raise Transient("process", e) from e
-    try:
-        settle(config, store, row)
-    except TRANSIENT as e:        # the outcome is committed: only the move, the ack or the ledger's last word wait
-        raise Transient("settle", e) from e
-    _log_outcome(logger, row, time.monotonic() - started)
+    [(row, error)] = process_group(config, store, [file_id], progress)
+    if error is not None:
+        raise error
     return row
 
 
-def _decide(config: Config, store: Store, row, logger, progress) -> None:
+def process_group(config: Config, store: Store, file_ids: list[int],
+                  progress=None) -> list[tuple[sqlite3.Row, Transient | None]]:
+    """Process several spooled files with one commit and one settle: (final row, None) for each
+    file, or (row, Transient("settle", …)) for a file whose move or ack must wait.
+
+    Every file is decided inside one transaction, in a savepoint of its own: a
+    file that fails rolls back alone and commits its quarantine reason instead,
+    and numbers stay gapless. A fault that is not a file's fault (database
+    locked, disk full) rolls back the whole group and raises Transient("process").
+    """
+    started = time.monotonic()
+    reserved: set[Path] = set()          # settle targets given in this group, not yet on disk
+    try:
+        undecided = [row for row in map(store.file, file_ids) if row["state"] not in FINAL_STATES]
+        # One file alone keeps its own commits, so a large one can show as "processing".
+        with store.transaction() if len(undecided) > 1 else nullcontext():
+            for row in undecided:
+                _decide(config, store, row, _logger(row), progress, reserved)
+                if not store.db.in_transaction and len(undecided) > 1:
+                    raise sqlite3.OperationalError("the group's transaction was rolled back")
+        rows = [store.file(file_id) for file_id in file_ids]
+    except TRANSIENT as e:
+        raise Transient("process", e) from e
+    try:
+        waiting = settle(config, store, rows)
+    except TRANSIENT as e:        # the outcomes are committed: only the moves, the acks or the ledger's last word wait
+        return [(row, Transient("settle", e)) for row in rows]
+    seconds = (time.monotonic() - started) / len(rows)
+    results = []
+    for row in rows:
+        if row["id"] in waiting:
+            results.append((row, Transient("settle", waiting[row["id"]])))
+        else:
+            _log_outcome(_logger(row), row, seconds)
+            results.append((row, None))
+    return results
+
+
+def groups(rows: list) -> Iterator[list]:
+    """Spooled files in their order, cut into groups that share a commit: small files
+    together (at most GROUP_FILES and GROUP_BYTES), a file of SHOWN_PROCESSING bytes alone."""
+    group: list = []
+    size = 0
+    for row in rows:
+        if row["size"] >= SHOWN_PROCESSING:
+            if group:
+                yield group
+            yield [row]
+            group, size = [], 0
+            continue
+        if len(group) == GROUP_FILES or size + row["size"] > GROUP_BYTES:
+            yield group
+            group, size = [], 0
+        group.append(row)
+        size += row["size"]
+    if group:
+        yield group
+
+
+def _logger(row):
+    return log.get(file_id=row["id"], source=row["source"], file=row["name"], sha256=row["sha256"][:16])
+
+
+def _decide(config: Config, store: Store, row, logger, progress, reserved: set[Path]) -> None:
     """Import the file, or commit the reason it goes to quarantine."""
     try:
-        _import(config, store, row, logger, progress)
+        _import(config, store, row, logger, progress, reserved)
     except FileRejected as e:
-        _quarantine(config, store, row, e)
+        _quarantine(config, store, row, e, reserved)
     except TRANSIENT:
         raise
     except Exception as e:  # a bug must not stop the service: the file is kept with the trace
         logger.exception("file.internal_error")
         _quarantine(config, store, row, FileRejected(
             "internal_error", f"{type(e).__name__}: {e}", hint="report this to the importd maintainers",
-            trace=traceback.format_exc(limit=5)))
+            trace=traceback.format_exc(limit=5)), reserved)
 
 
-def _import(config: Config, store: Store, row, logger, progress) -> None:
+def _import(config: Config, store: Store, row, logger, progress, reserved: set[Path]) -> None:
     source = config.source(row["source"])
     route = _route(source, row["name"], config.spool / row["spool_path"])
     if route is None:
@@ -87,7 +144,8 @@ def _import(config: Config, store: Store, row, logger, progress) -> None:
     if twin is not None:
         with store.transaction():
             store.finish_file(row["id"], "duplicate", rules=rules.name,
-                              settled_path=str(archive_path(config, source.name, row["name"], row["id"])),
+                              settled_path=str(archive_path(config, source.name, row["name"], row["id"],
+                                                            reserved)),
                               documents=0, summary={"duplicate_of": twin["id"],
                                                     "counts": {}, "documents": 0})
         logger.info("file.duplicate", duplicate_of=twin["id"], first_name=twin["name"])
@@ -105,7 +163,8 @@ def _import(config: Config, store: Store, row, logger, progress) -> None:
         check_columns(rules, records.columns)
         with open_ack_lines(config, row["id"]) as ack_lines:
             commit_file(store, rules, source.name, row["id"], map_records(counter, rules), config.numbering,
-                        str(archive_path(config, source.name, row["name"], row["id"])), lambda: counter.count,
+                        str(archive_path(config, source.name, row["name"], row["id"], reserved)),
+                        lambda: counter.count,
                         logger=logger, rejects=rejects, ack_lines=ack_lines)
     except parsers.ParseError as e:
         raise _rejected(e, rules.name) from None
@@ -127,8 +186,8 @@ def _route(source, name: str, path):
     return routes[0] if routes else None
 
 
-def _quarantine(config: Config, store: Store, row, error: FileRejected) -> None:
-    target = quarantine_path(config, row["source"], row["name"], row["id"])
+def _quarantine(config: Config, store: Store, row, error: FileRejected, reserved: set[Path]) -> None:
+    target = quarantine_path(config, row["source"], row["name"], row["id"], reserved)
     with store.transaction():
         store.finish_file(row["id"], "quarantined", settled_path=str(target), error_code=error.code,
                           error_message=error.message, rules=error.rule,

@@ -17,12 +17,12 @@ from importd import log
 from importd.config import Config, Source, load_config
 from importd.durable import ledger_name
 from importd.errors import ConfigError, StopRequested
-from importd.faults import SHARED_KINDS, TRANSIENT, Backoff, Faults
+from importd.faults import SHARED_KINDS, TRANSIENT, Backoff, Faults, classify
 from importd.instance import InstanceLock
 from importd.metrics import Metrics
 from importd.notify import Notifier
 from importd.parking import release
-from importd.pipeline import Transient, process
+from importd.pipeline import Transient, groups, process_group
 from importd.sources.local import LocalSource
 from importd.spool import Unregistered, claim, recover, register
 from importd.store import Store
@@ -299,39 +299,55 @@ class Service:
             if not rows:
                 self._spool_cursor = 0          # the whole spool was seen: start again at the oldest
                 return imported
-            for row in rows:
+            for group in groups([row for row in rows if self.backoff.ready(row["id"])]):
                 if self.stop_requested or self._shared_fault:
                     return imported
-                self._spool_cursor = row["id"]
-                budget -= 1
-                imported = self._process_one(row) or imported
-        self._spool_more = budget == 0        # the next turn goes on at once
+                imported = self._process_group(group) or imported
+            self._spool_cursor = rows[-1]["id"]
+            budget -= len(rows)
+        self._spool_more = budget <= 0        # the next turn goes on at once
         return imported
 
-    def _process_one(self, row) -> bool:
-        """One spooled file through the pipeline, unless it waits for a retry; True if it imported."""
-        file_id = row["id"]
-        if not self.backoff.ready(file_id):
-            return False
+    def _process_group(self, rows: list) -> bool:
+        """Spooled files through the pipeline with one commit; True if one imported.
+
+        A fault that rolls back a group is retried file by file at once, so a
+        file the service cannot read holds back itself, not its neighbours."""
         started = time.monotonic()
         try:
-            done = process(self.config, self.store, file_id, progress=self._heartbeat)
+            results = process_group(self.config, self.store, [row["id"] for row in rows], progress=self._heartbeat)
         except Transient as e:
+            if len(rows) > 1 and classify(e.error) not in SHARED_KINDS:
+                return any([self._process_group([row]) for row in rows])
+            self._held(rows, e)
+            return False
+        seconds = (time.monotonic() - started) / len(rows)
+        imported = False
+        for row, error in results:
+            if error is not None:
+                self._held([row], error)
+                continue
+            self.backoff.ok(row["id"])
+            state = row["state"]
+            self.outcomes[state] = self.outcomes.get(state, 0) + 1
+            self.metrics.file_settled(row["source"], state, row["records"], seconds)
+            imported = imported or state == "imported"
+        if len(results) > sum(error is not None for _, error in results):
+            self.faults.ok("process")
+            self.faults.ok("settle")
+            self.backoff.ok("process")
+        return imported
+
+    def _held(self, rows: list, error: Transient) -> None:
+        """Files left in the spool by a fault, to retry later."""
+        for row in rows:
             if self.once:      # left in the spool for the next run
                 self.outcomes["deferred"] = self.outcomes.get("deferred", 0) + 1
-            self.backoff.failed(file_id)
-            # A settle fault holds back that file alone; one that stops imports holds back all.
-            if self._fault(e.stage, e.error, file_id=file_id) in SHARED_KINDS and e.stage == "process":
-                self.backoff.failed("process")
-            return False
-        self.faults.ok("process")
-        self.faults.ok("settle")
-        self.backoff.ok("process")
-        self.backoff.ok(file_id)
-        state = done["state"]
-        self.outcomes[state] = self.outcomes.get(state, 0) + 1
-        self.metrics.file_settled(row["source"], state, done["records"], time.monotonic() - started)
-        return state == "imported"
+            self.backoff.failed(row["id"])
+        # A settle fault holds back its files alone; one that stops imports holds back all.
+        file_id = rows[0]["id"] if len(rows) == 1 else None
+        if self._fault(error.stage, error.error, file_id=file_id) in SHARED_KINDS and error.stage == "process":
+            self.backoff.failed("process")
 
     def _heartbeat(self, records: int, bytes_read: int) -> None:
         """Called during a long file: systemd's watchdog must not take it for a hang."""

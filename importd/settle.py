@@ -16,16 +16,18 @@ from pathlib import Path
 from typing import Iterator
 
 from importd.config import Config
-from importd.durable import atomic_text, fs_name, move_file, write_atomic
+from importd.durable import atomic_text, fs_name, fsync_path, move_file, write_atomic
+from importd.faults import TRANSIENT
 from importd.store import Store
 
 
-def archive_path(config: Config, source: str, name: str, file_id: int) -> Path:
-    return _free(config.archive / source / date.today().isoformat() / fs_name(name), file_id)
+def archive_path(config: Config, source: str, name: str, file_id: int, reserved: set[Path] | None = None) -> Path:
+    return _free(config.archive / source / date.today().isoformat() / fs_name(name), file_id, reserved)
 
 
-def quarantine_path(config: Config, source: str, name: str, file_id: int) -> Path:
-    return _free(config.quarantine / source / fs_name(name), file_id)
+def quarantine_path(config: Config, source: str, name: str, file_id: int,
+                    reserved: set[Path] | None = None) -> Path:
+    return _free(config.quarantine / source / fs_name(name), file_id, reserved)
 
 
 def rejects_path(config: Config, file_id: int) -> Path:
@@ -33,11 +35,40 @@ def rejects_path(config: Config, file_id: int) -> Path:
     return config.spool / ".rejects" / f"{file_id}.csv"
 
 
-def settle(config: Config, store: Store, row) -> Path:
-    """Move a file whose outcome is committed to its place; write sidecar and ack."""
-    base = config.path.parent
+def settle(config: Config, store: Store, rows: list) -> dict[int, OSError]:
+    """Move files whose outcome is committed to their places, write sidecars and acks; then
+    sync once for all of them and mark them settled in one transaction.
+
+    Returns the files held back, by id, with the error (a folder unwritable):
+    they stay in the spool and settle again later. A fault in the common part
+    (the sync, the ledger) raises. Every step is safe to repeat: until the
+    ledger says settled, a crash moves nothing twice and rewrites the acks from
+    the committed outcome, which is why they are synced together, not one by one.
+    """
+    held: dict[int, OSError] = {}
+    settled: list[int] = []
+    to_sync: set[Path] = set()           # acks and the folders that received a file
+    for row in rows:
+        try:
+            to_sync |= _place(config, row)
+        except TRANSIENT as e:
+            held[row["id"]] = e
+            continue
+        settled.append(row["id"])
+    for path in sorted(to_sync, key=lambda p: p.is_dir()):      # files first, then their folders
+        fsync_path(path)
+    if settled:
+        with store.transaction():
+            store.mark_settled(settled)
+    for file_id in settled:
+        ack_lines_path(config, file_id).unlink(missing_ok=True)   # only now: a rerun rewrites the ack whole
+    return held
+
+
+def _place(config: Config, row) -> set[Path]:
+    """Put one file where its outcome says; return what must be synced before it counts as settled."""
     spooled = config.spool / row["spool_path"]
-    target = base / row["settled_path"]
+    target = config.path.parent / row["settled_path"]
     target.parent.mkdir(parents=True, exist_ok=True)
     summary = json.loads(row["summary"] or "{}")
     if row["state"] == "quarantined":
@@ -50,12 +81,8 @@ def settle(config: Config, store: Store, row) -> Path:
     elif summary.get("rejected") or rejects.exists():
         _settle_rejects(config, row, summary, rejects)
     if spooled.exists():
-        move_file(spooled, target)
-    _write_acks(config, row, summary)
-    with store.transaction():
-        store.mark_settled(row["id"])
-    ack_lines_path(config, row["id"]).unlink(missing_ok=True)   # only now: a rerun rewrites the ack whole
-    return target
+        move_file(spooled, target, sync=False)
+    return {target.parent, *_write_acks(config, row, summary)}
 
 
 def _settle_rejects(config: Config, row, summary: dict, rejects: Path) -> None:
@@ -84,11 +111,12 @@ def open_ack_lines(config: Config, file_id: int) -> Iterator:
         yield f
 
 
-def _write_acks(config: Config, row, summary: dict) -> None:
+def _write_acks(config: Config, row, summary: dict) -> list[Path]:
     """outbox/<source>/<name>.ack.json (and .ack.csv): what became of the file and each document.
 
-    Written by temp file + rename; the per-document list is streamed from the
-    lines the commit stage wrote, so a file of a million documents needs no memory.
+    Written by temp file + rename, not synced (settle syncs them with the rest);
+    the per-document list is streamed from the lines the commit stage wrote, so
+    a file of a million documents needs no memory. Returns the files and their folder.
     """
     folder = config.outbox / row["source"]
     folder.mkdir(parents=True, exist_ok=True)
@@ -96,7 +124,8 @@ def _write_acks(config: Config, row, summary: dict) -> None:
             "outcome": row["state"], "received_at": row["received_at"], "finished_at": row["finished_at"],
             **{k: v for k, v in summary.items() if k in ("counts", "numbers", "error", "duplicate_of")}}
     lines = ack_lines_path(config, row["id"])
-    with atomic_text(folder / f"{fs_name(row['name'])}.ack.json") as out:
+    written = [folder / f"{fs_name(row['name'])}.ack.json", folder]
+    with atomic_text(written[0], sync=False) as out:
         out.write(json.dumps(head, ensure_ascii=False, indent=2, default=str)[:-2] + ',\n  "documents": [')
         first = True
         if lines.exists() and row["state"] != "quarantined":
@@ -106,11 +135,13 @@ def _write_acks(config: Config, row, summary: dict) -> None:
                     first = False
         out.write("\n  ]\n}\n")
     if "csv" in config.ack_formats:
-        _write_csv_ack(folder / f"{fs_name(row['name'])}.ack.csv", row, summary, lines)
+        written.append(folder / f"{fs_name(row['name'])}.ack.csv")
+        _write_csv_ack(written[-1], row, summary, lines)
+    return written
 
 
 def _write_csv_ack(path: Path, row, summary: dict, lines: Path) -> None:
-    with atomic_text(path, newline="") as out:
+    with atomic_text(path, newline="", sync=False) as out:
         writer = csv.writer(out)
         writer.writerow(["file", "outcome", "line", "entity", "external_ref", "number", "document_outcome", "message"])
         if row["state"] == "quarantined":
@@ -125,8 +156,11 @@ def _write_csv_ack(path: Path, row, summary: dict, lines: Path) -> None:
                                      o["number"], o["outcome"], o.get("reason", "")])
 
 
-def _free(path: Path, file_id: int) -> Path:
-    """`path`, or `name~<file_id>.ext` beside it when that name is taken."""
-    if not path.exists():
-        return path
-    return path.with_name(f"{path.stem}~{file_id}{path.suffix}")
+def _free(path: Path, file_id: int, reserved: set[Path] | None = None) -> Path:
+    """`path`, or `name~<file_id>.ext` beside it when that name is taken, on disk or
+    in `reserved` (the targets given to other files of the same group)."""
+    if path.exists() or (reserved is not None and path in reserved):
+        path = path.with_name(f"{path.stem}~{file_id}{path.suffix}")
+    if reserved is not None:
+        reserved.add(path)
+    return path

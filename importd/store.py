@@ -120,6 +120,7 @@ class Store(InvoiceStore):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
+        self._savepoints = 0
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
@@ -151,14 +152,34 @@ class Store(InvoiceStore):
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE … COMMIT: the write lock is taken up front, so counters
-        read inside cannot change under us; any exception rolls everything back."""
+        read inside cannot change under us; any exception rolls everything back.
+
+        Inside another transaction (a group commit of several files) it is a
+        savepoint: an exception undoes this block alone, the outer one goes on."""
+        if self.db.in_transaction:
+            yield from self._savepoint()
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:     # SQLite may have rolled back already (a full disk)
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+    def _savepoint(self) -> Iterator[None]:
+        self._savepoints += 1
+        name = f"block{self._savepoints}"
+        self.db.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
+            raise
+        self.db.execute(f"RELEASE {name}")
 
     # -- the ledger -------------------------------------------------------------------
 
@@ -209,9 +230,10 @@ class Store(InvoiceStore):
              json.dumps(summary) if summary is not None else None, error_code, error_message, now(),
              file_id))
 
-    def mark_settled(self, file_id: int) -> None:
-        self.db.execute("UPDATE import_files SET settled_at = ?, spool_path = NULL WHERE id = ?",
-                        (now(), file_id))
+    def mark_settled(self, file_ids: list[int]) -> None:
+        stamp = now()
+        self.db.executemany("UPDATE import_files SET settled_at = ?, spool_path = NULL WHERE id = ?",
+                            [(stamp, file_id) for file_id in file_ids])
 
     def unsettled(self, after: int = 0, limit: int = 200) -> list[sqlite3.Row]:
         """Files still in the spool, to process (received) or to settle (final state): the
