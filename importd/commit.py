@@ -95,7 +95,7 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
     """Write every document of one file in one transaction; any exception rolls it all back.
 
     `records_seen()` tells how many source records were read, once they all were;
-    `ack_lines`, a text file, receives one JSON line per document outcome.
+    `ack_lines` (settle.AckLines) gathers each document's outcome for the ack.
     """
     result = Result()
     with store.transaction():
@@ -112,9 +112,11 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
         changed = sum(result.counts.get(k, 0) for k in ("created", "updated", "parked", "held", "released"))
         if result.documents and not changed and not result.rejected:
             result.state = "duplicate"
+        summary = result.summary(records_seen())
+        if ack_lines is not None and (outcomes := ack_lines.for_summary()) is not None:
+            summary["outcomes"] = outcomes
         store.finish_file(file_id, result.state, rules=rules.name, settled_path=settled_path,
-                          records=records_seen(), documents=result.documents,
-                          summary=result.summary(records_seen()))
+                          records=records_seen(), documents=result.documents, summary=summary)
     return result
 
 
@@ -152,7 +154,7 @@ def _report(plan: Plan, batch: list[Document], result: Result, logger, rejects: 
     for outcome in plan.outcomes:
         result.counts[outcome["outcome"]] = result.counts.get(outcome["outcome"], 0) + 1
         if ack_lines is not None:
-            ack_lines.write(json.dumps(outcome, ensure_ascii=False, default=str) + "\n")
+            ack_lines.add(outcome)
     result.documents += len(batch)
     for difference in plan.differences:
         logger.info("field.difference", **difference)

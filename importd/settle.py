@@ -102,13 +102,66 @@ def ack_lines_path(config: Config, file_id: int) -> Path:
     return config.spool / ".acks" / f"{file_id}.jsonl"
 
 
+class AckLines:
+    """The per-document outcomes of a file, gathered while it is committed, for its ack.
+
+    A few are kept in the ledger (the file's summary, committed with it: a small
+    file needs no working file of its own); past KEPT they go to
+    spool/.acks/<id>.jsonl, so a file of a million documents needs no memory.
+    Either way a crash before settle finds them again, and a retry rewrites them.
+    """
+
+    KEPT = 100
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.kept: list[dict] = []
+        self._file = None
+
+    def add(self, outcome: dict) -> None:
+        if self._file is None and len(self.kept) < self.KEPT:
+            self.kept.append(outcome)
+            return
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "w", encoding="utf-8")
+            for kept in self.kept:
+                self._file.write(_json_line(kept))
+        self._file.write(_json_line(outcome))
+
+    def for_summary(self) -> list[dict] | None:
+        """The outcomes to keep in the ledger, or None when they went to the working file."""
+        return self.kept if self._file is None else None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _json_line(outcome: dict) -> str:
+    return json.dumps(outcome, ensure_ascii=False, default=str) + "\n"
+
+
 @contextmanager
-def open_ack_lines(config: Config, file_id: int) -> Iterator:
-    """The per-document outcomes of a file, written while it is committed (rewritten on a retry)."""
-    path = ack_lines_path(config, file_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        yield f
+def open_ack_lines(config: Config, file_id: int) -> Iterator[AckLines]:
+    lines = AckLines(ack_lines_path(config, file_id))
+    try:
+        yield lines
+    finally:
+        lines.close()
+
+
+def _documents(row, summary: dict, lines: Path) -> Iterator[str]:
+    """The JSON text of each document's outcome, from the ledger or the working file."""
+    if row["state"] == "quarantined":
+        return
+    if "outcomes" in summary:
+        for outcome in summary["outcomes"]:
+            yield json.dumps(outcome, ensure_ascii=False, default=str)
+    elif lines.exists():
+        with open(lines, encoding="utf-8") as f:
+            for line in f:
+                yield line.rstrip("\n")
 
 
 def _write_acks(config: Config, row, summary: dict) -> list[Path]:
@@ -126,13 +179,13 @@ def _write_acks(config: Config, row, summary: dict) -> list[Path]:
     lines = ack_lines_path(config, row["id"])
     written = [folder / f"{fs_name(row['name'])}.ack.json", folder]
     with atomic_text(written[0], sync=False) as out:
-        out.write(json.dumps(head, ensure_ascii=False, indent=2, default=str)[:-2] + ',\n  "documents": [')
+        # One key a line, each value compact: json's indent would take its slow pure-Python path.
+        out.write("{\n" + "".join(f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False, default=str)},\n"
+                                   for key, value in head.items()) + '  "documents": [')
         first = True
-        if lines.exists() and row["state"] != "quarantined":
-            with open(lines, encoding="utf-8") as f:
-                for line in f:
-                    out.write(("\n    " if first else ",\n    ") + line.rstrip("\n"))
-                    first = False
+        for line in _documents(row, summary, lines):
+            out.write(("\n    " if first else ",\n    ") + line)
+            first = False
         out.write("\n  ]\n}\n")
     if "csv" in config.ack_formats:
         written.append(folder / f"{fs_name(row['name'])}.ack.csv")
@@ -148,11 +201,10 @@ def _write_csv_ack(path: Path, row, summary: dict, lines: Path) -> None:
             error = summary.get("error", {})
             writer.writerow([row["name"], row["state"], error.get("line"), "", "", "", "",
                              f"{error.get('code')}: {error.get('message')}"])
-        elif lines.exists():
-            with open(lines, encoding="utf-8") as f:
-                for line in f:
-                    o = json.loads(line)
-                    writer.writerow([row["name"], row["state"], o["line"], o["entity"], o["external_ref"],
+        else:
+            for line in _documents(row, summary, lines):
+                o = json.loads(line)
+                writer.writerow([row["name"], row["state"], o["line"], o["entity"], o["external_ref"],
                                      o["number"], o["outcome"], o.get("reason", "")])
 
 

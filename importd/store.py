@@ -227,8 +227,8 @@ class Store(InvoiceStore):
             "UPDATE import_files SET state = ?, rules = ?, settled_path = ?, records = ?, documents = ?,"
             " summary = ?, error_code = ?, error_message = ?, finished_at = ? WHERE id = ?",
             (state, rules, settled_path, records, documents,
-             json.dumps(summary) if summary is not None else None, error_code, error_message, now(),
-             file_id))
+             json.dumps(summary, default=str) if summary is not None else None, error_code, error_message,
+             now(), file_id))
 
     def mark_settled(self, file_ids: list[int]) -> None:
         stamp = now()
