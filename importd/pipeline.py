@@ -49,24 +49,30 @@ def process(config: Config, store: Store, file_id: int, progress=None) -> sqlite
     A failure that is not the file's fault (database locked, disk full, a folder
     unwritable) raises Transient: the file stays in the spool, in the state it had.
     """
-    [(row, error)] = process_group(config, store, [file_id], progress)
-    if error is not None:
-        raise error
+    started = time.monotonic()
+    [row] = decide(config, store, [file_id], progress)
+    try:
+        held = settle(config, store, [row])
+    except TRANSIENT as e:        # the outcome is committed: only the move, the ack or the ledger's last word wait
+        raise Transient("settle", e) from e
+    if file_id in held:
+        raise Transient("settle", held[file_id])
+    log_outcome(row, time.monotonic() - started)
     return row
 
 
-def process_group(config: Config, store: Store, file_ids: list[int],
-                  progress=None) -> list[tuple[sqlite3.Row, Transient | None]]:
-    """Process several spooled files with one commit and one settle: (final row, None) for each
-    file, or (row, Transient("settle", …)) for a file whose move or ack must wait.
+def decide(config: Config, store: Store, file_ids: list[int], progress=None,
+           reserved: set[Path] | None = None) -> list[sqlite3.Row]:
+    """Commit the outcome of each spooled file (imported, duplicate or quarantined) with one
+    commit for all; return their ledger rows, to settle. Files already decided are left as they are.
 
     Every file is decided inside one transaction, in a savepoint of its own: a
     file that fails rolls back alone and commits its quarantine reason instead,
     and numbers stay gapless. A fault that is not a file's fault (database
     locked, disk full) rolls back the whole group and raises Transient("process").
+    `reserved` holds the settle targets given to files not settled yet.
     """
-    started = time.monotonic()
-    reserved: set[Path] = set()          # settle targets given in this group, not yet on disk
+    reserved = set() if reserved is None else reserved
     try:
         undecided = [row for row in map(store.file, file_ids) if row["state"] not in FINAL_STATES]
         # One file alone keeps its own commits, so a large one can show as "processing".
@@ -75,22 +81,9 @@ def process_group(config: Config, store: Store, file_ids: list[int],
                 _decide(config, store, row, _logger(row), progress, reserved)
                 if not store.db.in_transaction and len(undecided) > 1:
                     raise sqlite3.OperationalError("the group's transaction was rolled back")
-        rows = [store.file(file_id) for file_id in file_ids]
+        return [store.file(file_id) for file_id in file_ids]
     except TRANSIENT as e:
         raise Transient("process", e) from e
-    try:
-        waiting = settle(config, store, rows)
-    except TRANSIENT as e:        # the outcomes are committed: only the moves, the acks or the ledger's last word wait
-        return [(row, Transient("settle", e)) for row in rows]
-    seconds = (time.monotonic() - started) / len(rows)
-    results = []
-    for row in rows:
-        if row["id"] in waiting:
-            results.append((row, Transient("settle", waiting[row["id"]])))
-        else:
-            _log_outcome(_logger(row), row, seconds)
-            results.append((row, None))
-    return results
 
 
 def groups(rows: list) -> Iterator[list]:
@@ -198,7 +191,9 @@ def _rejected(error: parsers.ParseError, rule: str) -> FileRejected:
     return FileRejected(error.code, error.message, line=error.line, rule=rule, hint=error.hint)
 
 
-def _log_outcome(logger, row, seconds: float) -> None:
+def log_outcome(row, seconds: float) -> None:
+    """The file.done line of a settled file."""
+    logger = _logger(row)
     summary = json.loads(row["summary"] or "{}")
     fields = {"outcome": row["state"], "records": row["records"], "documents": row["documents"],
               "counts": summary.get("counts"), "numbers": summary.get("numbers"),

@@ -22,7 +22,9 @@ from importd.instance import InstanceLock
 from importd.metrics import Metrics
 from importd.notify import Notifier
 from importd.parking import release
-from importd.pipeline import Transient, groups, process_group
+from importd.pipeline import Transient, decide, groups, log_outcome
+from importd.settle import mark_settled
+from importd.settler import Settler, seconds_each
 from importd.sources.local import LocalSource
 from importd.spool import Unregistered, claim, recover, register
 from importd.store import Store
@@ -56,6 +58,8 @@ class Service:
         self._claimed = 0
         self._spool_cursor = 0         # the last ledger id processed: a turn goes on from there
         self._spool_more = False       # the last turn stopped at its budget, not at the spool's end
+        self.settler = Settler(self.wake)
+        self._reserved: set[Path] = set()     # archive and quarantine names given to files not yet settled
 
     def _make_source(self, source: Source):
         if source.kind == "sftp":
@@ -113,6 +117,7 @@ class Service:
             self.logger.info("metrics.listening", address=f"{host}:{port}")
         self.logger.info("service.started", sources=[s.name for s in self.sources],
                          database=str(self.config.database), once=self.once)
+        forced = False
         try:
             # systemd hears READY even on a full disk: the service is up, it waits and retries.
             self._start()
@@ -125,8 +130,12 @@ class Service:
                     self.wake.wait(max(0.05, self._timeout()))
         except StopRequested as e:
             self.logger.warning("service.stop_forced", signal=str(e))
+            forced = True
         finally:
             self.notify.stopping()
+            if not forced:      # a forced stop leaves the rest to the next start's settle
+                self._collect(wait=True)
+            self.settler.stop()
             for source in self.sources:
                 source.stop()
             self.metrics.close()
@@ -149,7 +158,8 @@ class Service:
         if self._started or self._start():
             self._claimed = self._claim_ready()
             self.notify.watchdog()
-            if self._process_spool() or time.monotonic() - self._swept_at > PARKED_SWEEP:
+            imported = self._process_spool()
+            if self._collect() or imported or time.monotonic() - self._swept_at > PARKED_SWEEP:
                 self._release_parked()
             if self.config.metrics_port is not None:
                 self._update_gauges()       # only read when someone can scrape them
@@ -157,7 +167,7 @@ class Service:
 
     def _done_once(self) -> bool:
         pending = [s.next_check() for s in self.sources if s.next_check() is not None]
-        return not self._claimed and not pending and not self._spool_more
+        return not self._claimed and not pending and not self._spool_more and not self.settler.in_flight
 
     def _timeout(self) -> float:
         return min([*(s.next_check() for s in self.sources if s.next_check() is not None),
@@ -299,7 +309,8 @@ class Service:
             if not rows:
                 self._spool_cursor = 0          # the whole spool was seen: start again at the oldest
                 return imported
-            for group in groups([row for row in rows if self.backoff.ready(row["id"])]):
+            waiting = [row for row in rows if row["id"] not in self.settler.in_flight and self.backoff.ready(row["id"])]
+            for group in groups(waiting):
                 if self.stop_requested or self._shared_fault:
                     return imported
                 imported = self._process_group(group) or imported
@@ -309,33 +320,48 @@ class Service:
         return imported
 
     def _process_group(self, rows: list) -> bool:
-        """Spooled files through the pipeline with one commit; True if one imported.
+        """Commit the outcomes of spooled files at once, hand them to the settle thread;
+        True if a file settled meanwhile imported something.
 
         A fault that rolls back a group is retried file by file at once, so a
         file the service cannot read holds back itself, not its neighbours."""
         started = time.monotonic()
         try:
-            results = process_group(self.config, self.store, [row["id"] for row in rows], progress=self._heartbeat)
+            decided = decide(self.config, self.store, [row["id"] for row in rows], progress=self._heartbeat,
+                             reserved=self._reserved)
         except Transient as e:
             if len(rows) > 1 and classify(e.error) not in SHARED_KINDS:
                 return any([self._process_group([row]) for row in rows])
             self._held(rows, e)
             return False
-        seconds = (time.monotonic() - started) / len(rows)
+        self.faults.ok("process")
+        self.backoff.ok("process")
+        self.settler.submit(self.config, decided, started)     # waits while two groups are being settled
+        return self._collect()
+
+    def _collect(self, wait: bool = False) -> bool:
+        """Mark settled the files the settle thread has put in place; True if one imported."""
         imported = False
-        for row, error in results:
-            if error is not None:
-                self._held([row], error)
-                continue
-            self.backoff.ok(row["id"])
-            state = row["state"]
-            self.outcomes[state] = self.outcomes.get(state, 0) + 1
-            self.metrics.file_settled(row["source"], state, row["records"], seconds)
-            imported = imported or state == "imported"
-        if len(results) > sum(error is not None for _, error in results):
-            self.faults.ok("process")
-            self.faults.ok("settle")
-            self.backoff.ok("process")
+        for group in self.settler.collect(wait):
+            placed = [row for row in group.rows if row["id"] in group.placed]
+            try:
+                mark_settled(self.config, self.store, group.placed)
+            except TRANSIENT as e:        # placed again on the next pass: every step repeats safely
+                group.held.update(dict.fromkeys(group.placed, e))
+                placed = []
+            for row in group.rows:
+                self._reserved.discard(self.config.path.parent / row["settled_path"])
+                if row["id"] in group.held:
+                    self._held([row], Transient("settle", group.held[row["id"]]))
+            seconds = seconds_each(group)
+            for row in placed:
+                log_outcome(row, seconds)
+                self.backoff.ok(row["id"])
+                self.outcomes[row["state"]] = self.outcomes.get(row["state"], 0) + 1
+                self.metrics.file_settled(row["source"], row["state"], row["records"], seconds)
+                imported = imported or row["state"] == "imported"
+            if placed:
+                self.faults.ok("settle")
         return imported
 
     def _held(self, rows: list, error: Transient) -> None:

@@ -41,12 +41,24 @@ def settle(config: Config, store: Store, rows: list) -> dict[int, OSError]:
 
     Returns the files held back, by id, with the error (a folder unwritable):
     they stay in the spool and settle again later. A fault in the common part
-    (the sync, the ledger) raises. Every step is safe to repeat: until the
-    ledger says settled, a crash moves nothing twice and rewrites the acks from
-    the committed outcome, which is why they are synced together, not one by one.
+    (the sync, the ledger) raises.
+    """
+    placed, held = place(config, rows)
+    mark_settled(config, store, placed)
+    return held
+
+
+def place(config: Config, rows: list) -> tuple[list[int], dict[int, OSError]]:
+    """The filesystem half of settle, safe on a thread of its own: put each file where its
+    outcome says, write sidecars and acks, then sync them all at once. Returns the ids
+    ready to be marked settled and the files held back (by id, with the error).
+
+    Every step is safe to repeat: until the ledger says settled, a crash moves
+    nothing twice and rewrites the acks from the committed outcome, which is why
+    they are synced together here, not one by one.
     """
     held: dict[int, OSError] = {}
-    settled: list[int] = []
+    placed: list[int] = []
     to_sync: set[Path] = set()           # acks and the folders that received a file
     for row in rows:
         try:
@@ -54,15 +66,20 @@ def settle(config: Config, store: Store, rows: list) -> dict[int, OSError]:
         except TRANSIENT as e:
             held[row["id"]] = e
             continue
-        settled.append(row["id"])
+        placed.append(row["id"])
     for path in sorted(to_sync, key=lambda p: p.is_dir()):      # files first, then their folders
         fsync_path(path)
-    if settled:
-        with store.transaction():
-            store.mark_settled(settled)
-    for file_id in settled:
+    return placed, held
+
+
+def mark_settled(config: Config, store: Store, file_ids: list[int]) -> None:
+    """The ledger half of settle: the placed files leave the spool in one transaction."""
+    if not file_ids:
+        return
+    with store.transaction():
+        store.mark_settled(file_ids)
+    for file_id in file_ids:
         ack_lines_path(config, file_id).unlink(missing_ok=True)   # only now: a rerun rewrites the ack whole
-    return held
 
 
 def _place(config: Config, row) -> set[Path]:
