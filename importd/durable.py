@@ -73,9 +73,13 @@ def copy_file(source: Path, target: Path) -> None:
 def atomic_text(path: Path, newline: str | None = None, sync: bool = True) -> Iterator:
     """A text file written under a dot-name, fsynced, then renamed into place. With `sync`
     False the caller syncs it later (readers still never see half of it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "w", encoding="utf-8", newline=newline) as f:
+    try:
+        f = open(temp, "w", encoding="utf-8", newline=newline)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(temp, "w", encoding="utf-8", newline=newline)
+    with f:
         yield f
         if sync:
             f.flush()

@@ -60,14 +60,15 @@ def place(config: Config, rows: list) -> tuple[list[int], dict[int, OSError]]:
     held: dict[int, OSError] = {}
     placed: list[int] = []
     to_sync: set[Path] = set()           # acks and the folders that received a file
+    made: set[Path] = set()              # folders known to exist
     for row in rows:
         try:
-            to_sync |= _place(config, row)
+            to_sync |= _place(config, row, made)
         except TRANSIENT as e:
             held[row["id"]] = e
             continue
         placed.append(row["id"])
-    for path in sorted(to_sync, key=lambda p: p.is_dir()):      # files first, then their folders
+    for path in sorted(to_sync, key=lambda p: p in made):      # files first, then their folders
         fsync_path(path)
     return placed, held
 
@@ -82,24 +83,32 @@ def mark_settled(config: Config, store: Store, file_ids: list[int]) -> None:
         ack_lines_path(config, file_id).unlink(missing_ok=True)   # only now: a rerun rewrites the ack whole
 
 
-def _place(config: Config, row) -> set[Path]:
+def _place(config: Config, row, made: set[Path]) -> set[Path]:
     """Put one file where its outcome says; return what must be synced before it counts as settled."""
-    spooled = config.spool / row["spool_path"]
     target = config.path.parent / row["settled_path"]
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make(target.parent, made)
     summary = json.loads(row["summary"] or "{}")
     if row["state"] == "quarantined":
         sidecar = {**summary.get("error", {}), "file": row["name"], "sha256": row["sha256"],
                    "received_at": row["received_at"], "file_id": row["id"]}
         write_atomic(target.with_name(target.name + ".error.json"), sidecar)
-    rejects = rejects_path(config, row["id"])
-    if row["state"] == "quarantined":
-        rejects.unlink(missing_ok=True)          # the whole file failed: its sidecar says why
-    elif summary.get("rejected") or rejects.exists():
-        _settle_rejects(config, row, summary, rejects)
-    if spooled.exists():
+        rejects_path(config, row["id"]).unlink(missing_ok=True)     # the whole file failed: its sidecar says why
+    elif summary.get("rejected"):
+        _settle_rejects(config, row, summary, rejects_path(config, row["id"]))
+    spooled = config.spool / row["spool_path"]
+    try:
         move_file(spooled, target, sync=False)
-    return {target.parent, *_write_acks(config, row, summary)}
+    except FileNotFoundError:
+        if spooled.exists():            # the target's folder vanished: try again later
+            raise
+        # else moved before a crash, which came before the ledger heard of it
+    return {target.parent, *_write_acks(config, row, summary, made)}
+
+
+def _make(folder: Path, made: set[Path]) -> None:
+    if folder not in made:
+        folder.mkdir(parents=True, exist_ok=True)
+        made.add(folder)
 
 
 def _settle_rejects(config: Config, row, summary: dict, rejects: Path) -> None:
@@ -181,7 +190,7 @@ def _documents(row, summary: dict, lines: Path) -> Iterator[str]:
                 yield line.rstrip("\n")
 
 
-def _write_acks(config: Config, row, summary: dict) -> list[Path]:
+def _write_acks(config: Config, row, summary: dict, made: set[Path]) -> list[Path]:
     """outbox/<source>/<name>.ack.json (and .ack.csv): what became of the file and each document.
 
     Written by temp file + rename, not synced (settle syncs them with the rest);
@@ -189,7 +198,7 @@ def _write_acks(config: Config, row, summary: dict) -> list[Path]:
     a file of a million documents needs no memory. Returns the files and their folder.
     """
     folder = config.outbox / row["source"]
-    folder.mkdir(parents=True, exist_ok=True)
+    _make(folder, made)
     head = {"file": row["name"], "source": row["source"], "file_id": row["id"], "sha256": row["sha256"],
             "outcome": row["state"], "received_at": row["received_at"], "finished_at": row["finished_at"],
             **{k: v for k, v in summary.items() if k in ("counts", "numbers", "error", "duplicate_of")}}

@@ -45,8 +45,9 @@ def claim(config: Config, store: Store, source: str, paths: list[Path], *,
     """
     moved: list[tuple[Path, str]] = []
     try:
+        folder = spool_folder(config, source)
         for path in paths:
-            target = spool_path(config, source, path.name)
+            target = folder / _unique(path.name)
             try:
                 if copy:
                     copy_file(path, target)
@@ -66,9 +67,17 @@ def claim(config: Config, store: Store, source: str, paths: list[Path], *,
 
 def spool_path(config: Config, source: str, name: str) -> Path:
     """A new, unique place in the spool for a file named `name`."""
+    return spool_folder(config, source) / _unique(name)
+
+
+def spool_folder(config: Config, source: str) -> Path:
     folder = config.spool / source
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{uuid.uuid4().hex[:12]}-{fs_name(name)}"
+    return folder
+
+
+def _unique(name: str) -> str:
+    return f"{uuid.uuid4().hex[:12]}-{fs_name(name)}"
 
 
 def register(config: Config, store: Store, source: str, files: list[tuple[Path, str | None]],
