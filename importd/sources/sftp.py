@@ -28,25 +28,34 @@ import paramiko
 
 from importd import log
 from importd.config import Config, Source
-from importd.durable import fsync_dir
+from importd.pids import alive
 from importd.sources.local import is_temporary
 from importd.sources.sftp_acks import push_acks, unpushed_acks
+from importd.sources.sftp_fetch import FileChanged, Stopping, download, read_small, spool_all
+from importd.sources.sftp_pipeline import Pipeline
 from importd.sources.sftp_session import describe, open_session
-from importd.spool import register, spool_path
-from importd.pids import alive
+from importd.spool import register
 from importd.store import Store
 
 CLAIM_MARK = ".importd-"
-CHUNK = 1 << 20
 RETRY_MIN, RETRY_MAX = 2.0, 300.0
+SMALL = 1 << 20                           # files up to this size are fetched in batches
+BATCH_FILES, BATCH_BYTES = 100, 8 << 20   # a batch: at most this many files, this many bytes
 
-
-class FileChanged(Exception):
-    """The remote file vanished, grew or shrank between the listing and the end of its download."""
-
-
-class _Stopping(Exception):
-    """The service is stopping: abandon the download in hand (it is taken again next start)."""
+def _batches(ready: list[tuple[str, tuple[int, int]]]):
+    """The ready files in batches of small ones (BATCH_FILES, BATCH_BYTES at most); a large one alone."""
+    batch, size = [], 0
+    for name, signature in ready:
+        if batch and (signature[0] > SMALL or len(batch) == BATCH_FILES or size + signature[0] > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        if signature[0] > SMALL:
+            yield [(name, signature)]
+        else:
+            batch.append((name, signature))
+            size += signature[0]
+    if batch:
+        yield batch
 
 
 def _host_tag() -> str:
@@ -138,7 +147,7 @@ class SftpSource:
             waiting = self._poll(self._sftp, store)
             if self.settings.ack_dir:
                 push_acks(self._sftp, self.config, self.name, self.settings.ack_dir, self.logger)
-        except _Stopping:
+        except Stopping:
             return 0
         except Exception as e:  # every failure to reach or use the server is retried, never fatal
             self._disconnect()
@@ -177,7 +186,7 @@ class SftpSource:
         listing = {a.filename: a for a in sftp.listdir_attr(self.settings.remote_dir)
                    if a.st_mode is not None and stat.S_ISREG(a.st_mode)}
         marker = self.settings.done_marker
-        ready, seen = [], {}
+        ready, seen, finish = [], {}, []
         for name, attr in sorted(listing.items()):
             if CLAIM_MARK in name:
                 self._watch_claim(sftp, store, name, attr, now)
@@ -188,7 +197,7 @@ class SftpSource:
             known = store.remote_file_id(self.name, self.settings.remote(name), *signature)
             if known is not None:      # fetched before: with keep, leave it; else a crash cut on_success
                 if self.settings.on_success != "keep":
-                    self._on_success(sftp, name, self.settings.remote(name), known)
+                    finish.append((name, self.settings.remote(name), known))
                 continue
             before = self._seen.get(name)
             since = before[2] if before and before[:2] == signature else now
@@ -198,136 +207,164 @@ class SftpSource:
                 seen[name] = (*signature, since)
         self._seen = seen
         self._claims = {k: v for k, v in self._claims.items() if k in listing}
-        for name, signature in ready:
+        self._on_success(sftp, finish)
+        for batch in _batches(ready):
             if self._stop.is_set():
-                raise _Stopping()
-            self._fetch(sftp, store, name, signature)
+                raise Stopping()
+            self._fetch(sftp, store, batch)
         return bool(self._seen) or bool(ready)
 
-    def _fetch(self, sftp: paramiko.SFTPClient, store: Store, name: str, signature: tuple[int, int]) -> None:
-        path = self.settings.remote(name)
-        taken = self._claim(sftp, path)
-        if taken is None:
-            return
+    def _fetch(self, sftp: paramiko.SFTPClient, store: Store, files: list[tuple[str, tuple[int, int]]]) -> None:
+        """Claim, download, make durable in the spool, register, then tidy on the server.
+
+        Small files go together: a few exchanges of requests for the whole batch,
+        one sync of the spool folder, one ledger transaction. A file the server
+        cut short of what was asked is read on its own (`download`).
+        """
+        started = time.monotonic()
+        held = self._claim(sftp, files)
+        if len(held) == 1 and held[0][1][0] > SMALL:
+            contents = [None]
+        else:
+            contents = read_small(sftp, [(taken, signature) for _, signature, _, taken in held])
+        fetched, alone, back = [], [], []
+        for item, content in zip(held, contents):
+            if isinstance(content, FileChanged):
+                self._changed(item[0], content)
+                back.append(item)
+            else:
+                (fetched if content is not None else alone).append((*item, content))
+        self._give_back(sftp, back)
+        spooled = []
         try:
-            attr = sftp.stat(taken)
-            if (attr.st_size, attr.st_mtime) != signature:
-                raise FileChanged("size or mtime changed after the listing")
-            started = time.monotonic()
-            spooled = self._download(sftp, taken, name, attr.st_size)
-            after = sftp.stat(taken)
-            if (after.st_size, after.st_mtime) != signature:    # rewritten in place while we read
-                spooled.unlink()
-                raise FileChanged("size or mtime changed during the download")
-        except (FileChanged, FileNotFoundError) as e:
-            self.logger.info("sftp.file_changed", file=name, detail=str(e) or "vanished",
-                             hint="taken again once it stays unchanged for settle seconds")
-            self._give_back(sftp, taken, path)
-            return
-        except _Stopping:
-            self._give_back(sftp, taken, path)
-            raise
-        try:
-            (file_id,) = register(self.config, store, self.name, [(spooled, name)], remote=(path, *signature))
-        except Exception:
-            # Not in the ledger: the copy must not stay in the spool while the file goes back.
-            spooled.unlink(missing_ok=True)
-            self._give_back(sftp, taken, path)
+            spooled = spool_all(self.config, self.name, [(name, content) for name, *_, content in fetched])
+            fetched = [(name, signature, path, taken, target)
+                       for (name, signature, path, taken, _), target in zip(fetched, spooled)]
+            for name, signature, path, taken, _ in alone:
+                target = self._download(sftp, name, signature, path, taken)
+                if target is not None:
+                    fetched.append((name, signature, path, taken, target))
+                    spooled.append(target)
+            ids = self._register(store, fetched)
+        except BaseException:
+            # Not in the ledger: the copies must not stay in the spool while the files go back.
+            for target in spooled:
+                target.unlink(missing_ok=True)
+            self._give_back(sftp, [item[:4] for item in fetched + alone])
             raise
         with self._lock:
-            self._arrived += 1
+            self._arrived += len(ids)
         self.wake.set()
-        seconds = time.monotonic() - started
-        self.logger.info("sftp.fetched", file_id=file_id, file=name, remote_path=path, size=signature[0],
-                         duration_s=round(seconds, 3))
-        self._on_success(sftp, name, taken, file_id)
+        seconds = round(time.monotonic() - started, 3)
+        for file_id, (name, signature, path, _, _) in zip(ids, fetched):
+            self.logger.info("sftp.fetched", file_id=file_id, file=name, remote_path=path, size=signature[0],
+                             duration_s=seconds)
+        self._on_success(sftp, [(name, taken, file_id) for file_id, (name, _, _, taken, _) in zip(ids, fetched)])
 
-    def _claim(self, sftp: paramiko.SFTPClient, path: str) -> str | None:
-        """Rename the file to our claim name; None if another importd took it first."""
-        if not self.settings.claim or self._claim_refused:
-            return path
-        taken = path + self.claim_suffix
+    def _download(self, sftp: paramiko.SFTPClient, name: str, signature: tuple[int, int], path: str,
+                  taken: str) -> Path | None:
+        """Stream one file into the spool; None (the claim given back) if it changed meanwhile."""
         try:
-            sftp.rename(path, taken)
-        except FileNotFoundError:
-            self.logger.info("sftp.taken_elsewhere", remote_path=path)
+            target = download(sftp, taken, self.config, self.name, name, signature[0], self._stop)
+            after = sftp.stat(taken)
+            if (after.st_size, after.st_mtime) != signature:    # rewritten in place while we read
+                target.unlink()
+                raise FileChanged("size or mtime changed during the download")
+        except (FileChanged, FileNotFoundError) as e:
+            self._changed(name, e)
+            self._give_back(sftp, [(name, signature, path, taken)])
             return None
-        except PermissionError as e:
-            self._claim_refused = True    # "where the server allows": download in place from now on
-            self.logger.warning("sftp.claim_refused", error=str(e),
-                                hint="the server forbids renames here; only one importd may collect "
-                                     "from this folder (or set claim = false to silence this)")
-            return path
-        return taken
-
-    def _give_back(self, sftp: paramiko.SFTPClient, taken: str, path: str) -> None:
-        self._seen.pop(path.rsplit("/", 1)[-1], None)
-        if taken != path:
-            try:
-                sftp.rename(taken, path)
-            except FileNotFoundError:
-                pass
-
-    def _download(self, sftp: paramiko.SFTPClient, remote: str, name: str, size: int) -> Path:
-        """Stream to spool/<source>/<id>-<name>.partial, fsync, rename; return the spooled path."""
-        target = spool_path(self.config, self.name, name)
-        folder = target.parent
-        partial = target.with_name(target.name + ".partial")
-        try:
-            copied = 0
-            with sftp.open(remote, "rb") as source, open(partial, "wb") as local:
-                if size > CHUNK:      # pipelined reads pay off; for small files the extra thread does not
-                    source.prefetch(size)
-                while chunk := source.read(CHUNK):
-                    if self._stop.is_set():
-                        raise _Stopping()
-                    local.write(chunk)
-                    copied += len(chunk)
-                local.flush()
-                os.fsync(local.fileno())
-            if copied != size:
-                raise FileChanged(f"{copied} bytes read, {size} listed")
-            os.rename(partial, target)
-            fsync_dir(folder)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
         return target
+
+    def _register(self, store: Store, fetched: list) -> list[int]:
+        """Record the spooled files in the ledger, in one transaction, with their remote path, size and mtime."""
+        return register(self.config, store, self.name, [(target, name) for name, *_, target in fetched],
+                        remote=[(path, *signature) for _, signature, path, *_ in fetched]) if fetched else []
+
+    def _changed(self, name: str, error: Exception) -> None:
+        self.logger.info("sftp.file_changed", file=name, detail=str(error) or "vanished",
+                         hint="taken again once it stays unchanged for settle seconds")
+
+    def _claim(self, sftp: paramiko.SFTPClient, files: list[tuple[str, tuple[int, int]]]) -> list[tuple]:
+        """Rename each file to our claim name, in one exchange; (name, signature, path, taken) of
+        those we hold (taken is the path itself where the server forbids renames)."""
+        paths = [self.settings.remote(name) for name, _ in files]
+        if not self.settings.claim or self._claim_refused:
+            return [(name, signature, path, path) for (name, signature), path in zip(files, paths)]
+        pipe = Pipeline(sftp)
+        for path in paths:
+            pipe.rename(path, path + self.claim_suffix)
+        held = []
+        for (name, signature), path, answer in zip(files, paths, pipe.send()):
+            if isinstance(answer, FileNotFoundError):
+                self.logger.info("sftp.taken_elsewhere", remote_path=path)
+            elif isinstance(answer, PermissionError):
+                if not self._claim_refused:   # "where the server allows": download in place from now on
+                    self.logger.warning("sftp.claim_refused", error=str(answer),
+                                        hint="the server forbids renames here; only one importd may collect "
+                                             "from this folder (or set claim = false to silence this)")
+                self._claim_refused = True
+                held.append((name, signature, path, path))
+            elif answer is not None:
+                raise answer
+            else:
+                held.append((name, signature, path, path + self.claim_suffix))
+        return held
+
+    def _give_back(self, sftp: paramiko.SFTPClient, held: list[tuple]) -> None:
+        """Undo claims (name, signature, path, taken): the files settle again before they are taken."""
+        pipe = Pipeline(sftp)
+        for name, _, path, taken in held:
+            self._seen.pop(name, None)
+            if taken != path:
+                pipe.rename(taken, path)
+        for answer in pipe.send():
+            if answer is not None and not isinstance(answer, FileNotFoundError):
+                raise answer
 
     # -- after the ledger has it ---------------------------------------------------------------
 
-    def _on_success(self, sftp: paramiko.SFTPClient, name: str, taken: str, file_id: int) -> None:
-        """delete, move or give back the remote file (and its done-marker) now that it is ours."""
-        settings, path = self.settings, self.settings.remote(name)
-        if settings.on_success == "delete":
-            sftp.remove(taken)
-            action = "deleted"
-        elif settings.on_success == "move":
-            action = self._move(sftp, taken, name, file_id)
-        else:
-            if taken != path:
-                sftp.rename(taken, path)
-            action = "kept"
-        if settings.done_marker and settings.on_success != "keep":
+    def _on_success(self, sftp: paramiko.SFTPClient, done: list[tuple[str, str, int]]) -> None:
+        """Delete, move or give back remote files (name, claimed path, ledger id), then their
+        done-markers, now that they are ours: each step one exchange of requests for them all."""
+        if not done:
+            return
+        settings, mode, folder = self.settings, self.settings.on_success, self.settings.move_to
+        if mode == "move":
             try:
-                sftp.remove(path + settings.done_marker)
+                sftp.stat(folder)
             except FileNotFoundError:
-                pass
-        self.logger.info("sftp.on_success", file_id=file_id, file=name, action=action)
-
-    def _move(self, sftp: paramiko.SFTPClient, taken: str, name: str, file_id: int) -> str:
-        folder = self.settings.move_to
-        try:
-            sftp.stat(folder)
-        except FileNotFoundError:
-            sftp.mkdir(folder)
-        target = f"{folder}/{name}"
-        try:
-            sftp.rename(taken, target)
-        except OSError:           # that name is taken (a file of the same name moved before)
-            target = f"{folder}/{file_id}-{name}"
-            sftp.rename(taken, target)
-        return f"moved to {target}"
+                sftp.mkdir(folder)
+        pipe, requests, actions = Pipeline(sftp), [], []
+        for name, taken, _ in done:
+            path = settings.remote(name)
+            if mode == "delete":
+                requests.append(pipe.remove(taken))
+                actions.append("deleted")
+            elif mode == "move":
+                requests.append(pipe.rename(taken, f"{folder}/{name}"))
+                actions.append(f"moved to {folder}/{name}")
+            else:
+                requests.append(pipe.rename(taken, path) if taken != path else None)
+                actions.append("kept")
+        answers = pipe.send()
+        errors = [None if r is None else answers[r] for r in requests]
+        if mode == "move":         # that name is taken (a file of the same name moved before)
+            again = {i: f"{folder}/{done[i][2]}-{done[i][0]}" for i, e in enumerate(errors) if e is not None}
+            requests = {i: pipe.rename(done[i][1], target) for i, target in again.items()}
+            answers = pipe.send()
+            for i, target in again.items():
+                errors[i], actions[i] = answers[requests[i]], f"moved to {target}"
+        finished = [i for i, e in enumerate(errors) if e is None]
+        if settings.done_marker and mode != "keep":
+            for i in finished:
+                pipe.remove(settings.remote(done[i][0]) + settings.done_marker)
+            errors += [e for e in pipe.send() if not isinstance(e, FileNotFoundError)]
+        for i in finished:
+            self.logger.info("sftp.on_success", file_id=done[i][2], file=done[i][0], action=actions[i])
+        errors = [e for e in errors if e is not None]
+        if errors:
+            raise errors[0]
 
     # -- claims left behind ----------------------------------------------------------------------
 
@@ -353,7 +390,7 @@ class SftpSource:
         self.logger.warning("sftp.claim_recovered", claim=name, owner=owner, in_ledger=known is not None)
         try:
             if known is not None:
-                self._on_success(sftp, original, taken, known)
+                self._on_success(sftp, [(original, taken, known)])
             else:
                 sftp.rename(taken, path)
         except FileNotFoundError:
