@@ -13,6 +13,13 @@ sits beside `x.csv`. The order that makes a crash harmless: claim (rename to
 spool, record in the ledger with the remote path, size and mtime — and only
 then delete, move or give back the remote file. A claim left behind is
 recognised: already in the ledger → finish on_success; otherwise give it back.
+
+Small files take these steps together, up to 100 at a time (sftp_fetch.py):
+one exchange of pipelined requests per step for the whole batch, one sync of
+the spool folder, one ledger transaction. A crash between a batch's rename into
+the spool and its ledger commit leaves copies that start-up registers without
+their remote identity; their claims go back and the files come again, as
+duplicates of what was imported.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from importd.config import Config, Source
 from importd.pids import alive
 from importd.sources.local import is_temporary
 from importd.sources.sftp_acks import push_acks, unpushed_acks
-from importd.sources.sftp_fetch import FileChanged, Stopping, download, read_small, spool_all
+from importd.sources.sftp_fetch import (SMALL, FileChanged, Stopping, batches, download, read_small,
+                                        spool_all)
 from importd.sources.sftp_pipeline import Pipeline
 from importd.sources.sftp_session import describe, open_session
 from importd.spool import register
@@ -39,24 +47,6 @@ from importd.store import Store
 
 CLAIM_MARK = ".importd-"
 RETRY_MIN, RETRY_MAX = 2.0, 300.0
-SMALL = 1 << 20                           # files up to this size are fetched in batches
-BATCH_FILES, BATCH_BYTES = 100, 8 << 20   # a batch: at most this many files, this many bytes
-
-def _batches(ready: list[tuple[str, tuple[int, int]]]):
-    """The ready files in batches of small ones (BATCH_FILES, BATCH_BYTES at most); a large one alone."""
-    batch, size = [], 0
-    for name, signature in ready:
-        if batch and (signature[0] > SMALL or len(batch) == BATCH_FILES or size + signature[0] > BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        if signature[0] > SMALL:
-            yield [(name, signature)]
-        else:
-            batch.append((name, signature))
-            size += signature[0]
-    if batch:
-        yield batch
-
 
 def _host_tag() -> str:
     return "".join(c if c.isalnum() or c in ".-" else "_" for c in socket.gethostname()) or "host"
@@ -144,7 +134,7 @@ class SftpSource:
                 self._client, self._sftp = open_session(self.settings)
                 self.logger.info("sftp.connected", host=self.settings.host, port=self.settings.port,
                                  remote_dir=self.settings.remote_dir)
-            waiting = self._poll(self._sftp, store)
+            taken = self._poll(self._sftp, store)
             if self.settings.ack_dir:
                 push_acks(self._sftp, self.config, self.name, self.settings.ack_dir, self.logger)
         except Stopping:
@@ -156,7 +146,9 @@ class SftpSource:
             self.logger.info("sftp.recovered", after=self._failure)
             self._failure, self._delay = None, RETRY_MIN
         with self._lock:
-            self._idle = not waiting
+            self._idle = not (taken or self._seen)
+        if taken:                 # more may have come while we fetched: look again at once
+            return 0.05
         now = time.monotonic()
         until_settled = [since + self.source.settle - now for _, _, since in self._seen.values()]
         return max(0.05, min([self.settings.poll_interval, *until_settled]))
@@ -180,8 +172,8 @@ class SftpSource:
 
     # -- one listing ---------------------------------------------------------------------------
 
-    def _poll(self, sftp: paramiko.SFTPClient, store: Store) -> bool:
-        """List the folder, fetch what is complete; return whether files are still settling."""
+    def _poll(self, sftp: paramiko.SFTPClient, store: Store) -> int:
+        """List the folder, fetch what is complete; return how many files were taken."""
         now = time.monotonic()
         listing = {a.filename: a for a in sftp.listdir_attr(self.settings.remote_dir)
                    if a.st_mode is not None and stat.S_ISREG(a.st_mode)}
@@ -208,14 +200,16 @@ class SftpSource:
         self._seen = seen
         self._claims = {k: v for k, v in self._claims.items() if k in listing}
         self._on_success(sftp, finish)
-        for batch in _batches(ready):
+        taken = 0
+        for batch in batches(ready):
             if self._stop.is_set():
                 raise Stopping()
-            self._fetch(sftp, store, batch)
-        return bool(self._seen) or bool(ready)
+            taken += self._fetch(sftp, store, batch)
+        return taken
 
-    def _fetch(self, sftp: paramiko.SFTPClient, store: Store, files: list[tuple[str, tuple[int, int]]]) -> None:
-        """Claim, download, make durable in the spool, register, then tidy on the server.
+    def _fetch(self, sftp: paramiko.SFTPClient, store: Store, files: list[tuple[str, tuple[int, int]]]) -> int:
+        """Claim, download, make durable in the spool, register, then tidy on the server; how many
+        files the ledger took.
 
         Small files go together: a few exchanges of requests for the whole batch,
         one sync of the spool folder, one ledger transaction. A file the server
@@ -260,6 +254,7 @@ class SftpSource:
             self.logger.info("sftp.fetched", file_id=file_id, file=name, remote_path=path, size=signature[0],
                              duration_s=seconds)
         self._on_success(sftp, [(name, taken, file_id) for file_id, (name, _, _, taken, _) in zip(ids, fetched)])
+        return len(ids)
 
     def _download(self, sftp: paramiko.SFTPClient, name: str, signature: tuple[int, int], path: str,
                   taken: str) -> Path | None:

@@ -22,7 +22,9 @@ from importd.sources.sftp_pipeline import READ_SIZE, Attrs, Pipeline
 from importd.spool import spool_path
 
 CHUNK = 1 << 20
-SYNC_THREADS = 4          # fsyncs in flight at once: the filesystem commits them in one journal write
+SMALL = 1 << 20                           # files up to this size are fetched in batches
+BATCH_FILES, BATCH_BYTES = 100, 8 << 20   # a batch: at most this many files, this many bytes
+SYNC_THREADS = 4                          # fsyncs in flight at once: the filesystem commits them together
 
 
 class FileChanged(Exception):
@@ -31,6 +33,22 @@ class FileChanged(Exception):
 
 class Stopping(Exception):
     """The service is stopping: abandon the download in hand (it is taken again next start)."""
+
+
+def batches(ready: list[tuple[str, tuple[int, int]]]):
+    """The ready files in batches of small ones (BATCH_FILES, BATCH_BYTES at most); a large one alone."""
+    batch, size = [], 0
+    for name, signature in ready:
+        if batch and (signature[0] > SMALL or len(batch) == BATCH_FILES or size + signature[0] > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        if signature[0] > SMALL:
+            yield [(name, signature)]
+        else:
+            batch.append((name, signature))
+            size += signature[0]
+    if batch:
+        yield batch
 
 
 def read_small(sftp: paramiko.SFTPClient, files: list[tuple[str, tuple[int, int]]]) -> list:
