@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--full", action="store_true", help="the full sizes (about 15 minutes)")
     sizes = FULL if p.parse_args(argv).full else QUICK
     rows = [run_bulk(sizes["bulk"], "shopify"), run_bulk(sizes["bulk"], "french"), small_files.measure(sizes["small"]),
-            latency.measure(sizes["latency"], 50), *startup.measure(sizes["startup"]), sftp.measure(sizes["sftp"])]
+            latency.measure(sizes["latency"], 50), *startup.measure(sizes["startup"]),
+            sftp.measure(sizes["sftp"])]
     print()
     print(table(rows))
     return 0 if all(row["ok"] for row in rows) else 1
