@@ -410,3 +410,30 @@ def test_kill_9_while_collecting_batches_loses_nothing_and_doubles_nothing(tmp_p
     references = site.rows("SELECT count(*) n, count(DISTINCT external_id) d FROM external_refs"
                            " WHERE entity = 'customer'")
     assert references == [{"n": count, "d": count}]
+
+
+def test_database_locked_while_collecting_is_a_fault_of_the_source_not_of_the_server(site, sshd):
+    """Another program holds the database's write lock: the sftp thread logs fault.started once
+    (database_locked, with its hint), keeps its session, leaves the file on the server; once the
+    lock goes, fault.cleared and the file is imported."""
+    site.config.write_text("busy_timeout = 0.5\n" + site.config.read_text())
+    service = start_logging(site, site.root / "service.log")
+    try:
+        site.wait_for(lambda: (site.root / "importd.db").exists(), what="the database")
+        time.sleep(0.5)
+        with site.db() as holder:
+            holder.execute("BEGIN IMMEDIATE")
+            put(sshd, "orders_export_1.csv", sample("orders_export_1.csv"))
+            time.sleep(3)
+            assert [p.name for p in sshd.remote.iterdir()] == ["orders_export_1.csv"]   # not claimed, given back
+            holder.execute("ROLLBACK")
+        site.wait_for(lambda: site.archived() == ["orders_export_1.csv"], what="the file after the lock")
+    finally:
+        code, _, err = stop(service)
+    assert code == 0, err
+    out = (site.root / "service.log").read_text()
+    started = [e for e in events(out, "fault.started") if e["stage"] == "collect"]
+    assert [(e["source"], e["kind"]) for e in started] == [(SOURCE, "database_locked")], out
+    assert "another program holds a write lock" in started[0]["hint"]
+    assert [e["kind"] for e in events(out, "fault.cleared") if e["stage"] == "collect"] == ["database_locked"]
+    assert events(out, "sftp.unavailable") == [] and len(events(out, "sftp.connected")) == 1

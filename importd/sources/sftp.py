@@ -29,12 +29,14 @@ import socket
 import stat
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import paramiko
 
 from importd import log
 from importd.config import Config, Source
+from importd.faults import TRANSIENT, Backoff, Faults
 from importd.pids import alive
 from importd.sources.local import is_temporary
 from importd.sources.sftp_acks import push_acks, unpushed_acks
@@ -42,11 +44,24 @@ from importd.sources.sftp_fetch import (SMALL, FileChanged, Stopping, batches, d
                                         spool_all)
 from importd.sources.sftp_pipeline import Pipeline
 from importd.sources.sftp_session import describe, open_session
+from importd.sources.sftp_tidy import on_success
 from importd.spool import register
 from importd.store import Store
 
 CLAIM_MARK = ".importd-"
 RETRY_MIN, RETRY_MAX = 2.0, 300.0
+
+class _LocalFault(Exception):
+    """Our database or disk failed, not the server: the session stays, the work is tried again later."""
+
+
+@contextmanager
+def _local():
+    try:
+        yield
+    except TRANSIENT as e:
+        raise _LocalFault() from e
+
 
 def _host_tag() -> str:
     return "".join(c if c.isalnum() or c in ".-" else "_" for c in socket.gethostname()) or "host"
@@ -71,7 +86,15 @@ class SftpSource:
         self._failure: str | None = None
         self._delay = RETRY_MIN
         self._client = self._sftp = None
+        self._store: Store | None = None
         self._claim_refused = False
+        self._faults = Faults(self.logger, on_fault=lambda stage, kind: on_error and on_error(self.name, kind))
+        self._backoff = Backoff()
+
+    def faults(self) -> list[dict]:
+        """Database and disk faults of this source's thread that last now (for status and /health)."""
+        with self._lock:
+            return self._faults.summary()
 
     @property
     def pending(self) -> int:
@@ -119,33 +142,43 @@ class SftpSource:
     # -- the thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
-        store = Store(self.config.database, self.config.busy_timeout)
         try:
             while not self._stop.is_set():
-                self._stop.wait(self._poll_once(store))
+                self._stop.wait(self._poll_once())
         finally:
             self._disconnect()
-            store.close()
+            if self._store is not None:
+                self._store.close()
 
-    def _poll_once(self, store: Store) -> float:
+    def _poll_once(self) -> float:
         """One listing (and the downloads it allows); return the seconds until the next."""
         try:
+            if self._store is None:
+                with _local():
+                    self._store = Store(self.config.database, self.config.busy_timeout)
             if self._sftp is None:
                 self._client, self._sftp = open_session(self.settings)
                 self.logger.info("sftp.connected", host=self.settings.host, port=self.settings.port,
                                  remote_dir=self.settings.remote_dir)
-            taken = self._poll(self._sftp, store)
+            taken = self._poll(self._sftp, self._store)
             if self.settings.ack_dir:
                 push_acks(self._sftp, self.config, self.name, self.settings.ack_dir, self.logger)
         except Stopping:
             return 0
+        except _LocalFault as e:  # a database locked or a disk full: logged once, retried with backoff
+            with self._lock:
+                self._faults.failed("collect", e.__cause__, self.name)
+                self._idle = True     # --once leaves the files on the server for the next run
+            return self._backoff.failed("collect")
         except Exception as e:  # every failure to reach or use the server is retried, never fatal
             self._disconnect()
             return self._failed(e)
         if self._failure is not None:
             self.logger.info("sftp.recovered", after=self._failure)
             self._failure, self._delay = None, RETRY_MIN
+        self._backoff.ok("collect")
         with self._lock:
+            self._faults.ok("collect", self.name)
             self._idle = not (taken or self._seen)
         if taken:                 # more may have come while we fetched: look again at once
             return 0.05
@@ -186,7 +219,8 @@ class SftpSource:
             if is_temporary(name) or (marker and (name.endswith(marker) or name + marker not in listing)):
                 continue
             signature = (attr.st_size, attr.st_mtime)
-            known = store.remote_file_id(self.name, self.settings.remote(name), *signature)
+            with _local():
+                known = store.remote_file_id(self.name, self.settings.remote(name), *signature)
             if known is not None:      # fetched before: with keep, leave it; else a crash cut on_success
                 if self.settings.on_success != "keep":
                     finish.append((name, self.settings.remote(name), known))
@@ -199,7 +233,7 @@ class SftpSource:
                 seen[name] = (*signature, since)
         self._seen = seen
         self._claims = {k: v for k, v in self._claims.items() if k in listing}
-        self._on_success(sftp, finish)
+        on_success(sftp, self.settings, self.logger, finish)
         taken = 0
         for batch in batches(ready):
             if self._stop.is_set():
@@ -231,7 +265,8 @@ class SftpSource:
         self._give_back(sftp, back)
         spooled = []
         try:
-            spooled = spool_all(self.config, self.name, [(name, content) for name, *_, content in fetched])
+            with _local():
+                spooled = spool_all(self.config, self.name, [(name, content) for name, *_, content in fetched])
             fetched = [(name, signature, path, taken, target)
                        for (name, signature, path, taken, _), target in zip(fetched, spooled)]
             for name, signature, path, taken, _ in alone:
@@ -239,7 +274,8 @@ class SftpSource:
                 if target is not None:
                     fetched.append((name, signature, path, taken, target))
                     spooled.append(target)
-            ids = self._register(store, fetched)
+            with _local():
+                ids = self._register(store, fetched)
         except BaseException:
             # Not in the ledger: the copies must not stay in the spool while the files go back.
             for target in spooled:
@@ -253,7 +289,8 @@ class SftpSource:
         for file_id, (name, signature, path, _, _) in zip(ids, fetched):
             self.logger.info("sftp.fetched", file_id=file_id, file=name, remote_path=path, size=signature[0],
                              duration_s=seconds)
-        self._on_success(sftp, [(name, taken, file_id) for file_id, (name, _, _, taken, _) in zip(ids, fetched)])
+        done = [(name, taken, file_id) for file_id, (name, _, _, taken, _) in zip(ids, fetched)]
+        on_success(sftp, self.settings, self.logger, done)
         return len(ids)
 
     def _download(self, sftp: paramiko.SFTPClient, name: str, signature: tuple[int, int], path: str,
@@ -317,50 +354,6 @@ class SftpSource:
             if answer is not None and not isinstance(answer, FileNotFoundError):
                 raise answer
 
-    # -- after the ledger has it ---------------------------------------------------------------
-
-    def _on_success(self, sftp: paramiko.SFTPClient, done: list[tuple[str, str, int]]) -> None:
-        """Delete, move or give back remote files (name, claimed path, ledger id), then their
-        done-markers, now that they are ours: each step one exchange of requests for them all."""
-        if not done:
-            return
-        settings, mode, folder = self.settings, self.settings.on_success, self.settings.move_to
-        if mode == "move":
-            try:
-                sftp.stat(folder)
-            except FileNotFoundError:
-                sftp.mkdir(folder)
-        pipe, requests, actions = Pipeline(sftp), [], []
-        for name, taken, _ in done:
-            path = settings.remote(name)
-            if mode == "delete":
-                requests.append(pipe.remove(taken))
-                actions.append("deleted")
-            elif mode == "move":
-                requests.append(pipe.rename(taken, f"{folder}/{name}"))
-                actions.append(f"moved to {folder}/{name}")
-            else:
-                requests.append(pipe.rename(taken, path) if taken != path else None)
-                actions.append("kept")
-        answers = pipe.send()
-        errors = [None if r is None else answers[r] for r in requests]
-        if mode == "move":         # that name is taken (a file of the same name moved before)
-            again = {i: f"{folder}/{done[i][2]}-{done[i][0]}" for i, e in enumerate(errors) if e is not None}
-            requests = {i: pipe.rename(done[i][1], target) for i, target in again.items()}
-            answers = pipe.send()
-            for i, target in again.items():
-                errors[i], actions[i] = answers[requests[i]], f"moved to {target}"
-        finished = [i for i, e in enumerate(errors) if e is None]
-        if settings.done_marker and mode != "keep":
-            for i in finished:
-                pipe.remove(settings.remote(done[i][0]) + settings.done_marker)
-            errors += [e for e in pipe.send() if not isinstance(e, FileNotFoundError)]
-        for i in finished:
-            self.logger.info("sftp.on_success", file_id=done[i][2], file=done[i][0], action=actions[i])
-        errors = [e for e in errors if e is not None]
-        if errors:
-            raise errors[0]
-
     # -- claims left behind ----------------------------------------------------------------------
 
     def _watch_claim(self, sftp, store: Store, name: str, attr, now: float) -> None:
@@ -381,11 +374,12 @@ class SftpSource:
             return
         self._claims.pop(name, None)
         path, taken = self.settings.remote(original), self.settings.remote(name)
-        known = store.remote_file_id(self.name, path, attr.st_size, attr.st_mtime)
+        with _local():
+            known = store.remote_file_id(self.name, path, attr.st_size, attr.st_mtime)
         self.logger.warning("sftp.claim_recovered", claim=name, owner=owner, in_ledger=known is not None)
         try:
             if known is not None:
-                self._on_success(sftp, [(original, taken, known)])
+                on_success(sftp, self.settings, self.logger, [(original, taken, known)])
             else:
                 sftp.rename(taken, path)
         except FileNotFoundError:
