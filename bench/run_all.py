@@ -20,11 +20,12 @@ from types import SimpleNamespace
 
 import bulk
 import latency
+import sftp
 import small_files
 import startup
 
-QUICK = {"bulk": 100_000, "small": 2_000, "latency": 10, "startup": 10_000}
-FULL = {"bulk": 1_000_000, "small": 10_000, "latency": 60, "startup": 100_000}
+QUICK = {"bulk": 100_000, "small": 2_000, "latency": 10, "startup": 10_000, "sftp": 1_000}
+FULL = {"bulk": 1_000_000, "small": 10_000, "latency": 60, "startup": 100_000, "sftp": 1_000}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--full", action="store_true", help="the full sizes (about 15 minutes)")
     sizes = FULL if p.parse_args(argv).full else QUICK
     rows = [run_bulk(sizes["bulk"], "shopify"), run_bulk(sizes["bulk"], "french"), small_files.measure(sizes["small"]),
-            latency.measure(sizes["latency"], 50), *startup.measure(sizes["startup"])]
+            latency.measure(sizes["latency"], 50), *startup.measure(sizes["startup"]),
+            sftp.measure(sizes["sftp"])]
     print()
     print(table(rows))
     return 0 if all(row["ok"] for row in rows) else 1

@@ -6,11 +6,15 @@
    `sftp -b` batch `get` of all of them, then `importd run --once` collecting
    them (claim, download, fsync, register, delete remotely) and importing them.
 2. one large file (random bytes, no route: it ends in quarantine — what is
-   timed is the transfer): `sftp get`, then `importd run --once`.
+   timed is the transfer): `sftp get`, then `importd run --once`. `--mb 0`
+   skips it.
 
-importd figures: "collect" spans the first to the last `sftp.fetched` log line
-(downloads + fsync + ledger, while the main loop imports in parallel); "run"
-is the whole `run --once` process, connecting and the settle wait included.
+importd figures: "collect" spans the start of the first download (the first
+`sftp.fetched` line's time less its `duration_s`, the time of its batch) to the
+last `sftp.on_success` line (the last remote delete), while the main loop
+imports in parallel; "run" is the whole `run --once` process, connecting and
+the settle wait included. `measure()` gives run_all.py its row: importd's
+collect rate against the `sftp -b get` floor.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+from common import reap, start_importd, states  # noqa: E402
 from sshd import Sshd  # noqa: E402  (the test suite's loopback OpenSSH server)
 
 ROW = "X{i:05d};M.;Martin{i};Paul;;;{i} rue B;;75002;Paris;FR;;paul{i}@example.fr\r\n"
@@ -71,17 +76,61 @@ def sftp_get(server: Sshd, pattern: str, into: Path) -> float:
     return time.perf_counter() - started
 
 
-def importd_once(config: Path) -> tuple[float, float, list[dict]]:
-    """(run seconds, collect seconds, fetched log lines) of one `importd run --once`."""
+def importd_once(config: Path, log: Path) -> tuple[float, float, list[dict], float]:
+    """(run seconds, collect seconds, fetched log lines, peak RSS MB) of one `importd run --once`."""
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "importd", "run", "--once", "-c", str(config)],
-                         capture_output=True, text=True).stdout
+    _, rss = reap(start_importd(config, log, "--once"))
     run = time.perf_counter() - started
-    fetched = [line for line in map(json.loads, out.splitlines()) if line["event"] == "sftp.fetched"]
-    stamps = [datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00")) for line in fetched]
-    first_download = fetched[0]["duration_s"] if fetched else 0.0
-    collect = (max(stamps) - min(stamps)).total_seconds() + first_download if stamps else 0.0
-    return run, collect, fetched
+    lines = []
+    for text in log.read_text().splitlines():
+        try:
+            lines.append(json.loads(text))
+        except ValueError:
+            continue                     # a stderr line
+    fetched = [line for line in lines if line["event"] == "sftp.fetched"]
+    tidied = [line for line in lines if line["event"] == "sftp.on_success"]
+    if not fetched or not tidied:
+        return run, 0.0, fetched, rss
+    first = min(_stamp(line) - timedelta(seconds=line["duration_s"]) for line in fetched)
+    collect = (max(_stamp(line) for line in tidied) - first).total_seconds()
+    return run, collect, fetched, rss
+
+
+def _header() -> bytes:
+    return (REPO / "samples" / "clients-2026-11.csv").read_bytes().split(b"\r\n")[0] + b"\r\n"
+
+
+def _stamp(line: dict) -> datetime:
+    return datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00"))
+
+
+def measure(files: int) -> dict:
+    """run_all.py's row: `files` small files, importd's collect rate against `sftp -b get`."""
+    with tempfile.TemporaryDirectory(prefix="importd-bench-sftp-") as tmp:
+        tmp = Path(tmp)
+        server = Sshd(tmp / "sshd")
+        server.start()
+        try:
+            get_s, run_s, collect_s, fetched, rss = small_files(server, tmp, files)
+            done = states(tmp / "site-small" / "importd.db")
+        finally:
+            server.stop()
+    ok = len(fetched) == files and done.get("imported", 0) == files and collect_s > 0
+    return {"work": f"sftp: {files:,} small files collected (loopback)", "unit": "files/s",
+            "importd": files / collect_s if collect_s else 0.0, "floor": files / get_s,
+            "ratio": get_s / collect_s if collect_s else 0.0, "rss": rss, "ok": ok,
+            "note": f"(run --once {files / run_s:,.0f} files/s, import included)" if ok
+                    else f"CHECK FAILED: {len(fetched)} fetched, states {done}"}
+
+
+def small_files(server: Sshd, tmp: Path, files: int) -> tuple[float, float, float, list[dict], float]:
+    """(sftp get s, importd run s, importd collect s, fetched lines, importd peak RSS MB)."""
+    for i in range(files):
+        (server.remote / f"clients-{i:05d}.csv").write_bytes(_header() + ROW.format(i=i).encode("cp1252"))
+    get_s = sftp_get(server, "clients-*.csv", tmp / "got-small")
+    config = importd_site(tmp / "site-small", server)
+    run_s, collect_s, fetched, rss = importd_once(config, tmp / "small.log")
+    return get_s, run_s, collect_s, fetched, rss
 
 
 def main() -> None:
@@ -94,19 +143,16 @@ def main() -> None:
         server = Sshd(tmp / "sshd")
         server.start()
         try:
-            header = (REPO / "samples" / "clients-2026-11.csv").read_bytes().split(b"\r\n")[0] + b"\r\n"
-            for i in range(args.files):
-                (server.remote / f"clients-{i:05d}.csv").write_bytes(header + ROW.format(i=i).encode("cp1252"))
-            get_s = sftp_get(server, "clients-*.csv", tmp / "got-small")
-            config = importd_site(tmp / "site-small", server)
-            run_s, collect_s, fetched = importd_once(config)
+            get_s, run_s, collect_s, fetched, _ = small_files(server, tmp, args.files)
             assert len(fetched) == args.files, f"importd fetched {len(fetched)} of {args.files}"
-            print(f"{args.files} small files ({len(header) + 60} B each), loopback sshd:")
+            print(f"{args.files} small files ({len(_header()) + 60} B each), loopback sshd:")
             print(f"  sftp -b get           {get_s:7.2f} s  {args.files / get_s:8.1f} files/s")
             print(f"  importd collect       {collect_s:7.2f} s  {args.files / collect_s:8.1f} files/s"
-                  f"   (download, fsync, ledger, remote delete)")
+                  f"   (download, fsync, ledger, remote delete)   ratio {get_s / collect_s:.2f}")
             print(f"  importd run --once    {run_s:7.2f} s  {args.files / run_s:8.1f} files/s"
                   f"   (whole process: connect, settle, collect and import)")
+            if not args.mb:
+                return
 
             size = args.mb << 20
             with open(server.remote / "big.dat", "wb") as f:
@@ -114,7 +160,7 @@ def main() -> None:
                     f.write(os.urandom(1 << 20))
             get_s = sftp_get(server, "big.dat", tmp / "got-big")
             config = importd_site(tmp / "site-big", server)
-            run_s, _, fetched = importd_once(config)
+            run_s, _, fetched, _ = importd_once(config, tmp / "big.log")
             assert len(fetched) == 1
             download_s = fetched[0]["duration_s"]
             print(f"one {args.mb} MB file:")

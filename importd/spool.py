@@ -81,9 +81,10 @@ def _unique(name: str) -> str:
 
 
 def register(config: Config, store: Store, source: str, files: list[tuple[Path, str | None]],
-             remote: tuple[str, int, int] | None = None) -> list[int]:
+             remote: tuple[str, int, int] | list[tuple[str, int, int]] | None = None) -> list[int]:
     """Record spooled files in the ledger, in one transaction, under their original names
-    (None: the spool name without its prefix); `remote` is (path, size, mtime) on an sftp server."""
+    (None: the spool name without its prefix); `remote` is (path, size, mtime) on an sftp server
+    (a list: one per file)."""
     rows = []
     for spooled, name in files:
         sha256, size = file_digest(spooled)

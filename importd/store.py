@@ -185,13 +185,13 @@ class Store(InvoiceStore):
     # -- the ledger -------------------------------------------------------------------
 
     def add_files(self, source: str, files: list[tuple[str, str, int, str]],
-                  remote: tuple[str, int, int] | None = None) -> list[int]:
+                  remote: tuple[str, int, int] | list[tuple[str, int, int]] | None = None) -> list[int]:
         """Record spooled files (name, sha256, size, spool_path), in one transaction; their ids.
-        `remote`: (path, size, mtime) of a file fetched from an sftp server."""
-        remote_path, remote_size, remote_mtime = remote or (None, None, None)
+        `remote`: (path, size, mtime) of a file fetched from an sftp server, or a list: one per file."""
+        remotes = remote if isinstance(remote, list) else [remote or (None, None, None)] * len(files)
         ids = []
         with self.transaction():
-            for name, sha256, size, spool_path in files:
+            for (name, sha256, size, spool_path), (remote_path, remote_size, remote_mtime) in zip(files, remotes):
                 ids.append(self.db.execute(
                     "INSERT INTO import_files (source, name, sha256, size, state, received_at, spool_path,"
                     " remote_path, remote_size, remote_mtime) VALUES (?, ?, ?, ?, 'received', ?, ?, ?, ?, ?)",

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -69,6 +72,19 @@ def sample(name: str) -> bytes:
 
 def events(stdout: str, name: str) -> list[dict]:
     return [line for line in log_lines(stdout) if line["event"] == name]
+
+
+def start_logging(site: Setup, log: Path) -> subprocess.Popen:
+    """Start the service with its log in a file: a busy one would fill a pipe nobody reads yet."""
+    return subprocess.Popen([sys.executable, "-m", "importd", "run", "-c", str(site.config)],
+                            stdout=log.open("a"), stderr=subprocess.PIPE, text=True)
+
+
+def one_customer_file(i: int) -> bytes:
+    """A customers file holding one customer of its own (reference X0000i)."""
+    header = sample("clients-2026-11.csv").split(b"\r\n")[0] + b"\r\n"
+    row = f"X{i:05d};M.;Martin{i};Paul;;;{i} rue B;;75002;Paris;FR;;paul{i}@example.fr\r\n"
+    return header + row.encode("cp1252")
 
 
 def test_csv_over_sftp_is_imported_like_a_local_file(site, sshd):
@@ -341,15 +357,14 @@ def test_file_growing_during_its_download_is_taken_again_whole(site, sshd):
 
 @pytest.mark.slow
 def test_two_importd_processes_on_one_remote_folder_take_each_file_once(tmp_path, sshd):
-    """Two services (own databases) collect from one folder: every file is imported exactly once."""
+    """Two services (own databases) collect from one folder, batches racing: every file is imported exactly once."""
     sites = [make_site(tmp_path / f"site{i}", sshd, poll_interval=0.1, settle=0.2) for i in (1, 2)]
-    names = [f"clients-{i:03d}.csv" for i in range(60)]
+    names = [f"clients-{i:03d}.csv" for i in range(250)]
     for i, name in enumerate(names):
-        row = f"X{i:04d};M.;Martin{i};Paul;;;{i} rue B;;75002;Paris;FR;;paul{i}@example.fr\r\n"
-        put(sshd, name, sample("clients-2026-11.csv") + row.encode("cp1252"))
-    services = [s.start() for s in sites]
+        put(sshd, name, one_customer_file(i))
+    services = [start_logging(s, tmp_path / f"site{i}.log") for i, s in enumerate(sites)]
     try:
-        sites[0].wait_for(lambda: sum(len(s.archived()) for s in sites) >= len(names), timeout=60,
+        sites[0].wait_for(lambda: sum(len(s.archived()) for s in sites) >= len(names), timeout=90,
                           what="every file archived")
         time.sleep(1)
     finally:
@@ -359,3 +374,66 @@ def test_two_importd_processes_on_one_remote_folder_take_each_file_once(tmp_path
     assert taken == names
     assert list(sshd.remote.iterdir()) == []
     assert all(s.rows("SELECT count(*) n FROM import_files WHERE state <> 'imported'") == [{"n": 0}] for s in sites)
+
+
+@pytest.mark.slow
+def test_kill_9_while_collecting_batches_loses_nothing_and_doubles_nothing(tmp_path, sshd):
+    """importd killed -9 again and again while batches are claimed, read, registered and deleted:
+    after a final run every file is imported once, none is left on the server or in the spool."""
+    site = make_site(tmp_path / "site", sshd, poll_interval=0.1, settle=0.2)
+    count = 400
+    for i in range(count):
+        put(sshd, f"clients-{i:03d}.csv", one_customer_file(i))
+    for delay in (0.0, 0.003, 0.01, 0.03, 0.06, 0.1):
+        service = start_logging(site, tmp_path / "service.log")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and service.poll() is None:    # this one's claims: a batch in flight
+            if any(p.name.endswith(f"-{service.pid}") for p in sshd.remote.iterdir()):
+                break
+            time.sleep(0.002)
+        time.sleep(delay)
+        os.kill(service.pid, signal.SIGKILL)
+        service.wait()
+        service.stderr.close()
+    for _ in range(3):
+        result = site.run_once()
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+        if not list(sshd.remote.iterdir()):
+            break
+    assert list(sshd.remote.iterdir()) == []
+    assert site.spool_files() == []
+    # A kill between a batch's rename into the spool and its ledger commit: start-up registers the
+    # copies without their remote identity, the claims go back, the files come again as duplicates.
+    imported = site.rows("SELECT name, count(*) n FROM import_files WHERE state = 'imported' GROUP BY name")
+    assert len(imported) == count and {r["n"] for r in imported} == {1}
+    assert site.rows("SELECT state FROM import_files WHERE state NOT IN ('imported', 'duplicate')") == []
+    references = site.rows("SELECT count(*) n, count(DISTINCT external_id) d FROM external_refs"
+                           " WHERE entity = 'customer'")
+    assert references == [{"n": count, "d": count}]
+
+
+def test_database_locked_while_collecting_is_a_fault_of_the_source_not_of_the_server(site, sshd):
+    """Another program holds the database's write lock: the sftp thread logs fault.started once
+    (database_locked, with its hint), keeps its session, leaves the file on the server; once the
+    lock goes, fault.cleared and the file is imported."""
+    site.config.write_text("busy_timeout = 0.5\n" + site.config.read_text())
+    service = start_logging(site, site.root / "service.log")
+    try:
+        site.wait_for(lambda: (site.root / "importd.db").exists(), what="the database")
+        time.sleep(0.5)
+        with site.db() as holder:
+            holder.execute("BEGIN IMMEDIATE")
+            put(sshd, "orders_export_1.csv", sample("orders_export_1.csv"))
+            time.sleep(3)
+            assert [p.name for p in sshd.remote.iterdir()] == ["orders_export_1.csv"]   # not claimed, given back
+            holder.execute("ROLLBACK")
+        site.wait_for(lambda: site.archived() == ["orders_export_1.csv"], what="the file after the lock")
+    finally:
+        code, _, err = stop(service)
+    assert code == 0, err
+    out = (site.root / "service.log").read_text()
+    started = [e for e in events(out, "fault.started") if e["stage"] == "collect"]
+    assert [(e["source"], e["kind"]) for e in started] == [(SOURCE, "database_locked")], out
+    assert "another program holds a write lock" in started[0]["hint"]
+    assert [e["kind"] for e in events(out, "fault.cleared") if e["stage"] == "collect"] == ["database_locked"]
+    assert events(out, "sftp.unavailable") == [] and len(events(out, "sftp.connected")) == 1

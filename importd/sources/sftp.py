@@ -13,6 +13,13 @@ sits beside `x.csv`. The order that makes a crash harmless: claim (rename to
 spool, record in the ledger with the remote path, size and mtime — and only
 then delete, move or give back the remote file. A claim left behind is
 recognised: already in the ledger → finish on_success; otherwise give it back.
+
+Small files take these steps together, up to 100 at a time (sftp_fetch.py):
+one exchange of pipelined requests per step for the whole batch, one sync of
+the spool folder, one ledger transaction. A crash between a batch's rename into
+the spool and its ledger commit leaves copies that start-up registers without
+their remote identity; their claims go back and the files come again, as
+duplicates of what was imported.
 """
 
 from __future__ import annotations
@@ -22,31 +29,38 @@ import socket
 import stat
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import paramiko
 
 from importd import log
 from importd.config import Config, Source
-from importd.durable import fsync_dir
+from importd.faults import TRANSIENT, Backoff, Faults
+from importd.pids import alive
 from importd.sources.local import is_temporary
 from importd.sources.sftp_acks import push_acks, unpushed_acks
+from importd.sources.sftp_fetch import (SMALL, FileChanged, Stopping, batches, download, read_small,
+                                        spool_all)
+from importd.sources.sftp_pipeline import Pipeline
 from importd.sources.sftp_session import describe, open_session
-from importd.spool import register, spool_path
-from importd.pids import alive
+from importd.sources.sftp_tidy import on_success
+from importd.spool import register
 from importd.store import Store
 
 CLAIM_MARK = ".importd-"
-CHUNK = 1 << 20
 RETRY_MIN, RETRY_MAX = 2.0, 300.0
 
+class _LocalFault(Exception):
+    """Our database or disk failed, not the server: the session stays, the work is tried again later."""
 
-class FileChanged(Exception):
-    """The remote file vanished, grew or shrank between the listing and the end of its download."""
 
-
-class _Stopping(Exception):
-    """The service is stopping: abandon the download in hand (it is taken again next start)."""
+@contextmanager
+def _local():
+    try:
+        yield
+    except TRANSIENT as e:
+        raise _LocalFault() from e
 
 
 def _host_tag() -> str:
@@ -72,7 +86,15 @@ class SftpSource:
         self._failure: str | None = None
         self._delay = RETRY_MIN
         self._client = self._sftp = None
+        self._store: Store | None = None
         self._claim_refused = False
+        self._faults = Faults(self.logger, on_fault=lambda stage, kind: on_error and on_error(self.name, kind))
+        self._backoff = Backoff()
+
+    def faults(self) -> list[dict]:
+        """Database and disk faults of this source's thread that last now (for status and /health)."""
+        with self._lock:
+            return self._faults.summary()
 
     @property
     def pending(self) -> int:
@@ -120,34 +142,46 @@ class SftpSource:
     # -- the thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
-        store = Store(self.config.database, self.config.busy_timeout)
         try:
             while not self._stop.is_set():
-                self._stop.wait(self._poll_once(store))
+                self._stop.wait(self._poll_once())
         finally:
             self._disconnect()
-            store.close()
+            if self._store is not None:
+                self._store.close()
 
-    def _poll_once(self, store: Store) -> float:
+    def _poll_once(self) -> float:
         """One listing (and the downloads it allows); return the seconds until the next."""
         try:
+            if self._store is None:
+                with _local():
+                    self._store = Store(self.config.database, self.config.busy_timeout)
             if self._sftp is None:
                 self._client, self._sftp = open_session(self.settings)
                 self.logger.info("sftp.connected", host=self.settings.host, port=self.settings.port,
                                  remote_dir=self.settings.remote_dir)
-            waiting = self._poll(self._sftp, store)
+            taken = self._poll(self._sftp, self._store)
             if self.settings.ack_dir:
                 push_acks(self._sftp, self.config, self.name, self.settings.ack_dir, self.logger)
-        except _Stopping:
+        except Stopping:
             return 0
+        except _LocalFault as e:  # a database locked or a disk full: logged once, retried with backoff
+            with self._lock:
+                self._faults.failed("collect", e.__cause__, self.name)
+                self._idle = True     # --once leaves the files on the server for the next run
+            return self._backoff.failed("collect")
         except Exception as e:  # every failure to reach or use the server is retried, never fatal
             self._disconnect()
             return self._failed(e)
         if self._failure is not None:
             self.logger.info("sftp.recovered", after=self._failure)
             self._failure, self._delay = None, RETRY_MIN
+        self._backoff.ok("collect")
         with self._lock:
-            self._idle = not waiting
+            self._faults.ok("collect", self.name)
+            self._idle = not (taken or self._seen)
+        if taken:                 # more may have come while we fetched: look again at once
+            return 0.05
         now = time.monotonic()
         until_settled = [since + self.source.settle - now for _, _, since in self._seen.values()]
         return max(0.05, min([self.settings.poll_interval, *until_settled]))
@@ -171,13 +205,13 @@ class SftpSource:
 
     # -- one listing ---------------------------------------------------------------------------
 
-    def _poll(self, sftp: paramiko.SFTPClient, store: Store) -> bool:
-        """List the folder, fetch what is complete; return whether files are still settling."""
+    def _poll(self, sftp: paramiko.SFTPClient, store: Store) -> int:
+        """List the folder, fetch what is complete; return how many files were taken."""
         now = time.monotonic()
         listing = {a.filename: a for a in sftp.listdir_attr(self.settings.remote_dir)
                    if a.st_mode is not None and stat.S_ISREG(a.st_mode)}
         marker = self.settings.done_marker
-        ready, seen = [], {}
+        ready, seen, finish = [], {}, []
         for name, attr in sorted(listing.items()):
             if CLAIM_MARK in name:
                 self._watch_claim(sftp, store, name, attr, now)
@@ -185,10 +219,11 @@ class SftpSource:
             if is_temporary(name) or (marker and (name.endswith(marker) or name + marker not in listing)):
                 continue
             signature = (attr.st_size, attr.st_mtime)
-            known = store.remote_file_id(self.name, self.settings.remote(name), *signature)
+            with _local():
+                known = store.remote_file_id(self.name, self.settings.remote(name), *signature)
             if known is not None:      # fetched before: with keep, leave it; else a crash cut on_success
                 if self.settings.on_success != "keep":
-                    self._on_success(sftp, name, self.settings.remote(name), known)
+                    finish.append((name, self.settings.remote(name), known))
                 continue
             before = self._seen.get(name)
             since = before[2] if before and before[:2] == signature else now
@@ -198,136 +233,126 @@ class SftpSource:
                 seen[name] = (*signature, since)
         self._seen = seen
         self._claims = {k: v for k, v in self._claims.items() if k in listing}
-        for name, signature in ready:
+        on_success(sftp, self.settings, self.logger, finish)
+        taken = 0
+        for batch in batches(ready):
             if self._stop.is_set():
-                raise _Stopping()
-            self._fetch(sftp, store, name, signature)
-        return bool(self._seen) or bool(ready)
-
-    def _fetch(self, sftp: paramiko.SFTPClient, store: Store, name: str, signature: tuple[int, int]) -> None:
-        path = self.settings.remote(name)
-        taken = self._claim(sftp, path)
-        if taken is None:
-            return
-        try:
-            attr = sftp.stat(taken)
-            if (attr.st_size, attr.st_mtime) != signature:
-                raise FileChanged("size or mtime changed after the listing")
-            started = time.monotonic()
-            spooled = self._download(sftp, taken, name, attr.st_size)
-            after = sftp.stat(taken)
-            if (after.st_size, after.st_mtime) != signature:    # rewritten in place while we read
-                spooled.unlink()
-                raise FileChanged("size or mtime changed during the download")
-        except (FileChanged, FileNotFoundError) as e:
-            self.logger.info("sftp.file_changed", file=name, detail=str(e) or "vanished",
-                             hint="taken again once it stays unchanged for settle seconds")
-            self._give_back(sftp, taken, path)
-            return
-        except _Stopping:
-            self._give_back(sftp, taken, path)
-            raise
-        try:
-            (file_id,) = register(self.config, store, self.name, [(spooled, name)], remote=(path, *signature))
-        except Exception:
-            # Not in the ledger: the copy must not stay in the spool while the file goes back.
-            spooled.unlink(missing_ok=True)
-            self._give_back(sftp, taken, path)
-            raise
-        with self._lock:
-            self._arrived += 1
-        self.wake.set()
-        seconds = time.monotonic() - started
-        self.logger.info("sftp.fetched", file_id=file_id, file=name, remote_path=path, size=signature[0],
-                         duration_s=round(seconds, 3))
-        self._on_success(sftp, name, taken, file_id)
-
-    def _claim(self, sftp: paramiko.SFTPClient, path: str) -> str | None:
-        """Rename the file to our claim name; None if another importd took it first."""
-        if not self.settings.claim or self._claim_refused:
-            return path
-        taken = path + self.claim_suffix
-        try:
-            sftp.rename(path, taken)
-        except FileNotFoundError:
-            self.logger.info("sftp.taken_elsewhere", remote_path=path)
-            return None
-        except PermissionError as e:
-            self._claim_refused = True    # "where the server allows": download in place from now on
-            self.logger.warning("sftp.claim_refused", error=str(e),
-                                hint="the server forbids renames here; only one importd may collect "
-                                     "from this folder (or set claim = false to silence this)")
-            return path
+                raise Stopping()
+            taken += self._fetch(sftp, store, batch)
         return taken
 
-    def _give_back(self, sftp: paramiko.SFTPClient, taken: str, path: str) -> None:
-        self._seen.pop(path.rsplit("/", 1)[-1], None)
-        if taken != path:
-            try:
-                sftp.rename(taken, path)
-            except FileNotFoundError:
-                pass
+    def _fetch(self, sftp: paramiko.SFTPClient, store: Store, files: list[tuple[str, tuple[int, int]]]) -> int:
+        """Claim, download, make durable in the spool, register, then tidy on the server; how many
+        files the ledger took.
 
-    def _download(self, sftp: paramiko.SFTPClient, remote: str, name: str, size: int) -> Path:
-        """Stream to spool/<source>/<id>-<name>.partial, fsync, rename; return the spooled path."""
-        target = spool_path(self.config, self.name, name)
-        folder = target.parent
-        partial = target.with_name(target.name + ".partial")
+        Small files go together: a few exchanges of requests for the whole batch,
+        one sync of the spool folder, one ledger transaction. A file the server
+        cut short of what was asked is read on its own (`download`).
+        """
+        started = time.monotonic()
+        held = self._claim(sftp, files)
+        if len(held) == 1 and held[0][1][0] > SMALL:
+            contents = [None]
+        else:
+            contents = read_small(sftp, [(taken, signature) for _, signature, _, taken in held])
+        fetched, alone, back = [], [], []
+        for item, content in zip(held, contents):
+            if isinstance(content, FileChanged):
+                self._changed(item[0], content)
+                back.append(item)
+            else:
+                (fetched if content is not None else alone).append((*item, content))
+        self._give_back(sftp, back)
+        spooled = []
         try:
-            copied = 0
-            with sftp.open(remote, "rb") as source, open(partial, "wb") as local:
-                if size > CHUNK:      # pipelined reads pay off; for small files the extra thread does not
-                    source.prefetch(size)
-                while chunk := source.read(CHUNK):
-                    if self._stop.is_set():
-                        raise _Stopping()
-                    local.write(chunk)
-                    copied += len(chunk)
-                local.flush()
-                os.fsync(local.fileno())
-            if copied != size:
-                raise FileChanged(f"{copied} bytes read, {size} listed")
-            os.rename(partial, target)
-            fsync_dir(folder)
+            with _local():
+                spooled = spool_all(self.config, self.name, [(name, content) for name, *_, content in fetched])
+            fetched = [(name, signature, path, taken, target)
+                       for (name, signature, path, taken, _), target in zip(fetched, spooled)]
+            for name, signature, path, taken, _ in alone:
+                target = self._download(sftp, name, signature, path, taken)
+                if target is not None:
+                    fetched.append((name, signature, path, taken, target))
+                    spooled.append(target)
+            with _local():
+                ids = self._register(store, fetched)
         except BaseException:
-            partial.unlink(missing_ok=True)
+            # Not in the ledger: the copies must not stay in the spool while the files go back.
+            for target in spooled:
+                target.unlink(missing_ok=True)
+            self._give_back(sftp, [item[:4] for item in fetched + alone])
             raise
+        with self._lock:
+            self._arrived += len(ids)
+        self.wake.set()
+        seconds = round(time.monotonic() - started, 3)
+        for file_id, (name, signature, path, _, _) in zip(ids, fetched):
+            self.logger.info("sftp.fetched", file_id=file_id, file=name, remote_path=path, size=signature[0],
+                             duration_s=seconds)
+        done = [(name, taken, file_id) for file_id, (name, _, _, taken, _) in zip(ids, fetched)]
+        on_success(sftp, self.settings, self.logger, done)
+        return len(ids)
+
+    def _download(self, sftp: paramiko.SFTPClient, name: str, signature: tuple[int, int], path: str,
+                  taken: str) -> Path | None:
+        """Stream one file into the spool; None (the claim given back) if it changed meanwhile."""
+        try:
+            target = download(sftp, taken, self.config, self.name, name, signature[0], self._stop)
+            after = sftp.stat(taken)
+            if (after.st_size, after.st_mtime) != signature:    # rewritten in place while we read
+                target.unlink()
+                raise FileChanged("size or mtime changed during the download")
+        except (FileChanged, FileNotFoundError) as e:
+            self._changed(name, e)
+            self._give_back(sftp, [(name, signature, path, taken)])
+            return None
         return target
 
-    # -- after the ledger has it ---------------------------------------------------------------
+    def _register(self, store: Store, fetched: list) -> list[int]:
+        """Record the spooled files in the ledger, in one transaction, with their remote path, size and mtime."""
+        return register(self.config, store, self.name, [(target, name) for name, *_, target in fetched],
+                        remote=[(path, *signature) for _, signature, path, *_ in fetched]) if fetched else []
 
-    def _on_success(self, sftp: paramiko.SFTPClient, name: str, taken: str, file_id: int) -> None:
-        """delete, move or give back the remote file (and its done-marker) now that it is ours."""
-        settings, path = self.settings, self.settings.remote(name)
-        if settings.on_success == "delete":
-            sftp.remove(taken)
-            action = "deleted"
-        elif settings.on_success == "move":
-            action = self._move(sftp, taken, name, file_id)
-        else:
+    def _changed(self, name: str, error: Exception) -> None:
+        self.logger.info("sftp.file_changed", file=name, detail=str(error) or "vanished",
+                         hint="taken again once it stays unchanged for settle seconds")
+
+    def _claim(self, sftp: paramiko.SFTPClient, files: list[tuple[str, tuple[int, int]]]) -> list[tuple]:
+        """Rename each file to our claim name, in one exchange; (name, signature, path, taken) of
+        those we hold (taken is the path itself where the server forbids renames)."""
+        paths = [self.settings.remote(name) for name, _ in files]
+        if not self.settings.claim or self._claim_refused:
+            return [(name, signature, path, path) for (name, signature), path in zip(files, paths)]
+        pipe = Pipeline(sftp)
+        for path in paths:
+            pipe.rename(path, path + self.claim_suffix)
+        held = []
+        for (name, signature), path, answer in zip(files, paths, pipe.send()):
+            if isinstance(answer, FileNotFoundError):
+                self.logger.info("sftp.taken_elsewhere", remote_path=path)
+            elif isinstance(answer, PermissionError):
+                if not self._claim_refused:   # "where the server allows": download in place from now on
+                    self.logger.warning("sftp.claim_refused", error=str(answer),
+                                        hint="the server forbids renames here; only one importd may collect "
+                                             "from this folder (or set claim = false to silence this)")
+                self._claim_refused = True
+                held.append((name, signature, path, path))
+            elif answer is not None:
+                raise answer
+            else:
+                held.append((name, signature, path, path + self.claim_suffix))
+        return held
+
+    def _give_back(self, sftp: paramiko.SFTPClient, held: list[tuple]) -> None:
+        """Undo claims (name, signature, path, taken): the files settle again before they are taken."""
+        pipe = Pipeline(sftp)
+        for name, _, path, taken in held:
+            self._seen.pop(name, None)
             if taken != path:
-                sftp.rename(taken, path)
-            action = "kept"
-        if settings.done_marker and settings.on_success != "keep":
-            try:
-                sftp.remove(path + settings.done_marker)
-            except FileNotFoundError:
-                pass
-        self.logger.info("sftp.on_success", file_id=file_id, file=name, action=action)
-
-    def _move(self, sftp: paramiko.SFTPClient, taken: str, name: str, file_id: int) -> str:
-        folder = self.settings.move_to
-        try:
-            sftp.stat(folder)
-        except FileNotFoundError:
-            sftp.mkdir(folder)
-        target = f"{folder}/{name}"
-        try:
-            sftp.rename(taken, target)
-        except OSError:           # that name is taken (a file of the same name moved before)
-            target = f"{folder}/{file_id}-{name}"
-            sftp.rename(taken, target)
-        return f"moved to {target}"
+                pipe.rename(taken, path)
+        for answer in pipe.send():
+            if answer is not None and not isinstance(answer, FileNotFoundError):
+                raise answer
 
     # -- claims left behind ----------------------------------------------------------------------
 
@@ -349,11 +374,12 @@ class SftpSource:
             return
         self._claims.pop(name, None)
         path, taken = self.settings.remote(original), self.settings.remote(name)
-        known = store.remote_file_id(self.name, path, attr.st_size, attr.st_mtime)
+        with _local():
+            known = store.remote_file_id(self.name, path, attr.st_size, attr.st_mtime)
         self.logger.warning("sftp.claim_recovered", claim=name, owner=owner, in_ledger=known is not None)
         try:
             if known is not None:
-                self._on_success(sftp, original, taken, known)
+                on_success(sftp, self.settings, self.logger, [(original, taken, known)])
             else:
                 sftp.rename(taken, path)
         except FileNotFoundError:
