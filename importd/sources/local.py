@@ -79,6 +79,8 @@ class _Hint(FileSystemEventHandler):
 
 
 class LocalSource:
+    failure = None                            # a local folder has no server to lose (see SftpSource)
+
     def __init__(self, source: Source, wake: threading.Event):
         self.source = source
         self.wake = wake
