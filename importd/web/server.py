@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -74,10 +74,10 @@ class App:
         if self._token_digest is not None and not self._authorized(headers.get("Authorization")):
             return self._short(401, "Unauthorized", "Give the token of web_token_file as the password.",
                                {"WWW-Authenticate": 'Basic realm="importd", charset="UTF-8"'})
-        url = urlsplit(target)
-        if url.path != "/":
+        path, _, query_text = target.partition("?")      # a target, not a URL: "//x" is a path
+        if path != "/":
             return self._short(404, "Not Found", "There is one page here.", show_home=True)
-        query = _query(url.query)
+        query = _query(query_text)
         if query is None:
             return self._short(400, "Bad Request", "before= takes a file number; code= an error code.",
                                show_home=True)

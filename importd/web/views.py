@@ -44,7 +44,8 @@ def page(config: Config, db: sqlite3.Connection | None, query: Query, now: datet
     service = _service(config, now)
     data = {"now": now, "service": service, "config_path": str(config.path), "database": str(config.database),
             "web_version": __version__, "has_database": db is not None, "query": query,
-            "sources": [], "charts": [], "totals": {}, "quarantine": _no_quarantine(),
+            "sources": [], "charts": [], "totals": dict.fromkeys(("imported", "duplicate", "quarantined", "documents"), 0),
+            "quarantine": _no_quarantine(),
             "parked": {"waiting": 0, "held": 0, "rows": []}, "counters": []}
     per_source = {}
     if db is not None:
