@@ -39,12 +39,13 @@ def missing_indexes(db: sqlite3.Connection) -> list[str]:
     return [name for name in WEB_INDEXES if name not in have]
 
 
-def ensure_indexes(path: Path, busy_timeout: float = 30.0) -> list[str]:
-    """Create the page's indexes that a database lacks (one short write); the names created.
-    Raises sqlite3.Error when the database cannot be written (the page works, only slower)."""
+def ensure_indexes(path: Path, busy_timeout: float = 30.0) -> list[str] | None:
+    """Create the page's indexes that a database lacks (one short write); the names created,
+    or None while there is no ledger yet to index. Raises sqlite3.Error when the database
+    cannot be written (the page works, only slower)."""
     db = open_readonly(path, busy_timeout)
     if db is None:
-        return []
+        return None
     try:
         missing = missing_indexes(db)
     finally:
@@ -54,7 +55,7 @@ def ensure_indexes(path: Path, busy_timeout: float = 30.0) -> list[str]:
     db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
     try:
         if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'import_files'").fetchone():
-            return []        # the service has not made its schema yet: the next start of the page will
+            return None      # the service has not made its schema yet
         for name in missing:
             db.execute(f"CREATE INDEX IF NOT EXISTS {name} {WEB_INDEXES[name]}")
         return missing
@@ -66,9 +67,11 @@ def ensure_indexes(path: Path, busy_timeout: float = 30.0) -> list[str]:
 
 def spool_waiting(db: sqlite3.Connection) -> dict[str, tuple[int, str | None]]:
     """Per source, the files in the spool (claimed, not yet settled) and the oldest one's received_at."""
+    # GROUP BY +source: grouped by a plain source, SQLite would walk a (source, …) index over the
+    # whole ledger (185 ms at a million rows); this way it finds the few spooled rows by spool_path.
     return {row[0]: (row[1], row[2]) for row in db.execute(
         "SELECT source, count(*), min(received_at) FROM import_files WHERE spool_path IS NOT NULL"
-        " GROUP BY source")}
+        " GROUP BY +source")}
 
 
 def last_imported(db: sqlite3.Connection, source: str) -> sqlite3.Row | None:

@@ -92,7 +92,8 @@ def test_page_shows_sources_chart_quarantine_parked_and_numbers(setup, tmp_path)
 
 @needs_chromium
 def test_page_before_the_service_ever_ran_says_so(setup, tmp_path):
-    """With no database yet the page still answers: the sources, stopped, and where the database will be."""
+    """With no database yet the page still answers: the sources, stopped, and where the database will be;
+    once the service has made it, the page shows the imports and has created its indexes."""
     web, url = start_web(setup.config)
     try:
         with browser() as page:
@@ -100,5 +101,11 @@ def test_page_before_the_service_ever_ran_says_so(setup, tmp_path):
             assert page.locator("#service-state").inner_text() == "stopped"
             assert "No database yet" in page.locator("main").inner_text()
             assert page.locator("tr[data-source='inbox'] .badge").inner_text() == "stopped"
+            setup.drop_sample("orders_export_1.csv")
+            assert setup.run_once().returncode == 0
+            page.goto(url)                       # the page indexes the ledger once it exists
+            assert page.locator("tr[data-source='inbox'] td.imported").inner_text() == "1"
     finally:
         stop_web(web)
+    indexes = {r["name"] for r in setup.rows("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"import_files_finished", "import_files_quarantined", "parked_records_expires"} <= indexes

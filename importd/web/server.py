@@ -52,6 +52,7 @@ class App:
     def __init__(self, config: Config, token: str | None, logger, refresh: int = REFRESH):
         self.config, self.logger, self.refresh = config, logger, refresh
         self._token_digest = hashlib.sha256(token.encode()).digest() if token else None
+        self._indexed, self._indexing = False, threading.Lock()
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                                trim_blocks=True, lstrip_blocks=True)
         self.env.filters["when"] = _when
@@ -83,8 +84,28 @@ class App:
                                show_home=True)
         return self._page(query)
 
+    def ensure_indexes(self) -> None:
+        """Create the page's indexes once the service has made the database (a first start may
+        come before it); a database we may not write is said once, and the page works slower."""
+        if self._indexed:
+            return
+        with self._indexing:
+            if self._indexed:
+                return
+            try:
+                created = store_web.ensure_indexes(self.config.database, self.config.busy_timeout)
+            except sqlite3.Error as e:
+                self.logger.warning("web.indexes_not_created", error=str(e),
+                                    hint="run importd web once as the service's user; the page is slower without")
+                self._indexed = True
+                return
+            if created:
+                self.logger.info("web.indexes_created", indexes=created)
+            self._indexed = created is not None
+
     def _page(self, query: Query) -> Response:
         started = time.perf_counter()
+        self.ensure_indexes()
         db = None
         try:
             db = store_web.open_readonly(self.config.database, self.config.busy_timeout)
@@ -204,13 +225,9 @@ class WebServer(ThreadingHTTPServer):
 
 def serve(config: Config, address: str, port: int, token: str | None, logger) -> int:
     """Serve the page until SIGTERM or SIGINT; returns an exit code."""
-    try:
-        created = store_web.ensure_indexes(config.database, config.busy_timeout)
-        if created:
-            logger.info("web.indexes_created", indexes=created)
-    except sqlite3.Error as e:     # a read-only database: the page works, slower on a large ledger
-        logger.warning("web.indexes_not_created", error=str(e), hint="run importd web once as the service's user")
-    server = WebServer(address, port, App(config, token, logger))
+    app = App(config, token, logger)
+    app.ensure_indexes()
+    server = WebServer(address, port, app)
     host, port = server.server_address[:2]
     shown = f"[{host}]" if ":" in host else host
     logger.info("web.listening", url=f"http://{shown}:{port}/", token=token is not None,
