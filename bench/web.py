@@ -51,7 +51,7 @@ def fill(config: Path, rows: int, days: float) -> None:
         stamp = done.isoformat(timespec="seconds")
         folder = "quarantine/inbox" if state == "quarantined" else f"archive/inbox/{done:%Y-%m-%d}"
         batch.append(("inbox", f"orders_export_{i}.csv", f"{i:064x}", 1200, state, stamp, stamp, code,
-                      f"line 2, order.subtotal: '59.8O' is not a number" if code else None,
+                      "line 2, order.subtotal: '59.8O' is not a number" if code else None,
                       f"{folder}/orders_export_{i}.csv", stamp, rng.randint(1, 20) if state == "imported" else None))
         if len(batch) == 50_000:
             _insert(db, batch)
