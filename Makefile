@@ -15,10 +15,14 @@ $(BIN)/importd: pyproject.toml
 install: $(BIN)/importd
 
 # A demo folder with the shipped rules and samples; the service imports them,
-# keeps watching demo/inbox, and stops cleanly on Ctrl-C.
+# keeps watching demo/inbox, and the ops page runs beside it. Ctrl-C stops both.
+WEB_PORT ?= 9465
 demo: install
 	$(BIN)/importd init $(DEMO)
 	cp $(DEMO)/samples/* $(DEMO)/inbox/
+	@$(BIN)/importd web -c $(DEMO)/importd.toml --port $(WEB_PORT) --log-format console & web=$$!; \
+	trap 'kill $$web 2>/dev/null; wait $$web' EXIT; \
+	echo; echo "  ops page: http://127.0.0.1:$(WEB_PORT)/   (Ctrl-C stops the service and the page)"; echo; \
 	$(BIN)/importd run -c $(DEMO)/importd.toml --log-format console
 
 test: install

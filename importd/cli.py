@@ -84,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     v = verb("parked", cmd_parked, "list or retry parked and held documents")
     v.add_argument("action", choices=("list", "retry"))
     v.add_argument("--json", action="store_true")
+    v = verb("web", cmd_web, "serve the read-only ops page (127.0.0.1:9465 unless importd.toml says otherwise)")
+    v.add_argument("--address", help="listen here instead of web_address (a non-loopback one needs web_token_file)")
+    v.add_argument("--port", type=int, help="listen on this port instead of web_port (0: a free one, logged)")
+    v.add_argument("--log-format", choices=("json", "console"), help="override log_format")
     return p
 
 
@@ -287,6 +291,30 @@ def cmd_parked(args) -> int:
               f"  (parked {r['parked_at']}, file #{r['file_id']} line {r['line']}, until {r['expires_at']})")
     print(f"{len(rows)} parked document(s)")
     return EXIT_OK
+
+
+def cmd_web(args) -> int:
+    from importd.web.server import serve        # jinja2 loads only for the page
+    from importd.web.settings import TokenUnavailable, exposure_problem, read_token
+
+    config = load_config(args.config)
+    log.configure(args.log_format or config.log_format)
+    address = args.address or config.web.address
+    port = config.web.port if args.port is None else args.port
+    if why := exposure_problem(address, config.web.token_file):
+        print(f"importd web: {why}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        token = read_token(config.web.token_file) if config.web.token_file else None
+    except TokenUnavailable as e:
+        print(f"importd web: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return serve(config, address, port, token, log.get())
+    except OSError as e:
+        print(f"importd web: cannot listen on {address}:{port}: {e.strerror or e} — choose another web_port "
+              f"or stop what uses it", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from importd.numbering import check_format
 from importd.rules import Rules, load_rules
 from importd.sftp_settings import SFTP_KEYS, SftpSettings, sftp_settings
 from importd.tomlfile import TomlFile
+from importd.web.settings import WEB_KEYS, WebSettings, web_settings
 
 DEFAULT_NUMBERING = {
     "order": "CMD-{year}-{seq:06d}",
@@ -25,7 +26,7 @@ DEFAULT_NUMBERING = {
     "customer": "{name4}{seq:03d}",
 }
 TOP_KEYS = {"database", "spool", "archive", "quarantine", "outbox", "log_format", "numbering", "sources",
-            "metrics_port", "metrics_address", "ack_formats", "busy_timeout"}
+            "metrics_port", "metrics_address", "ack_formats", "busy_timeout"} | WEB_KEYS
 ACK_FORMATS = ("json", "csv")
 SOURCE_KEYS = {"name", "kind", "path", "routes", "settle", "scan_interval", "ready"}
 READY_MODES = ("rename", "close", "quiet")   # which events say a local file is complete
@@ -74,6 +75,7 @@ class Config:
     metrics_address: str = "127.0.0.1"
     ack_formats: tuple[str, ...] = ("json",)
     busy_timeout: float = 30.0              # seconds to wait for another program's database lock
+    web: WebSettings = field(default_factory=WebSettings)   # `importd web`: the ops page
 
     def source(self, name: str) -> Source:
         return next(s for s in self.sources if s.name == name)
@@ -133,6 +135,7 @@ def load_config(path: Path) -> Config:
         problem(("busy_timeout",), "busy_timeout is a number of seconds, e.g. busy_timeout = 30")
     else:
         config.busy_timeout = busy
+    config.web = web_settings(data, base, problem)
     acks = data.get("ack_formats", ["json"])
     if not (isinstance(acks, list) and "json" in acks and set(acks) <= set(ACK_FORMATS)):
         problem(("ack_formats",), "ack_formats lists json and optionally csv: ack_formats = [\"json\", \"csv\"]")

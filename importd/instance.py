@@ -17,6 +17,8 @@ import socket
 import time
 from pathlib import Path
 
+from importd import __version__
+
 LOCK_NAME = ".importd.lock"
 SIZE = 4096
 CONTENDED_FOR = 1.0     # seconds: a `status` probing the lock holds it for an instant
@@ -39,7 +41,7 @@ class InstanceLock:
         self.path = spool / LOCK_NAME
         self.verb = verb
         self._fd: int | None = None
-        self._head = {"pid": os.getpid(), "host": socket.gethostname(), "verb": verb,
+        self._head = {"pid": os.getpid(), "host": socket.gethostname(), "verb": verb, "version": __version__,
                       "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
     def acquire(self) -> None:

@@ -8,11 +8,18 @@ service loop, which stays the only writer of the database.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
+from datetime import datetime
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+
+from importd import store_web
+from importd.waiting import inbox_waiting
+
+WAITING_EVERY = 5.0      # seconds between the figures that scan the inboxes and read the ledger
 
 
 class Metrics:
@@ -37,7 +44,17 @@ class Metrics:
                               " full…), by stage and kind", ["stage", "kind"], registry=registry)
         self.degraded = Gauge("importd_degraded", "1 while a fault lasts: the service waits and retries",
                               registry=registry)
+        self.oldest_waiting = Gauge("importd_oldest_waiting_seconds", "Age of the oldest file waiting in the"
+                                    " inbox (by its mtime) or the spool (since claimed)", ["source"],
+                                    registry=registry)
+        self.source_up = Gauge("importd_source_up", "0 while the source cannot be reached (an SFTP server),"
+                               " else 1", ["source"], registry=registry)
+        self.parked_next_expiry = Gauge("importd_parked_next_expiry_timestamp_seconds",
+                                        "When the first document waiting for a reference goes to quarantine"
+                                        " (+Inf when none waits)", registry=registry)
         self.health: dict = {"status": "starting"}
+        self._seen_success: set[str] = set()     # sources imported since start: the ledger need not say
+        self._waiting_due = 0.0
         self._server: WSGIServer | None = None
 
     def file_settled(self, source: str, outcome: str, records: int | None, seconds: float) -> None:
@@ -46,6 +63,26 @@ class Metrics:
         self.duration.labels(source).observe(seconds)
         if outcome == "imported":
             self.last_success.labels(source).set(time.time())
+            self._seen_success.add(source)
+
+    def observe_waiting(self, db, sources) -> None:
+        """The figures the alerts read, from the ledger and the inboxes — so they are right
+        after a restart too: the oldest waiting file and the last import per source, whether
+        each source answers, the next parked expiry. At most every WAITING_EVERY seconds."""
+        if time.monotonic() < self._waiting_due:
+            return
+        self._waiting_due = time.monotonic() + WAITING_EVERY
+        spooled, now = store_web.spool_waiting(db), time.time()
+        for source in sources:
+            _, inbox_oldest = inbox_waiting(source.source.path)
+            spool_oldest = _epoch(spooled.get(source.name, (0, None))[1])
+            oldest = min((t for t in (inbox_oldest, spool_oldest) if t is not None), default=None)
+            self.oldest_waiting.labels(source.name).set(max(0.0, now - oldest) if oldest is not None else 0)
+            self.source_up.labels(source.name).set(0 if source.failure else 1)
+            if source.name not in self._seen_success and (last := store_web.last_imported(db, source.name)):
+                self.last_success.labels(source.name).set(_epoch(last["finished_at"]) or 0)
+        expiry = _epoch(store_web.next_parked_expiry(db))
+        self.parked_next_expiry.set(math.inf if expiry is None else expiry)
 
     def serve(self, address: str, port: int) -> tuple[str, int]:
         """Start the endpoint; returns the address it listens on (port 0 picks a free one)."""
@@ -66,6 +103,11 @@ class Metrics:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+def _epoch(stamp: str | None) -> float | None:
+    """An ISO time of the ledger as Unix time."""
+    return datetime.fromisoformat(stamp).timestamp() if stamp else None
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -105,3 +105,8 @@ def _scope(fmt: str, values: dict) -> str:
 def _render(fmt: str, scope: str, value: int) -> str:
     spec = next(s for _, name, s, _ in _parts(fmt) if name == "seq")
     return scope.replace("{seq}", format(value, spec or ""))
+
+
+def render_number(fmt: str, scope: str, value: int) -> str:
+    """Number `value` of a scope as the series writes it: ("FA-2026-{seq}", 42) → "FA-2026-000042"."""
+    return _render(fmt, scope, value)

@@ -13,6 +13,7 @@ archive    = "archive"
 quarantine = "quarantine"
 outbox     = "outbox"
 log_format = "json"            # json (one object per line, for journald) | console
+# web_port = 9465              # the ops page: `importd web` serves it on http://127.0.0.1:9465/
 
 [numbering]                     # one gapless series per document kind
 order       = "CMD-{year}-{seq:06d}"

@@ -210,16 +210,18 @@ class Service:
 
     def _say_state(self) -> None:
         """Tell the lock file (read by `importd status`), /health and systemd what we are doing."""
-        faults = self.faults.summary()
+        faults = [*self.faults.summary(), *(f for source in self.sources for f in source.faults())]
         state = "degraded" if faults else "running"
         self.metrics.degraded.set(1 if faults else 0)
         self.metrics.health = {"status": "degraded" if faults else "ok", "faults": faults,
                                "sources": [s.name for s in self.sources], "outcomes": dict(self.outcomes),
                                "checked_at": time.time()}
-        said = (state, tuple((f["stage"], f["source"], f["kind"], f["count"]) for f in faults))
+        failing = {s.name: s.failure for s in self.sources if s.failure}     # sftp servers out of reach
+        said = (state, tuple((f["stage"], f["source"], f["kind"], f["count"]) for f in faults),
+                tuple((name, f["kind"]) for name, f in failing.items()))
         if said != self._said:
             self._said = said
-            self.lock.update({"state": state, "faults": faults})
+            self.lock.update({"state": state, "faults": faults, "sources": failing})
             why = "; ".join(f"{f['kind']} in {f['stage']}" for f in faults)
             self.notify.send(f"STATUS={'degraded: ' + why if faults else 'running'}")
 
@@ -231,6 +233,7 @@ class Service:
                 self.metrics.backlog.labels(source.name).set(source.pending + spooled.get(source.name, 0))
             self.metrics.parked.set(self.store.parked_count())
             self.metrics.quarantined.set(self.store.quarantined_count())
+            self.metrics.observe_waiting(self.store.db, self.sources)    # throttled: it scans the inboxes
         except TRANSIENT as e:       # figures can wait; the work's own stages report the fault
             self.logger.debug("metrics.update_failed", error=str(e))
 

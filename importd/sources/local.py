@@ -79,6 +79,8 @@ class _Hint(FileSystemEventHandler):
 
 
 class LocalSource:
+    failure = None                            # a local folder has no server to lose (see SftpSource)
+
     def __init__(self, source: Source, wake: threading.Event):
         self.source = source
         self.wake = wake
@@ -92,6 +94,10 @@ class LocalSource:
     @property
     def name(self) -> str:
         return self.source.name
+
+    def faults(self) -> list[dict]:
+        """Faults met on this source's own thread: none, the service's loop does its work."""
+        return []
 
     def start(self) -> None:
         self.source.path.mkdir(parents=True, exist_ok=True)

@@ -84,6 +84,7 @@ class SftpSource:
         self._seen: dict[str, tuple[int, int, float]] = {}  # name → (size, mtime, since)
         self._claims: dict[str, tuple[int, int, float]] = {}  # others' claims, watched for staleness
         self._failure: str | None = None
+        self.failure: dict | None = None     # kind, error, hint, since: while the server cannot be used
         self._delay = RETRY_MIN
         self._client = self._sftp = None
         self._store: Store | None = None
@@ -175,7 +176,7 @@ class SftpSource:
             return self._failed(e)
         if self._failure is not None:
             self.logger.info("sftp.recovered", after=self._failure)
-            self._failure, self._delay = None, RETRY_MIN
+            self._failure, self.failure, self._delay = None, None, RETRY_MIN
         self._backoff.ok("collect")
         with self._lock:
             self._faults.ok("collect", self.name)
@@ -193,6 +194,8 @@ class SftpSource:
         if kind != self._failure:
             self.logger.error("sftp.unavailable", kind=kind, error=message, hint=hint, retry_in_s=self._delay)
             self._failure = kind
+            self.failure = {"kind": kind, "error": message[:300], "hint": hint,
+                            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         delay, self._delay = self._delay, min(self._delay * 2, RETRY_MAX)
         with self._lock:
             self._idle = True     # --once does not wait for a server that does not answer

@@ -1,0 +1,138 @@
+"""What the ops page and the alert figures read from the management database.
+
+`importd web` opens the database read-only, so nothing here writes — except
+`ensure_indexes`, which creates the indexes these reads need, once, when the
+page starts. With them each query reads a range of an index, never the whole
+ledger: the page stays well under 200 ms with a million files in it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+# Each serves one part of the page; partial ones cost the service a write only for the rows they hold.
+WEB_INDEXES = {
+    # throughput over the last 24 hours: a range of finished_at, counted without reading the rows
+    "import_files_finished": "ON import_files(finished_at, state, source, documents)",
+    # quarantine by error code, and the newest files of one code
+    "import_files_quarantined": "ON import_files(error_code) WHERE state = 'quarantined'",
+    # the newest quarantined files of every code
+    "import_files_quarantined_newest": "ON import_files(id) WHERE state = 'quarantined'",
+    # parked documents, the first to expire first
+    "parked_records_expires": "ON parked_records(expires_at)",
+}
+
+
+def open_readonly(path: Path, busy_timeout: float = 5.0) -> sqlite3.Connection | None:
+    """A connection that cannot write (SQLite refuses it), or None when there is no database yet."""
+    if not path.exists():
+        return None
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=busy_timeout,
+                         isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def missing_indexes(db: sqlite3.Connection) -> list[str]:
+    have = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    return [name for name in WEB_INDEXES if name not in have]
+
+
+def ensure_indexes(path: Path, busy_timeout: float = 30.0) -> list[str] | None:
+    """Create the page's indexes that a database lacks (one short write); the names created,
+    or None while there is no ledger yet to index. Raises sqlite3.Error when the database
+    cannot be written (the page works, only slower)."""
+    db = open_readonly(path, busy_timeout)
+    if db is None:
+        return None
+    try:
+        missing = missing_indexes(db)
+    finally:
+        db.close()
+    if not missing:
+        return []
+    db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'import_files'").fetchone():
+            return None      # the service has not made its schema yet
+        for name in missing:
+            db.execute(f"CREATE INDEX IF NOT EXISTS {name} {WEB_INDEXES[name]}")
+        return missing
+    finally:
+        db.close()
+
+
+# -- per source --------------------------------------------------------------------------------
+
+def spool_waiting(db: sqlite3.Connection) -> dict[str, tuple[int, str | None]]:
+    """Per source, the files in the spool (claimed, not yet settled) and the oldest one's received_at."""
+    # GROUP BY +source: grouped by a plain source, SQLite would walk a (source, …) index over the
+    # whole ledger (185 ms at a million rows); this way it finds the few spooled rows by spool_path.
+    return {row[0]: (row[1], row[2]) for row in db.execute(
+        "SELECT source, count(*), min(received_at) FROM import_files WHERE spool_path IS NOT NULL"
+        " GROUP BY +source")}
+
+
+def last_imported(db: sqlite3.Connection, source: str) -> sqlite3.Row | None:
+    """The source's last imported file (id, name, finished_at)."""
+    return db.execute(
+        "SELECT id, name, finished_at FROM import_files WHERE source = ? AND state = 'imported'"
+        " ORDER BY id DESC LIMIT 1", (source,)).fetchone()
+
+
+def throughput(db: sqlite3.Connection, since: str) -> list[sqlite3.Row]:
+    """Files and documents settled since `since` (ISO, UTC), per hour, source and state."""
+    return db.execute(
+        "SELECT substr(finished_at, 1, 13) AS hour, source, state, count(*) AS files,"
+        " coalesce(sum(documents), 0) AS documents FROM import_files WHERE finished_at >= ?"
+        " GROUP BY hour, source, state", (since,)).fetchall()
+
+
+# -- quarantine --------------------------------------------------------------------------------
+
+def quarantine_by_code(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Quarantined files per error code, the most frequent first."""
+    return db.execute(
+        "SELECT error_code, count(*) AS files FROM import_files WHERE state = 'quarantined'"
+        " GROUP BY error_code ORDER BY files DESC, error_code").fetchall()
+
+
+def quarantined_files(db: sqlite3.Connection, code: str | None, before: int | None,
+                      limit: int) -> list[sqlite3.Row]:
+    """The newest quarantined files (of one code, older than the id `before`, when given)."""
+    where, params = ["state = 'quarantined'"], []
+    if code is not None:
+        where.append("error_code = ?")
+        params.append(code)
+    if before is not None:
+        where.append("id < ?")
+        params.append(before)
+    return db.execute(
+        "SELECT id, source, name, received_at, finished_at, error_code, error_message, rules, settled_path,"
+        f" settled_at FROM import_files WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+        (*params, limit)).fetchall()
+
+
+# -- parked documents and numbering ------------------------------------------------------------
+
+def parked_counts(db: sqlite3.Connection) -> tuple[int, int]:
+    """Documents waiting for a reference, and documents held for a person's review."""
+    row = db.execute("SELECT count(*), coalesce(sum(waiting_for = 'review'), 0) FROM parked_records").fetchone()
+    return row[0] - row[1], row[1]
+
+
+def parked(db: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    """Parked and held documents, the first to expire first (without their payload)."""
+    return db.execute(
+        "SELECT id, file_id, source, entity, external_id, waiting_for, reason, line, parked_at, expires_at"
+        " FROM parked_records ORDER BY expires_at, id LIMIT ?", (limit,)).fetchall()
+
+
+def next_parked_expiry(db: sqlite3.Connection) -> str | None:
+    """When the first document waiting for a reference expires (held ones wait for a person)."""
+    return db.execute("SELECT min(expires_at) FROM parked_records WHERE waiting_for <> 'review'").fetchone()[0]
+
+
+def counters(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    return db.execute("SELECT series, scope, last_value, last_date FROM counters ORDER BY series, scope").fetchall()
