@@ -139,11 +139,34 @@ def start_importd(config: Path, log: Path, *args: str) -> subprocess.Popen:
 
 
 def reap(child: subprocess.Popen) -> tuple[int, float]:
-    """Wait for `child`; its exit code and peak RSS in MB (wait4: this child alone)."""
-    _, status, usage = os.wait4(child.pid, 0)
+    """Wait for `child`; its exit code and peak RSS in MB.
+
+    The peak is the kernel's high-water mark of the child's own memory (VmHWM),
+    read until it exits: wait4's ru_maxrss would count the pages of this bench
+    process that the child shared between fork and exec.
+    """
+    peak_kib = 0
+    while True:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid:
+            break
+        peak_kib = max(peak_kib, _high_water_kib(child.pid))
+        time.sleep(0.02)
     child.returncode = os.waitstatus_to_exitcode(status)      # reaped here, not by Popen
-    kib = usage.ru_maxrss / 1024 if sys.platform == "darwin" else usage.ru_maxrss   # macOS counts bytes
-    return child.returncode, kib / 1024
+    if not peak_kib:                  # no /proc (macOS counts ru_maxrss in bytes)
+        peak_kib = usage.ru_maxrss / 1024 if sys.platform == "darwin" else usage.ru_maxrss
+    return child.returncode, peak_kib / 1024
+
+
+def _high_water_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def states(db_path: Path) -> dict[str, int]:

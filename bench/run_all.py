@@ -5,7 +5,7 @@
 Each row times importd (the real CLI in a child process) and its floor in the
 same run; ratio is importd's figure ÷ the floor's, in the row's unit (for
 files/s and lines/s higher is better, for ms and s lower is better). Peak RSS
-is the importd child's, from wait4. The figures move with the machine's load:
+is the importd child's own high-water mark (VmHWM). The figures move with the machine's load:
 run twice before trusting a difference of less than ~20 %.
 """
 

@@ -5,7 +5,7 @@
 importd: the real CLI as a child process (`importd run -c …`, not --once);
 seconds from its start to the first acknowledgement in outbox/inbox/ (written
 after the file's durable commit and archive), the drain rate from then to the
-last one, and the child's peak RSS over the whole run (wait4, after SIGTERM).
+last one, and the child's peak RSS over the whole run (its VmHWM, until it exits).
 
 floor: the same files through `common.Floor` in the bench process, after an
 os.scandir of the inbox sorted by mtime (oldest first, as importd takes them).
