@@ -74,14 +74,14 @@ def decide(config: Config, store: Store, file_ids: list[int], progress=None,
     """
     reserved = set() if reserved is None else reserved
     try:
-        undecided = [row for row in map(store.file, file_ids) if row["state"] not in FINAL_STATES]
+        undecided = [row for row in store.files(file_ids) if row["state"] not in FINAL_STATES]
         # One file alone keeps its own commits, so a large one can show as "processing".
         with store.transaction() if len(undecided) > 1 else nullcontext():
             for row in undecided:
                 _decide(config, store, row, _logger(row), progress, reserved)
                 if not store.db.in_transaction and len(undecided) > 1:
                     raise sqlite3.OperationalError("the group's transaction was rolled back")
-        return [store.file(file_id) for file_id in file_ids]
+        return store.files(file_ids)
     except TRANSIENT as e:
         raise Transient("process", e) from e
 
@@ -143,9 +143,11 @@ def _import(config: Config, store: Store, row, logger, progress, reserved: set[P
                                                     "counts": {}, "documents": 0})
         logger.info("file.duplicate", duplicate_of=twin["id"], first_name=twin["name"])
         return
-    if row["size"] >= SHOWN_PROCESSING:     # a commit of its own: worth it only for a file that takes a while
+    if row["size"] >= SHOWN_PROCESSING:     # a commit and a line of its own: worth it for a file that takes a while
         store.set_state(row["id"], "processing")
-    logger.info("file.processing", rules=rules.name, size=row["size"])
+        logger.info("file.processing", rules=rules.name, size=row["size"])
+    else:
+        logger.debug("file.processing", rules=rules.name, size=row["size"])
     try:
         records = parsers.open_records(rules.parser, config.spool / row["spool_path"], rules.options)
     except parsers.ParseError as e:

@@ -209,6 +209,12 @@ class Store(InvoiceStore):
     def file(self, file_id: int) -> sqlite3.Row:
         return self.db.execute("SELECT * FROM import_files WHERE id = ?", (file_id,)).fetchone()
 
+    def files(self, file_ids: list[int]) -> list[sqlite3.Row]:
+        """Ledger rows, in the order of `file_ids`."""
+        rows = {row["id"]: row for row in rows_in(self.db, "SELECT * FROM import_files WHERE id IN ({marks})",
+                                                   file_ids)}
+        return [rows[file_id] for file_id in file_ids]
+
     def imported_twin(self, sha256: str, file_id: int) -> sqlite3.Row | None:
         """An earlier file with the same bytes that was imported."""
         return self.db.execute(
