@@ -61,7 +61,11 @@ class Settler:
         return finished
 
     def stop(self) -> None:
-        self._todo.put(None)
+        """End the thread once the groups handed over are placed (a forced stop does not wait long)."""
+        try:
+            self._todo.put(None, timeout=30)
+        except queue.Full:          # still busy after 30 s: it is a daemon thread, the next start settles
+            return
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
