@@ -135,7 +135,7 @@ class Service:
             self.notify.stopping()
             if not forced:      # a forced stop leaves the rest to the next start's settle
                 self._collect(wait=True)
-            self.settler.stop()
+            self.settler.stop(wait=not forced)
             for source in self.sources:
                 source.stop()
             self.metrics.close()

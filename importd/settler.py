@@ -60,8 +60,11 @@ class Settler:
             finished.append(group)
         return finished
 
-    def stop(self) -> None:
-        """End the thread once the groups handed over are placed (a forced stop does not wait long)."""
+    def stop(self, wait: bool = True) -> None:
+        """End the thread once the groups handed over are placed; without `wait` (a forced stop)
+        leave it: it dies with the process, and the next start settles what it did not."""
+        if not wait:
+            return
         try:
             self._todo.put(None, timeout=30)
         except queue.Full:          # still busy after 30 s: it is a daemon thread, the next start settles
