@@ -312,7 +312,8 @@ class Service:
             if not rows:
                 self._spool_cursor = 0          # the whole spool was seen: start again at the oldest
                 return imported
-            waiting = [row for row in rows if row["id"] not in self.settler.in_flight and self.backoff.ready(row["id"])]
+            waiting = [row for row in rows
+                       if row["id"] not in self.settler.in_flight and self.backoff.ready(row["id"])]
             for group in groups(waiting):
                 if self.stop_requested or self._shared_fault:
                     return imported
