@@ -259,9 +259,10 @@ class Store(InvoiceStore):
             self.db, "SELECT id FROM import_files WHERE spool_path IS NOT NULL AND id IN ({marks})", ids)}
 
     def unsettled_by_source(self) -> dict[str, int]:
-        """How many files wait in the spool, per source."""
+        """How many files wait in the spool, per source. `+source` keeps SQLite from walking the
+        whole ledger by its source index: the few unsettled rows come from their partial index."""
         return dict(self.db.execute(
-            "SELECT source, count(*) FROM import_files WHERE spool_path IS NOT NULL GROUP BY source").fetchall())
+            "SELECT source, count(*) FROM import_files WHERE spool_path IS NOT NULL GROUP BY +source").fetchall())
 
     def counts_by_state(self) -> list[sqlite3.Row]:
         return self.db.execute(
