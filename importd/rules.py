@@ -23,7 +23,7 @@ FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", 
                "namespaces", "record", "skip", "sheet", "max_unzipped_mb"}
 XML_PARSERS = ("xml", "facturx")
 DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "missing_product", "atomicity",
-                 "chronology", "park_timeout_hours", "default_region", "lines"}
+                 "chronology", "park_timeout_hours", "default_region", "lines", "shared_key"}
 FIELD_KEYS = {"column", "template", "value", "xpath", "default", "required", "transform", "format", "map",
               "extract", "on_unknown", "priority"}
 CHOICES = {   # [document] key → (allowed values, default)
@@ -31,6 +31,8 @@ CHOICES = {   # [document] key → (allowed values, default)
     "missing_product": (("ignore", "create", "park", "reject"), "ignore"),
     "atomicity": (("file", "document"), "file"),
     "chronology": (("warn", "review"), "warn"),
+    # A key match on a record that carries another upstream reference of the same source.
+    "shared_key": (("create", "review"), "create"),
 }
 ON_UNKNOWN = ("error", "default", "keep")
 PRIORITIES = ("source", "database", "fill", "review")
@@ -119,6 +121,7 @@ class Rules:
     chronology: str
     park_timeout_hours: float
     sections: dict[str, list[FieldRule]]
+    shared_key: str = "create"         # create | review (| merge: a reviewer's decision, never in a file)
     lines: str | None = None           # [document] lines: the XPath (XML) or key (JSON) of the lines
     select_lines: object = None        # XML: compiled `lines`, node → line elements
     compiled: dict = field(default_factory=dict)   # the map stage's compiled plans (importd.compiled)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from importd.store_invoices import InvoiceStore, rows_in
+from importd.store_review import NEWEST_REVIEW_OBJECT, REVIEW_SCHEMA, ReviewStore
 
 SCHEMA_VERSION = 1
 
@@ -87,7 +88,7 @@ CREATE VIEW IF NOT EXISTS invoice_balances AS
            coalesce(amount_paid, '0') AS amount_paid, coalesce(balance, amount_due) AS balance,
            coalesce(payment_status, 'unpaid') AS payment_status
     FROM invoices;
-"""
+""" + REVIEW_SCHEMA
 ADDED_COLUMNS = {
     "invoices": dict.fromkeys(("seller_id", "seller_name", "total_lines", "allowance_total", "charge_total",
                                "prepaid", "rounding", "amount_paid", "balance", "payment_status"), "TEXT"),
@@ -113,7 +114,7 @@ sqlite3.register_adapter(Decimal, str)
 
 
 
-class Store(InvoiceStore):
+class Store(InvoiceStore, ReviewStore):
     """One connection to the management database."""
 
     def __init__(self, path: Path, busy_timeout: float = 30.0):
@@ -135,7 +136,7 @@ class Store(InvoiceStore):
         missing = [(table, column, kind) for table, columns in ADDED_COLUMNS.items()
                    for column, kind in columns.items() if column not in self._columns(table)]
         if not missing and self.db.execute(      # the newest object of MIGRATION_SCHEMA
-                "SELECT 1 FROM sqlite_master WHERE name = 'import_files_unsettled'").fetchone():
+                "SELECT 1 FROM sqlite_master WHERE name = ?", (NEWEST_REVIEW_OBJECT,)).fetchone():
             return
         with self.transaction():
             for table, column, kind in missing:
