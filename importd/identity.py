@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from importd.errors import Hold
 from importd.lookups import Lookups
+from importd.model import Document
 from importd.rules import Rules
+from importd.store import Store
 
 
 def shared_sku(find: Lookups, rules: Rules, sku: str, ext: str) -> None:
@@ -22,3 +24,11 @@ def shared_sku(find: Lookups, rules: Rules, sku: str, ext: str) -> None:
     raise Hold("review", f"SKU {sku!r} is already product {sku} of upstream {', '.join(others)}, "
                          f"a different record upstream: two products cannot share a SKU",
                candidates=[sku], key="sku", shared_key=True)
+
+
+def excluded_refs(store: Store, source: str, docs: list[Document]) -> set[tuple[str, str]]:
+    """(kind, reference) of the documents on the do-not-sync list (`importd review exclude`)."""
+    by_kind: dict[str, list[str]] = {}
+    for doc in docs:
+        by_kind.setdefault(doc.kind, []).append(doc.external_ref)
+    return {(kind, ext) for kind, refs in by_kind.items() for ext in store.excluded_refs(source, kind, refs)}

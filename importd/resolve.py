@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from importd.errors import FileRejected, Hold
-from importd.identity import shared_sku
+from importd.identity import excluded_refs, shared_sku
 from importd.lookups import Lookups
 from importd.model import Document
 from importd.numbering import Numbering
@@ -66,7 +66,11 @@ class Resolver:
         self.prefetch(docs)
         plan = self.new_plan()
         resolve = self.resolvers()[self.rules.kind]
+        excluded = excluded_refs(self.store, self.source, docs)
         for doc in docs:
+            if (doc.kind, doc.external_ref) in excluded:      # do not sync: a reviewer said so
+                plan.outcomes.append(_outcome(doc, "", "excluded"))
+                continue
             try:
                 if doc.error is not None:
                     raise doc.error
