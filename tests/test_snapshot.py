@@ -94,3 +94,19 @@ def test_snapshot_key_is_checked(setup):
     edit_rules(setup, "shopify-orders.toml", ('match_customer', 'snapshot = true\nmatch_customer'))
     result = importd("check", "-c", str(setup.config))
     assert result.returncode == 2 and "snapshot = true is for customer or product files" in result.stderr
+
+
+def test_a_database_from_before_issue_10_is_brought_up_to_date_in_place(setup):
+    """The new columns and tables are added to an existing database when importd opens it."""
+    setup.drop("clients-1.csv", clients_csv(row("C1"), row("C2")))
+    assert setup.run_once().returncode == 0
+    with setup.db() as db:       # as an importd from before issue 10 left it
+        db.executescript("DROP TABLE review_decisions; DROP TABLE do_not_sync; DROP TABLE snapshot_holds;"
+                         " DROP INDEX external_refs_internal_key;"
+                         " ALTER TABLE external_refs DROP COLUMN absent_since;"
+                         " ALTER TABLE external_refs DROP COLUMN absent_file_id;")
+    snapshot_rules(setup, "0.9")
+    setup.drop("clients-2.csv", clients_csv(row("C1")))
+    assert setup.run_once().returncode == 0
+    assert absent(setup)["C2"][0] is True
+    assert importd("review", "excluded", "-c", str(setup.config)).returncode == 0
