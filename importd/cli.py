@@ -23,6 +23,8 @@ from importd.faults import TRANSIENT, classify, hint
 from importd.instance import LOCK_NAME, InstanceLock, SetupInUse, holder
 from importd.parking import release
 from importd.pipeline import Transient, process
+from importd.review_cli import add_verb as add_review_verb
+from importd.snapshot_cli import add_verb as add_snapshot_verb
 from importd.rules import load_rules
 from importd.scaffold import init
 from importd.service import run_service
@@ -84,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     v = verb("parked", cmd_parked, "list or retry parked and held documents")
     v.add_argument("action", choices=("list", "retry"))
     v.add_argument("--json", action="store_true")
+    add_review_verb(verb)
+    add_snapshot_verb(verb)
     v = verb("web", cmd_web, "serve the read-only ops page (127.0.0.1:9465 unless importd.toml says otherwise)")
     v.add_argument("--address", help="listen here instead of web_address (a non-loopback one needs web_token_file)")
     v.add_argument("--port", type=int, help="listen on this port instead of web_port (0: a free one, logged)")

@@ -22,6 +22,7 @@ from importd.numbering import Numbering
 from importd.resolve import Plan, Resolver
 from importd.resolve_invoices import InvoicePlan, InvoiceResolver, apply_invoice_plan
 from importd.rules import Rules
+from importd.snapshot import apply_snapshot
 from importd.store import Store, now
 
 BATCH = 500
@@ -102,10 +103,13 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
         numbering = Numbering(store, numbering_formats)
         resolver = resolver_for(store, rules, source, numbering, file_id)
         documents = iter(documents)
+        listed: set[str] | None = set() if rules.snapshot else None     # a full export: what it lists
         while batch := list(islice(documents, BATCH)):
             plan = resolver.plan(batch)
             apply_plan(store, plan, rules, source, file_id)
             _report(plan, batch, result, logger, rejects, ack_lines)
+            if listed is not None:
+                listed.update(doc.external_ref for doc in batch)
         numbering.save()
         result.numbers = numbering.summary()
         result.log_warnings(logger)
@@ -113,6 +117,8 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
         if result.documents and not changed and not result.rejected:
             result.state = "duplicate"
         summary = result.summary(records_seen())
+        if listed is not None:
+            summary["snapshot"] = apply_snapshot(store, rules, source, file_id, listed, logger)
         if ack_lines is not None and (outcomes := ack_lines.for_summary()) is not None:
             summary["outcomes"] = outcomes
         store.finish_file(file_id, result.state, rules=rules.name, settled_path=settled_path,

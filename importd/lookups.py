@@ -23,10 +23,13 @@ class Lookups:
         self._products: dict[str, dict | None] = {}                         # sku → stored fields
         self._parked: set[tuple[str, str]] = set()
         self._new_customers: dict[str, dict] = {}
+        self._refs_of: dict[tuple[str, str], set[str]] = {}               # (entity, key) → this source's refs
+        self.chosen: str | None = None      # a reviewer's pick ("" : a new customer), see importd.review
 
     def prefetch(self, docs: list[Document]) -> None:
         """Forget the last batch; load what this one needs in one query per kind."""
-        for cache in (self._refs, self._by_field, self._products, self._parked, self._new_customers):
+        for cache in (self._refs, self._by_field, self._products, self._parked, self._new_customers,
+                      self._refs_of):
             cache.clear()
         refs: dict[str, set[str]] = {}
         keys: dict[str, set[str]] = {}
@@ -52,6 +55,7 @@ class Lookups:
         if skus:
             found = self.store.products(list(skus))
             self._products = {sku: found.get(sku) for sku in skus}
+        self._prefetch_refs_of(docs)
         if refs.get("order"):
             self._parked = {("order", ext) for ext in self.store.parked_refs(self.source, "order", list(refs["order"]))}
 
@@ -62,13 +66,28 @@ class Lookups:
 
     def remember_ref(self, entity: str, ext: str, key: str, digest: str | None) -> None:
         self._refs[(entity, ext)] = (key, digest)
+        self._refs_of.setdefault((entity, key), set()).add(ext)
+
+    def _prefetch_refs_of(self, docs: list[Document]) -> None:
+        """The references the records found by key carry: a key match that contradicts one is no match."""
+        codes = {code for found in self._by_field.values() for code in found}
+        skus = [doc.fields["sku"] for doc in docs if doc.kind == "product" and doc.fields.get("sku")]
+        for entity, keys in (("customer", codes), ("product", skus)):
+            for key, exts in self.store.refs_of(self.source, entity, list(keys)).items():
+                self._refs_of[(entity, key)] = exts
+
+    def other_refs(self, entity: str, key: str, ext: str) -> set[str]:
+        """The references of this source, other than `ext`, that record `key` already carries."""
+        return self._refs_of.get((entity, key), set()) - {ext}
 
     def is_parked(self, entity: str, ext: str) -> bool:
         return (entity, ext) in self._parked
 
     # -- customers -----------------------------------------------------------------------
 
-    def customer(self, fields: dict, ext: str | None, line: int) -> str | None:
+    def customer(self, fields: dict, ext: str | None, line: int, warnings: list | None = None) -> str | None:
+        if self.chosen is not None:
+            return self.chosen or None
         if ext and ("customer", ext) in self._refs:
             return self._refs[("customer", ext)][0]
         for key in self.rules.match_customer:
@@ -76,12 +95,29 @@ class Lookups:
             if not value:
                 continue
             codes = self._by_field.get((key, value), [])
+            if ext:
+                codes = self._same_upstream(codes, key, value, ext, warnings)
             if len(codes) > 1:
                 raise Hold("review", f"{len(codes)} customers have {key} {value!r}: {', '.join(codes)}",
                            candidates=codes, key=key)
             if codes:
                 return codes[0]
         return None
+
+    def _same_upstream(self, codes: list[str], key: str, value: str, ext: str, warnings) -> list[str]:
+        """Drop the customers that carry another reference of this source: upstream keeps them apart."""
+        apart = {code: sorted(self.other_refs("customer", code, ext)) for code in codes}
+        apart = {code: refs for code, refs in apart.items() if refs}
+        if not apart:
+            return codes
+        note = (f"{key} {value!r} is shared with " + ", ".join(f"customer {code} (upstream {', '.join(refs)})"
+                                                               for code, refs in apart.items()))
+        if self.rules.shared_key == "review":
+            raise Hold("review", f"{note}: held for review (shared_key = \"review\")",
+                       candidates=list(apart), key=key, shared_key=True)
+        if warnings is not None:
+            warnings.append(f"{note}: a different record upstream, not merged with it")
+        return [code for code in codes if code not in apart]
 
     def remember_customer(self, code: str, fields: dict) -> None:
         self._new_customers[code] = fields

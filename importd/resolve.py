@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from importd.errors import FileRejected, Hold
+from importd.identity import excluded_refs, shared_sku
 from importd.lookups import Lookups
 from importd.model import Document
 from importd.numbering import Numbering
@@ -65,7 +66,11 @@ class Resolver:
         self.prefetch(docs)
         plan = self.new_plan()
         resolve = self.resolvers()[self.rules.kind]
+        excluded = excluded_refs(self.store, self.source, docs)
         for doc in docs:
+            if (doc.kind, doc.external_ref) in excluded:      # do not sync: a reviewer said so
+                plan.outcomes.append(_outcome(doc, "", "excluded"))
+                continue
             try:
                 if doc.error is not None:
                     raise doc.error
@@ -102,7 +107,7 @@ class Resolver:
             plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
             return
         fields = {k: v for k, v in doc.fields.items() if k in CUSTOMER_FIELDS}
-        code = self.find.customer(fields, ext, doc.line)
+        code = self.find.customer(fields, ext, doc.line, doc.warnings)
         if code is None:
             code = self._new_customer(fields, plan)
             outcome = "created"
@@ -120,6 +125,8 @@ class Resolver:
             return
         fields = {k: v for k, v in doc.fields.items() if k in PRODUCT_FIELDS}
         stored = self.find.product(sku)
+        if stored is not None:
+            shared_sku(self.find, self.rules, sku, doc.external_ref)
         if stored is None:
             plan.new_products.append((sku, fields))
             self.find.remember_product(sku, fields)
@@ -206,7 +213,7 @@ class Resolver:
     def _order_customer(self, doc: Document, fields: dict, ext: str | None) -> str | None:
         if not fields and not ext:
             return None
-        code = self.find.customer(fields, ext, doc.line)
+        code = self.find.customer(fields, ext, doc.line, doc.warnings)
         if code is not None:
             return code
         wanted = _describe(fields, self.rules.match_customer, ext)

@@ -23,7 +23,8 @@ FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", 
                "namespaces", "record", "skip", "sheet", "max_unzipped_mb"}
 XML_PARSERS = ("xml", "facturx")
 DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "missing_product", "atomicity",
-                 "chronology", "park_timeout_hours", "default_region", "lines"}
+                 "chronology", "park_timeout_hours", "default_region", "lines", "shared_key",
+                 "snapshot", "snapshot_max_absent"}
 FIELD_KEYS = {"column", "template", "value", "xpath", "default", "required", "transform", "format", "map",
               "extract", "on_unknown", "priority"}
 CHOICES = {   # [document] key → (allowed values, default)
@@ -31,6 +32,8 @@ CHOICES = {   # [document] key → (allowed values, default)
     "missing_product": (("ignore", "create", "park", "reject"), "ignore"),
     "atomicity": (("file", "document"), "file"),
     "chronology": (("warn", "review"), "warn"),
+    # A key match on a record that carries another upstream reference of the same source.
+    "shared_key": (("create", "review"), "create"),
 }
 ON_UNKNOWN = ("error", "default", "keep")
 PRIORITIES = ("source", "database", "fill", "review")
@@ -119,6 +122,9 @@ class Rules:
     chronology: str
     park_timeout_hours: float
     sections: dict[str, list[FieldRule]]
+    shared_key: str = "create"         # create | review (| merge: a reviewer's decision, never in a file)
+    snapshot: bool = False             # each file lists every record of its kind for the source
+    snapshot_max_absent: float = 0.2   # a larger share missing holds the snapshot for confirmation
     lines: str | None = None           # [document] lines: the XPath (XML) or key (JSON) of the lines
     select_lines: object = None        # XML: compiled `lines`, node → line elements
     compiled: dict = field(default_factory=dict)   # the map stage's compiled plans (importd.compiled)
@@ -188,6 +194,11 @@ def load_rules(path: Path) -> Rules:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         problem(("document", "park_timeout_hours"), "park_timeout_hours must be a number of hours, e.g. 168")
         timeout = 168
+    snapshot, share = doc.get("snapshot", False), doc.get("snapshot_max_absent", 0.2)
+    if snapshot not in (True, False) or (snapshot and kind not in ("customer", "product")):
+        problem(("document", "snapshot"), "snapshot = true is for customer or product files (full exports)")
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+        problem(("document", "snapshot_max_absent"), "snapshot_max_absent is a share, e.g. 0.2 for 20 %")
     region = doc.get("default_region")
     if region is not None and not (isinstance(region, str) and len(region) == 2 and region.isalpha()):
         problem(("document", "default_region"), "default_region is a country code, e.g. default_region = \"FR\"")
@@ -228,7 +239,8 @@ def load_rules(path: Path) -> Rules:
         raise ConfigError(problems)
     return Rules(path=path, parser=parser, options=fmt, decimal_comma=decimal_comma, kind=kind,
                  group_by=group_by, match_customer=match_customer, park_timeout_hours=timeout,
-                 sections=sections, lines=lines, select_lines=select_lines, **choices)
+                 sections=sections, lines=lines, select_lines=select_lines, snapshot=snapshot is True,
+                 snapshot_max_absent=share, **choices)
 
 
 def _table(data: dict, name: str, problem) -> dict:

@@ -23,6 +23,9 @@ def report(config: Config, store: Store) -> dict:
                      "spool": spooled.get(name, 0), "last_success": last_success.get(name)}
                     for name, by_state in states.items()],
         "parked": store.parked_count(),
+        "held_for_review": store.held_count(),
+        "absent": [dict(row) for row in store.absent_counts()],
+        "snapshots_held": len(store.snapshot_holds()),
         "quarantined": store.quarantined_count(),
         "last_files": [{k: row[k] for k in ("id", "source", "name", "state", "finished_at", "documents",
                                              "error_code", "error_message")} for row in store.last_files()],
@@ -39,7 +42,12 @@ def render(data: dict) -> str:
         states = ", ".join(f"{k} {v}" for k, v in sorted(src["states"].items())) or "no files yet"
         out.append(f"source {src['name']}: {states}; {src['inbox']} waiting in the inbox, "
                    f"{src['spool']} in the spool; last import {src['last_success'] or 'never'}")
-    out.append(f"parked documents: {data['parked']}; files in quarantine: {data['quarantined']}")
+    out.append(f"parked documents: {data['parked']} ({data['held_for_review']} held for review: "
+               f"`importd review list`); files in quarantine: {data['quarantined']}")
+    if data["absent"] or data["snapshots_held"]:
+        absent = ", ".join(f"{a['source']} {a['entity']} {a['n']}" for a in data["absent"]) or "none"
+        out.append(f"absent from full exports: {absent}; snapshots held for confirmation: "
+                   f"{data['snapshots_held']} (`importd snapshot missing|held`)")
     if data["last_files"]:
         out.append("\nlast files:")
         for f in data["last_files"]:

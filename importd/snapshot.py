@@ -1,0 +1,57 @@
+"""Full exports reveal what disappeared.
+
+A rules file with `snapshot = true` says each of its files lists every record of
+its kind the source has. After such a file is committed (in its transaction),
+the records of that source and entity importd knows but the file no longer lists
+are marked absent — since when, by which file — and never deleted: invoices may
+point at them. A record listed again is present again. When more than
+`snapshot_max_absent` of the known records would go absent at once (a truncated
+export), nothing is marked: the snapshot is held until `importd snapshot confirm`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from importd.rules import Rules
+from importd.store import Store, now
+
+SHOWN = 10      # references named in the log line
+
+
+def apply_snapshot(store: Store, rules: Rules, source: str, file_id: int, listed: set[str], logger) -> dict:
+    """Mark absent and present again; the figures for the file's summary."""
+    entity = rules.kind
+    known = store.present_refs(source, entity)
+    missing = sorted(ext for ext in known if ext not in listed)
+    again = store.mark_present(source, entity, sorted(listed))
+    figures = {"entity": entity, "known": len(known), "missing": len(missing), "present_again": again}
+    if again:
+        logger.info("snapshot.present_again", entity=entity, count=again)
+    if not missing:
+        return figures
+    if len(missing) > rules.snapshot_max_absent * len(known):
+        store.hold_snapshot(file_id, source, entity, len(known), missing, now())
+        logger.warning("snapshot.held", entity=entity, count=len(missing), known=len(known),
+                       first=missing[:SHOWN], max_share=rules.snapshot_max_absent,
+                       hint=f"a truncated export? if not: importd snapshot confirm {file_id}")
+        return {**figures, "held": True}
+    store.mark_absent(source, entity, missing, now(), file_id)
+    logger.warning("snapshot.missing", entity=entity, count=len(missing), known=len(known), first=missing[:SHOWN],
+                   hint="marked absent, not deleted: `importd snapshot missing` lists them")
+    return figures
+
+
+def confirm(store: Store, file_id: int, who: str, logger) -> int:
+    """Apply a held snapshot: mark absent what it did not list (and no later file brought back)."""
+    with store.transaction():
+        hold = store.snapshot_hold(file_id)
+        if hold is None or hold["confirmed_at"]:
+            raise LookupError(f"no snapshot of file #{file_id} waits for confirmation (`importd snapshot held`)")
+        still = set(store.present_refs(hold["source"], hold["entity"]))
+        missing = [ext for ext in json.loads(hold["missing"]) if ext in still]
+        store.mark_absent(hold["source"], hold["entity"], missing, now(), file_id)
+        store.confirm_snapshot_hold(file_id, who, now())
+    logger.warning("snapshot.missing", entity=hold["entity"], source=hold["source"], count=len(missing),
+                   first=missing[:SHOWN], confirmed_by=who, file_id=file_id)
+    return len(missing)
