@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Context, Decimal
+from functools import lru_cache
 
 from importd.errors import FileRejected
 from importd.model import Document
@@ -81,21 +82,13 @@ def check_order(doc: Document, checks: OrderChecks, rule_file: str) -> None:
     lines_sum = ZERO
     for line_no, line in enumerate(doc.lines, 1):
         quantity, price, stated = line.get("quantity"), line.get("unit_price"), line.get("line_total")
-        where = _line_where(doc, line_no)
         if quantity is not None and not (quantity > ZERO or (quantity < ZERO and checks.allow_returns)):
-            raise _failed(
-                "ORD-QTY", f"order {ref!r}, line {line_no}: quantity is {quantity}, "
-                + ("a line of nothing" if quantity == ZERO else "a return, and this rules file allows none"),
-                where, "line.quantity", rule_file, "quantity > 0" + (" (or < 0: a return)" if checks.allow_returns
-                                                                     else ""), quantity, None,
-                "fix the export, or set allow_returns = true in [order_checks] for return lines"
-                if quantity < ZERO else "remove the line from the export, or fix its quantity")
-        computed = (round_money(_EXACT.multiply(quantity, price), currency)
-                    if quantity is not None and price is not None else None)
+            raise _bad_quantity(doc, line_no, quantity, rule_file)
+        computed = _line_amount(quantity, price, currency) if quantity is not None and price is not None else None
         if stated is not None and computed is not None and stated != computed:
             raise _failed("ORD-LINE", f"order {ref!r}, line {line_no}: line total is {stated} but quantity × "
-                          f"unit price is {quantity} × {price} = {computed}", where, "line.line_total", rule_file,
-                          "line_total = quantity × unit_price", stated, computed,
+                          f"unit price is {quantity} × {price} = {computed}", _line_where(doc, line_no),
+                          "line.line_total", rule_file, "line_total = quantity × unit_price", stated, computed,
                           "the sender's line does not add up: ask for a corrected export")
         amount = stated if stated is not None else computed
         if amount is None:
@@ -129,9 +122,25 @@ def check_order(doc: Document, checks: OrderChecks, rule_file: str) -> None:
                          "; if the export's prices include tax, set prices_include_tax = true in [order_checks]"))
 
 
+# A bulk export repeats its quantities and prices: an equal product rounds the same, whatever its spelling.
+@lru_cache(maxsize=4096)
+def _line_amount(quantity: Decimal, price: Decimal, currency: str | None) -> Decimal:
+    return round_money(_EXACT.multiply(quantity, price), currency)
+
+
 def _amount(fields: dict, name: str) -> Decimal:
     value = fields.get(name)
     return ZERO if value is None else value
+
+
+def _bad_quantity(doc: Document, line_no: int, quantity: Decimal, rule_file: str) -> FileRejected:
+    if quantity == ZERO:
+        what, hint = "a line of nothing", "remove the line from the export, or fix its quantity"
+    else:
+        what, hint = ("a return, and this rules file allows none",
+                      "fix the export, or set allow_returns = true in [order_checks] for return lines")
+    return _failed("ORD-QTY", f"order {doc.external_ref!r}, line {line_no}: quantity is {quantity}, {what}",
+                   _line_where(doc, line_no), "line.quantity", rule_file, "quantity > 0", quantity, None, hint)
 
 
 def _line_where(doc: Document, line_no: int) -> int:
