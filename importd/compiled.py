@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Callable
 
-from importd.errors import FileRejected, ValueRejected
+from importd.errors import FileRejected, ValueDoubtful, ValueRejected
 from importd.rules import FieldRule, Rules
 from importd.values import parse_date, parse_decimal, parse_xsd_decimal
 
@@ -156,6 +156,8 @@ def _converter(rule: FieldRule, decimal_comma: bool) -> Callable | None:
         warning = None
         try:
             text = rule.correspond(text)
+        except ValueDoubtful as e:      # a soft field: the cleaned value is kept, the doubt is a warning
+            text, warning = e.value, f"{rule.target}: {e.message}; kept as {e.value!r}"
         except ValueRejected as e:
             if rule.on_unknown == "error":
                 raise

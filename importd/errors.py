@@ -45,6 +45,24 @@ class ValueRejected(ValueError):
         self.hint = hint
 
 
+class ValueDoubtful(Exception):
+    """A soft field's value is kept, cleaned, with a warning: it is possible but not known valid.
+
+    `value` is what to keep (a phone in E.164 from an unallocated range). A field
+    with `strict = true` turns it into ValueRejected instead.
+    """
+
+    def __init__(self, value: str, code: str, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.value = value
+        self.code = code
+        self.message = message
+        self.hint = hint
+
+    def rejected(self) -> ValueRejected:
+        return ValueRejected(self.code, self.message, hint=self.hint)
+
+
 class Hold(Exception):
     """A document waits: for a referenced record to arrive, or for a person ("review")."""
 

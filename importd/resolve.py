@@ -18,6 +18,7 @@ from importd.identity import excluded_refs, shared_sku
 from importd.lookups import Lookups
 from importd.model import Document
 from importd.numbering import Numbering
+from importd.order_checks import check_order
 from importd.priority import decide
 from importd.rules import Rules
 from importd.store import CUSTOMER_FIELDS, PRODUCT_FIELDS, Store
@@ -169,6 +170,8 @@ class Resolver:
                 return
             raise self._changed(doc, known[0])
         # Decide everything first; a Hold or a rejection leaves no trace.
+        if self.rules.order_checks is not None:
+            check_order(doc, self.rules.order_checks, self.rules.name)
         customer_fields = {k: v for k, v in (doc.customer or {}).items() if k in CUSTOMER_FIELDS}
         customer_ext = (doc.customer or {}).get("external_ref")
         customer_code = self._order_customer(doc, customer_fields, customer_ext)

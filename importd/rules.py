@@ -14,8 +14,9 @@ from pathlib import Path
 
 from parsers import FORMATS
 from parsers.xml import XPathError, compile_xpath, record_paths, text_of
-from importd.errors import ConfigError, ValueRejected
+from importd.errors import ConfigError, ValueDoubtful, ValueRejected
 from importd.model import KINDS, LINE_SECTIONS, TARGETS
+from importd.order_checks import OrderChecks, load_order_checks
 from importd.tomlfile import TomlFile
 from importd.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
 
@@ -26,7 +27,7 @@ DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "miss
                  "chronology", "park_timeout_hours", "default_region", "lines", "shared_key",
                  "snapshot", "snapshot_max_absent"}
 FIELD_KEYS = {"column", "template", "value", "xpath", "default", "required", "transform", "format", "map",
-              "extract", "on_unknown", "priority"}
+              "extract", "on_unknown", "priority", "strict"}
 CHOICES = {   # [document] key → (allowed values, default)
     "missing_customer": (("create", "park", "reject"), "create"),
     "missing_product": (("ignore", "create", "park", "reject"), "ignore"),
@@ -57,6 +58,7 @@ class FieldRule:
     priority: str = "source"                    # who wins over a stored value
     xpaths: list = field(default_factory=list)  # XML: evaluators, the first non-empty wins
     cleans: bool = False                        # has an extract, transforms or a map (else skip them)
+    strict: bool = False                        # a doubtful value (phone not valid) is an error, not a warning
 
     def correspond(self, text: str) -> str:
         """Extract, transform and look up `text`; ValueRejected when it does not correspond."""
@@ -65,8 +67,14 @@ class FieldRule:
             if not match:
                 raise ValueRejected("unknown_value", f"{text!r} does not match {self.pattern.pattern!r}")
             text = match.group(1).strip()
+        doubt = None
         for transform in self.transforms:
-            text = transform(text)
+            try:
+                text = transform(text)
+            except ValueDoubtful as e:      # possible but not known valid: kept with a warning, unless strict
+                if self.strict:
+                    raise e.rejected() from None
+                text, doubt = e.value, e
         if self.table is not None:
             value = self.table.get(text)
             if value is None:
@@ -76,6 +84,8 @@ class FieldRule:
                 raise ValueRejected("unknown_value", f"{text!r} is not in the table (known: {known})",
                                     hint="add it to the field's map, or set on_unknown")
             text = value
+        if doubt is not None:
+            raise ValueDoubtful(text, doubt.code, doubt.message, doubt.hint)
         return text
 
     @property
@@ -128,6 +138,7 @@ class Rules:
     lines: str | None = None           # [document] lines: the XPath (XML) or key (JSON) of the lines
     select_lines: object = None        # XML: compiled `lines`, node → line elements
     compiled: dict = field(default_factory=dict)   # the map stage's compiled plans (importd.compiled)
+    order_checks: OrderChecks | None = None        # orders: the arithmetic to check ([order_checks])
 
     def rule(self, section: str, target: str) -> FieldRule | None:
         return next((r for r in self.sections.get(section, ()) if r.target == target), None)
@@ -155,8 +166,8 @@ def load_rules(path: Path) -> Rules:
     def problem(where: tuple, text: str) -> None:
         problems.append(f"{toml.where(*where)}: {text}")
 
-    for key in data.keys() - {"format", "document", *TARGETS}:
-        problem((key,), f"unknown section [{key}] — sections are [format], [document], "
+    for key in data.keys() - {"format", "document", "order_checks", *TARGETS}:
+        problem((key,), f"unknown section [{key}] — sections are [format], [document], [order_checks], "
                         f"{', '.join(f'[{t}]' for t in TARGETS)}")
 
     fmt = _table(data, "format", problem)
@@ -235,12 +246,13 @@ def load_rules(path: Path) -> Rules:
     if kind == "invoice" and not (group_by or lines):
         problem(("document",), "an invoice needs its lines: lines = \"cac:InvoiceLine\" (XML, JSON) "
                                "or group_by = \"column\" (CSV)")
+    order_checks = load_order_checks(data.get("order_checks"), kind, problem)
     if problems:
         raise ConfigError(problems)
     return Rules(path=path, parser=parser, options=fmt, decimal_comma=decimal_comma, kind=kind,
                  group_by=group_by, match_customer=match_customer, park_timeout_hours=timeout,
                  sections=sections, lines=lines, select_lines=select_lines, snapshot=snapshot is True,
-                 snapshot_max_absent=share, **choices)
+                 snapshot_max_absent=share, order_checks=order_checks, **choices)
 
 
 def _table(data: dict, name: str, problem) -> dict:
@@ -340,6 +352,9 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
     elif rule.on_unknown == "default" and rule.default is None:
         problem(where, f"{target}: on_unknown = \"default\" needs a default = \"...\"")
     rule.cleans = bool(rule.pattern or rule.transforms or rule.table)
+    rule.strict = spec.get("strict", False)
+    if not isinstance(rule.strict, bool):
+        problem(where, f"{target}: strict must be true or false")
     rule.priority = spec.get("priority", "source")
     if rule.priority not in PRIORITIES:
         problem(where, f"{target}: priority {rule.priority!r} — write one of: {', '.join(PRIORITIES)}")

@@ -19,7 +19,7 @@ from stdnum.eu import vat as eu_vat
 from stdnum.fr import siren as fr_siren, siret as fr_siret
 from unidecode import unidecode
 
-from importd.errors import ValueRejected
+from importd.errors import ValueDoubtful, ValueRejected
 from importd.values import excel_serial_date
 
 COUNTRY_LANGUAGES = ("fr", "de", "es", "it", "nl")
@@ -102,9 +102,16 @@ TRANSFORMS: dict[str, Callable[[str], str]] = {
 
 
 def phone(value: str, region: str | None) -> str:
-    """E.164 (+33143551212); a national number needs the rules' default_region."""
+    """E.164 (+33143551212); a national number needs the rules' default_region.
+
+    A number of a possible length that the library does not know as allocated
+    (`07 11 22 33 44` in France) is kept in E.164 with a doubt (ValueDoubtful: a
+    warning, an error under `strict = true`); what cannot be a phone is rejected.
+    """
     number, rejected = _phone(value, region)
     if rejected is not None:
+        if number is not None:
+            raise ValueDoubtful(number, *rejected)
         raise ValueRejected(*rejected)
     return number
 
@@ -119,10 +126,14 @@ def _phone(value: str, region: str | None) -> tuple[str | None, tuple | None]:
     except phonenumbers.NumberParseException as e:
         return None, ("bad_phone", f"{value!r} is not a phone number ({e})",
                       "write it with its country code, or set default_region in [document]")
-    if not phonenumbers.is_valid_number(number):
-        return None, ("bad_phone", f"{value!r} is not a valid phone number"
-                                   + (f" in region {region}" if region else ""))
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+    where = f" in region {region}" if region else ""
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None, ("bad_phone", f"{value!r} cannot be a phone number{where} (wrong length)",
+                      "write it with its country code, or set default_region in [document]")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if not phonenumbers.is_valid_number(number):      # possible, not allocated: kept, with a doubt
+        return e164, ("doubtful_phone", f"{value!r} is not a valid phone number{where} (unallocated range)")
+    return e164, None
 
 
 def _checked(module, code: str, what: str) -> Callable[[str], str]:
