@@ -29,19 +29,30 @@ class Lookups:
         for cache in (self._refs, self._by_field, self._products, self._parked, self._new_customers):
             cache.clear()
         refs: dict[str, set[str]] = {}
-        keys: dict[str, set[str]] = {}
+        match = self.rules.match_customer
+        keys: dict[str, set[str]] = {key: set() for key in match}
         skus: set[str] = set()
         for doc in docs:
-            refs.setdefault(doc.kind, set()).add(doc.external_ref)
-            customer = doc.fields if doc.kind == "customer" else doc.customer or {}
-            if customer.get("external_ref") and doc.kind != "customer":
-                refs.setdefault("customer", set()).add(customer["external_ref"])
-            for key in self.rules.match_customer:
-                if customer.get(key):
-                    keys.setdefault(key, set()).add(customer[key])
-            if doc.kind == "product":
-                skus.update([doc.fields["sku"]] if doc.fields.get("sku") else [])
-            skus.update(line["sku"] for line in doc.lines if line.get("sku"))
+            kind = doc.kind
+            ids = refs.get(kind)
+            if ids is None:
+                ids = refs[kind] = set()
+            ids.add(doc.external_ref)
+            if kind == "customer":
+                customer = doc.fields
+            else:
+                customer = doc.customer or {}
+                if customer.get("external_ref"):
+                    refs.setdefault("customer", set()).add(customer["external_ref"])
+            for key in match:
+                value = customer.get(key)
+                if value:
+                    keys[key].add(value)
+            if kind == "product" and doc.fields.get("sku"):
+                skus.add(doc.fields["sku"])
+            if doc.lines:
+                skus.update([line["sku"] for line in doc.lines if line.get("sku")])
+        keys = {key: values for key, values in keys.items() if values}
         for entity, ids in refs.items():
             for ext, row in self.store.external_refs(self.source, entity, list(ids)).items():
                 self._refs[(entity, ext)] = (row["internal_key"], row["content_sha256"])

@@ -111,6 +111,7 @@ def _grouped(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> 
     group_key = plan.group_key
     document, customer = plan.section(rules.kind), plan.section("customer")
     line_section = plan.section(LINE_SECTIONS[rules.kind])
+    keep = rules.atomicity == "document"      # the records, for a rejects file
     current: Document | None = None
     current_key = None
     for record in records:
@@ -126,7 +127,8 @@ def _grouped(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> 
                 current.customer = customer(source, record.line, current.warnings) or None
             except FileRejected as error:
                 _document_failed(rules, current, error)
-        current.records.append(record)
+        if keep:
+            current.records.append(record)
         if current.error is None:
             try:
                 current.lines.append(line_section(source, record.line, current.warnings))

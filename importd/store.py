@@ -351,13 +351,14 @@ class Store(InvoiceStore):
         self.db.execute(f"UPDATE products SET {', '.join(f'{c} = ?' for c in columns)} WHERE sku = ?",
                         (*(changes[c] for c in columns), sku))
 
-    def insert_orders(self, orders: list[dict], lines: list[dict]) -> None:
+    def insert_orders(self, orders: list[tuple], lines: list[tuple]) -> None:
+        """Rows of ORDER_COLUMNS and of LINE_COLUMNS, values in that order."""
         self.db.executemany(
             f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(ORDER_COLUMNS))})",
-            [[o.get(c) for c in ORDER_COLUMNS] for o in orders])
+            orders)
         self.db.executemany(
             f"INSERT INTO order_lines ({', '.join(LINE_COLUMNS)}) VALUES ({', '.join('?' * len(LINE_COLUMNS))})",
-            [[li.get(c) for c in LINE_COLUMNS] for li in lines])
+            lines)
 
     def save_external_refs(self, rows: Iterable[tuple]) -> None:
         """rows: (source, entity, external_id, internal_key, content_sha256, file_id)."""

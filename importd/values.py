@@ -157,8 +157,16 @@ _MINOR_UNITS = {
 
 def round_money(amount: Decimal, currency: str | None) -> Decimal:
     """Round to the currency's minor unit, half up: the one place money is rounded."""
-    places = _MINOR_UNITS.get((currency or "").upper(), 2)
-    return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=_WIDE)
+    return amount.quantize(_QUANTA.get(currency) or _quantum(currency), rounding=ROUND_HALF_UP, context=_WIDE)
 
 
 _WIDE = Context(prec=60)     # a product of two values in range (< 10^32) still rounds to the cent
+_QUANTA: dict[str | None, Decimal] = {}   # currency as written → its minor unit (Decimal("0.01"))
+
+
+def _quantum(currency: str | None) -> Decimal:
+    places = _MINOR_UNITS.get((currency or "").upper(), 2)
+    quantum = Decimal(1).scaleb(-places)
+    if len(_QUANTA) < 1024:
+        _QUANTA[currency] = quantum
+    return quantum
