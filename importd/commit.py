@@ -141,8 +141,8 @@ def resolver_for(store: Store, rules: Rules, source: str, numbering: Numbering, 
 
 
 def apply_plan(store: Store, plan: Plan, rules: Rules, source: str, file_id: int) -> None:
-    for code, fields in plan.new_customers:
-        store.insert_customer(code, fields)
+    if plan.new_customers:
+        store.insert_customers(plan.new_customers)
     for code, changes in plan.customer_updates:
         store.update_customer(code, changes)
     for sku, fields in plan.new_products:

@@ -329,12 +329,13 @@ class Store(InvoiceStore):
 
     # -- writes (inside a file's transaction) ---------------------------------------------
 
-    def insert_customer(self, code: str, fields: dict) -> None:
+    def insert_customers(self, customers: list[tuple[str, dict]]) -> None:
+        """(code, fields) of new customers, in one statement."""
         stamp = now()
-        self.db.execute(
+        self.db.executemany(
             f"INSERT INTO customers (code, {', '.join(CUSTOMER_FIELDS)}, created_at, updated_at)"
             f" VALUES ({', '.join('?' * (len(CUSTOMER_FIELDS) + 3))})",
-            (code, *(fields.get(f) for f in CUSTOMER_FIELDS), stamp, stamp))
+            [(code, *map(fields.get, CUSTOMER_FIELDS), stamp, stamp) for code, fields in customers])
 
     def update_customer(self, code: str, changes: dict) -> None:
         columns = [f for f in CUSTOMER_FIELDS if f in changes]
