@@ -12,7 +12,9 @@ from importd.errors import ValueRejected
 # Spaces that people and spreadsheets put between thousands.
 _SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
 _PLAIN = re.compile(r"[+-]?([0-9]+(\.[0-9]+)?|\.[0-9]+)")
-_PLAIN_COMMA = re.compile(r"[+-]?([0-9]+(,[0-9]+)?|,[0-9]+)")   # _PLAIN with a decimal comma
+# A decimal comma, no grouping or thousands grouped by plain spaces: what the general path reads
+# as _PLAIN once the spaces are gone and the comma is a point.
+_COMMON_COMMA = re.compile(r"[+-]?(?:(?:[0-9]+|[0-9]{1,3}(?: [0-9]{3})+)(?:,[0-9]+)?|,[0-9]+)")
 _GROUPS = {  # (decimal_comma, thousands separator) → the whole number, correctly grouped
     (True, " "): re.compile(r"[+-]?[0-9]{1,3}( [0-9]{3})+(,[0-9]+)?"),
     (True, "."): re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+(,[0-9]+)?"),
@@ -30,8 +32,11 @@ def parse_decimal(text: str, decimal_comma: bool = False) -> Decimal:
     grouped digits, a mark with no digits after it) is rejected.
     """
     raw = text.strip()
-    if (_PLAIN_COMMA if decimal_comma else _PLAIN).fullmatch(raw):     # no grouping: the common case
-        return _in_range(Decimal(raw.replace(",", ".") if decimal_comma else raw), raw)
+    if decimal_comma:
+        if _COMMON_COMMA.fullmatch(raw):            # "1234,50", "1 234,50": the common spellings
+            return _in_range(Decimal(raw.replace(" ", "").replace(",", ".")), raw)
+    elif _PLAIN.fullmatch(raw):
+        return _in_range(Decimal(raw), raw)
     s = raw.translate(_SPACES)
     for separator in (" ", "." if decimal_comma else ","):
         if separator in s and _GROUPS[(decimal_comma, separator)].fullmatch(s):
