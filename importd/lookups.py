@@ -29,37 +29,24 @@ class Lookups:
         for cache in (self._refs, self._by_field, self._products, self._parked, self._new_customers):
             cache.clear()
         refs: dict[str, set[str]] = {}
-        match = self.rules.match_customer
-        keys: dict[str, set[str]] = {key: set() for key in match}
-        skus: set[str] = set()
-        for doc in docs:
-            kind = doc.kind
-            ids = refs.get(kind)
-            if ids is None:
-                ids = refs[kind] = set()
-            ids.add(doc.external_ref)
-            if kind == "customer":
-                customer = doc.fields
-            else:
-                customer = doc.customer or {}
-                if customer.get("external_ref"):
-                    refs.setdefault("customer", set()).add(customer["external_ref"])
-            for key in match:
-                value = customer.get(key)
-                if value:
-                    keys[key].add(value)
-            if kind == "product" and doc.fields.get("sku"):
-                skus.add(doc.fields["sku"])
-            if doc.lines:
-                skus.update([line["sku"] for line in doc.lines if line.get("sku")])
+        for kind in {doc.kind for doc in docs}:
+            refs[kind] = {doc.fields.get("external_ref") or "" for doc in docs if doc.kind == kind}
+        customers = [doc.fields if doc.kind == "customer" else doc.customer or {} for doc in docs]
+        buyers = {doc.customer["external_ref"] for doc in docs
+                  if doc.kind != "customer" and doc.customer and doc.customer.get("external_ref")}
+        if buyers:
+            refs.setdefault("customer", set()).update(buyers)
+        keys = {key: {customer[key] for customer in customers if customer.get(key)}
+                for key in self.rules.match_customer}
         keys = {key: values for key, values in keys.items() if values}
+        skus = {line["sku"] for doc in docs for line in doc.lines if line.get("sku")}
+        skus.update(doc.fields["sku"] for doc in docs if doc.kind == "product" and doc.fields.get("sku"))
         for entity, ids in refs.items():
             for ext, row in self.store.external_refs(self.source, entity, list(ids)).items():
                 self._refs[(entity, ext)] = (row["internal_key"], row["content_sha256"])
         for key, values in keys.items():
             found = self.store.customer_codes_by(key, list(values))
-            for value in values:
-                self._by_field[(key, value)] = found.get(value, [])
+            self._by_field.update({(key, value): found.get(value, []) for value in values})
         if skus:
             found = self.store.products(list(skus))
             self._products = {sku: found.get(sku) for sku in skus}
