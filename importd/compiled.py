@@ -151,7 +151,11 @@ def _cached(section: Callable, rules: list[FieldRule], index: dict[str, int]) ->
         answer = answers.get(key)
         if answer is None:
             said: list[str] = []
-            answer = section(source, line, said), tuple(said)
+            try:
+                answer = section(source, line, said), tuple(said)
+            except FileRejected:
+                warnings += said        # what the fields before the rejected one said, as uncached
+                raise
             if len(answers) >= CACHED_RECORDS:
                 del answers[next(iter(answers))]
             answers[key] = answer
