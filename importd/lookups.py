@@ -36,14 +36,17 @@ class Lookups:
                   if doc.kind != "customer" and doc.customer and doc.customer.get("external_ref")}
         if buyers:
             refs.setdefault("customer", set()).update(buyers)
-        keys = {key: {customer[key] for customer in customers if customer.get(key)}
-                for key in self.rules.match_customer}
-        keys = {key: values for key, values in keys.items() if values}
         skus = {line["sku"] for doc in docs for line in doc.lines if line.get("sku")}
         skus.update(doc.fields["sku"] for doc in docs if doc.kind == "product" and doc.fields.get("sku"))
         for entity, ids in refs.items():
             for ext, row in self.store.external_refs(self.source, entity, list(ids)).items():
                 self._refs[(entity, ext)] = (row["internal_key"], row["content_sha256"])
+        # A customer known by its external reference is never looked up by its keys (customer()).
+        unknown = [customer for customer in customers if not customer.get("external_ref")
+                   or ("customer", customer["external_ref"]) not in self._refs]
+        keys = {key: {customer[key] for customer in unknown if customer.get(key)}
+                for key in self.rules.match_customer}
+        keys = {key: values for key, values in keys.items() if values}
         for key, values in keys.items():
             found = self.store.customer_codes_by(key, list(values))
             self._by_field.update({(key, value): found.get(value, []) for value in values})
