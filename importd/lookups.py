@@ -3,6 +3,11 @@
 A customer is found by its stored external reference first, then by each key
 the rules list, in order. Exactly one match is used; several hold the document
 for a person with the candidates listed.
+
+Customers' external references are also kept from batch to batch (bounded): a
+buyer comes back order after order, and inside the file's transaction the
+database changes only through this resolver, which records every reference it
+writes here too (remember_ref).
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from importd.errors import Hold
 from importd.model import Document
 from importd.rules import Rules
 from importd.store import Store
+
+
+KEPT_CUSTOMER_REFS = 1 << 14       # about 4 MB
 
 
 class Lookups:
@@ -23,6 +31,7 @@ class Lookups:
         self._products: dict[str, dict | None] = {}                         # sku → stored fields
         self._parked: set[tuple[str, str]] = set()
         self._new_customers: dict[str, dict] = {}
+        self._customer_refs: dict[str, tuple[str, str | None]] = {}       # ext → (code, hash), all batches
 
     def prefetch(self, docs: list[Document]) -> None:
         """Forget the last batch; load what this one needs in one query per kind."""
@@ -38,9 +47,14 @@ class Lookups:
             refs.setdefault("customer", set()).update(buyers)
         skus = {line["sku"] for doc in docs for line in doc.lines if line.get("sku")}
         skus.update(doc.fields["sku"] for doc in docs if doc.kind == "product" and doc.fields.get("sku"))
+        known = self._customer_refs
+        if known and refs.get("customer"):
+            held = refs["customer"] & known.keys()
+            self._refs.update({("customer", ext): known[ext] for ext in held})
+            refs["customer"] -= held
         for entity, ids in refs.items():
             for ext, row in self.store.external_refs(self.source, entity, list(ids)).items():
-                self._refs[(entity, ext)] = (row["internal_key"], row["content_sha256"])
+                self.remember_ref(entity, ext, row["internal_key"], row["content_sha256"])
         # A customer known by its external reference is never looked up by its keys (customer()).
         unknown = [customer for customer in customers if not customer.get("external_ref")
                    or ("customer", customer["external_ref"]) not in self._refs]
@@ -63,6 +77,10 @@ class Lookups:
 
     def remember_ref(self, entity: str, ext: str, key: str, digest: str | None) -> None:
         self._refs[(entity, ext)] = (key, digest)
+        if entity == "customer":
+            if len(self._customer_refs) >= KEPT_CUSTOMER_REFS and ext not in self._customer_refs:
+                del self._customer_refs[next(iter(self._customer_refs))]
+            self._customer_refs[ext] = (key, digest)
 
     def is_parked(self, entity: str, ext: str) -> bool:
         return (entity, ext) in self._parked
