@@ -34,9 +34,10 @@ def parse_decimal(text: str, decimal_comma: bool = False) -> Decimal:
     raw = text.strip()
     if decimal_comma:
         if _COMMON_COMMA.fullmatch(raw):            # "1234,50", "1 234,50": the common spellings
-            return _in_range(Decimal(raw.replace(" ", "").replace(",", ".")), raw)
+            value = Decimal(raw.replace(" ", "").replace(",", "."))
+            return value if len(raw) <= 16 else _in_range(value, raw)     # 16 digits stay below 10^16
     elif _PLAIN.fullmatch(raw):
-        return _in_range(Decimal(raw), raw)
+        return Decimal(raw) if len(raw) <= 16 else _in_range(Decimal(raw), raw)
     s = raw.translate(_SPACES)
     for separator in (" ", "." if decimal_comma else ","):
         if separator in s and _GROUPS[(decimal_comma, separator)].fullmatch(s):
