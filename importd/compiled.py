@@ -117,9 +117,9 @@ class Plan:
     def __init__(self, rules: Rules, access: str, header: list[str] | None = None):
         index = {name: i for i, name in enumerate(header or ())}
         self.sections = {section: compile_section(rules, section, access, index) for section in rules.sections}
-        if access == ROW:
+        if access == ROW:       # a section the documents refer to (not the documents' own: each is new)
             for name in CACHED_SECTIONS:
-                if name in self.sections:
+                if name in self.sections and name != rules.kind:
                     self.sections[name] = _cached(self.sections[name], rules.sections[name], index)
         self.group_key = _group_key(rules.group_by, access, index) if rules.group_by else None
 
