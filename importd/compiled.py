@@ -11,7 +11,6 @@ file and never sees another field's values.
 from __future__ import annotations
 
 from functools import lru_cache, partial
-from operator import itemgetter
 from typing import Callable
 
 from importd.errors import FileRejected, ValueRejected
@@ -19,10 +18,6 @@ from importd.rules import FieldRule, Rules
 from importd.values import parse_date, parse_decimal, parse_xsd_decimal
 
 CACHED_VALUES = 1024        # per field: holds what repeats (countries, prices, days); little memory
-# Sections whose whole answer is kept per distinct raw values (delimited rows): a customer
-# comes back on order after order of a big file. 16,384 customers hold about 15 MB.
-CACHED_SECTIONS = ("customer",)
-CACHED_RECORDS = 1 << 14
 
 # The three ways a record gives its fields: values by position (delimited text),
 # a dict by name (JSON, XLSX), an XML element read by XPath.
@@ -117,10 +112,6 @@ class Plan:
     def __init__(self, rules: Rules, access: str, header: list[str] | None = None):
         index = {name: i for i, name in enumerate(header or ())}
         self.sections = {section: compile_section(rules, section, access, index) for section in rules.sections}
-        if access == ROW:       # a section the documents refer to (not the documents' own: each is new)
-            for name in CACHED_SECTIONS:
-                if name in self.sections and name != rules.kind:
-                    self.sections[name] = _cached(self.sections[name], rules.sections[name], index)
         self.group_key = _group_key(rules.group_by, access, index) if rules.group_by else None
 
     def section(self, name: str) -> Callable:
@@ -130,41 +121,6 @@ class Plan:
 
 def _no_values(source, line: int, warnings: list[str]) -> dict:
     return {}
-
-
-def _cached(section: Callable, rules: list[FieldRule], index: dict[str, int]) -> Callable:
-    """`section` answering once per distinct values of the columns it reads (delimited rows).
-
-    A section is a pure function of those values (its converters are), so a row
-    that repeats them gets the same fields, as a dict of its own, and the same
-    warnings again. A rejected value is not kept: it is reported for each row,
-    with that row's line. The oldest answer goes first when the cache is full.
-    """
-    positions = sorted({index[column] for rule in rules for column in rule.columns if column in index})
-    if not positions:
-        return section
-    key_of = itemgetter(*positions)
-    answers: dict = {}
-
-    def cached(source, line: int, warnings: list[str]) -> dict:
-        key = key_of(source)
-        answer = answers.get(key)
-        if answer is None:
-            said: list[str] = []
-            try:
-                answer = section(source, line, said), tuple(said)
-            except FileRejected:
-                warnings += said        # what the fields before the rejected one said, as uncached
-                raise
-            if len(answers) >= CACHED_RECORDS:
-                del answers[next(iter(answers))]
-            answers[key] = answer
-        fields, said = answer
-        if said:
-            warnings += said
-        return fields.copy()
-    cached.code = section.code
-    return cached
 
 
 def plan_for(rules: Rules, access: str, header: list[str] | None = None) -> Plan:

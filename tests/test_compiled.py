@@ -195,9 +195,9 @@ def test_content_digest_is_versioned_and_an_old_digest_still_means_the_same_docu
     assert not doc.same_content(digest, doc.digest())
 
 
-def test_a_buyer_on_many_orders_is_read_once_and_each_order_gets_its_own_fields_and_warnings(tmp_path):
-    """The customer section is kept per distinct raw values: a repeated buyer gives equal but separate
-    dicts, warns on every order, and a rejected buyer keeps the warnings its earlier fields gave."""
+def test_a_buyer_on_many_orders_gives_each_order_its_own_fields_and_warnings(tmp_path):
+    """A repeated buyer gives equal but separate dicts and warns on every order (its values come from
+    the field caches); a rejected buyer keeps the warnings its earlier fields gave."""
     path = tmp_path / "orders.toml"
     path.write_text('[format]\nparser = "csv"\ndelimiter = ";"\n'
                     '[document]\nkind = "order"\ngroup_by = "N"\natomicity = "document"\n'
