@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 RULES = """[format]
 parser = "csv"
 delimiter = ";"
@@ -41,10 +43,13 @@ def orders(first: int, count: int, buyers: int) -> str:
     return "\n".join(rows) + "\n"
 
 
-def test_buyers_known_by_reference_in_one_batch_are_the_same_customers_in_the_next_ones(setup):
-    """1,300 orders (three batches) then 600 more in a second file: each buyer is created once, the
-    first time, and every later order of theirs, in any batch or file, has that customer's code."""
-    (setup.root / "rules" / "commandes.toml").write_text(RULES, encoding="utf-8")
+@pytest.mark.parametrize("found_by", ["reference", "email"])
+def test_buyers_seen_in_one_batch_are_the_same_customers_in_the_next_ones(setup, found_by):
+    """1,300 orders (three batches) then 600 more in a second file, buyers found by their reference or
+    by e-mail: each is created once, the first time, and every later order of theirs, in any batch or
+    file, has that customer's code."""
+    rules = RULES if found_by == "reference" else RULES.replace('external_ref = "Client"\n', "")
+    (setup.root / "rules" / "commandes.toml").write_text(rules, encoding="utf-8")
     config = setup.root / "importd.toml"
     config.write_text(config.read_text().replace(
         "routes = [", 'routes = [\n  { match = "commandes*.csv", rules = "rules/commandes.toml" },', 1))
@@ -53,18 +58,18 @@ def test_buyers_known_by_reference_in_one_batch_are_the_same_customers_in_the_ne
     setup.drop("commandes_2.csv", orders(1300, 600, 7))
     assert setup.run_once().returncode == 0
     assert [f["state"] for f in setup.rows("SELECT state FROM import_files ORDER BY id")] == ["imported"] * 2
-    customers = setup.rows("SELECT r.external_id, c.code, c.email FROM external_refs r"
-                           " JOIN customers c ON c.code = r.internal_key WHERE r.entity = 'customer'")
-    assert sorted(c["external_id"] for c in customers) == [f"C{b:02d}" for b in range(7)] + ["C99"]
-    assert len(setup.rows("SELECT code FROM customers")) == 8
-    code_of = {c["external_id"]: c["code"] for c in customers}
+    customers = setup.rows("SELECT code, email FROM customers")
+    assert sorted(c["email"] for c in customers) == sorted([f"c{b}@exemple.fr" for b in range(7)] + ["c99@exemple.fr"])
+    code_of = {c["email"]: c["code"] for c in customers}
 
     def buyer(order_ref: str) -> str:
         n = int(order_ref[2:])
-        return f"C{n % 7 if n < 1200 else 99:02d}"
+        return f"c{n % 7 if n < 1200 else 99}@exemple.fr"
 
     bought = setup.rows("SELECT external_ref, customer_code FROM orders")
     assert len(bought) == 1899
     assert all(o["customer_code"] == code_of[buyer(o["external_ref"])] for o in bought)
+    references = setup.rows("SELECT external_id FROM external_refs WHERE entity = 'customer'")
+    assert len(references) == (8 if found_by == "reference" else 0)
     assert setup.rows("SELECT DISTINCT line_total FROM order_lines ORDER BY 1") == [
         {"line_total": "1.00"}, {"line_total": "1000.50"}]
