@@ -4,13 +4,10 @@ A customer is found by its stored external reference first, then by each key
 the rules list, in order. Exactly one match is used; several hold the document
 for a person with the candidates listed.
 
-Customers' external references, and in files that only add customers (orders,
-invoices) the customers found by each key, are also kept from batch to batch
-(bounded): a buyer comes back order after order, and inside the file's
-transaction the database changes only through this resolver, which records
-every reference and customer it writes here too (remember_ref,
-remember_customer). A customers file may change a stored customer's keys: its
-key lookups last one batch.
+Customers' external references are also kept from batch to batch (bounded): a
+buyer comes back order after order, and inside the file's transaction the
+database changes only through this resolver, which records every reference it
+writes here too (remember_ref).
 """
 
 from __future__ import annotations
@@ -21,8 +18,7 @@ from importd.rules import Rules
 from importd.store import Store
 
 
-KEPT_CUSTOMER_REFS = 1 << 14       # about 4 MB
-KEPT_KEYS = 1 << 13                # (field, value) → customer codes: about 3 MB
+KEPT_CUSTOMER_REFS = 1 << 13       # about 2 MB
 
 
 class Lookups:
@@ -36,14 +32,11 @@ class Lookups:
         self._parked: set[tuple[str, str]] = set()
         self._new_customers: dict[str, dict] = {}
         self._customer_refs: dict[str, tuple[str, str | None]] = {}       # ext → (code, hash), all batches
-        self._keep_keys = rules.kind != "customer"     # customers are only added: _by_field stays true
 
     def prefetch(self, docs: list[Document]) -> None:
         """Forget the last batch; load what this one needs in one query per kind."""
-        for cache in (self._refs, self._products, self._parked, self._new_customers):
+        for cache in (self._refs, self._by_field, self._products, self._parked, self._new_customers):
             cache.clear()
-        if not self._keep_keys or len(self._by_field) > KEPT_KEYS:
-            self._by_field.clear()
         refs: dict[str, set[str]] = {}
         for kind in {doc.kind for doc in docs}:
             refs[kind] = {doc.fields.get("external_ref") or "" for doc in docs if doc.kind == kind}
@@ -65,8 +58,7 @@ class Lookups:
         # A customer known by its external reference is never looked up by its keys (customer()).
         unknown = [customer for customer in customers if not customer.get("external_ref")
                    or ("customer", customer["external_ref"]) not in self._refs]
-        keys = {key: {customer[key] for customer in unknown
-                      if customer.get(key) and (key, customer[key]) not in self._by_field}
+        keys = {key: {customer[key] for customer in unknown if customer.get(key)}
                 for key in self.rules.match_customer}
         keys = {key: values for key, values in keys.items() if values}
         for key, values in keys.items():

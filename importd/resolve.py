@@ -3,9 +3,9 @@
 Works a batch of documents at a time so lookups are one query per batch. The
 caches live for one batch: what earlier batches wrote is in the database (the
 same transaction), so a customer created by line 10 is found by line 90000 and
-memory stays flat however long the file (what finds a buyer is also kept,
-bounded, from one batch to the next: see lookups). Returns a Plan; commit
-writes it.
+memory stays flat however long the file (customers' external references are
+also kept, bounded, from one batch to the next: see lookups). Returns a Plan;
+commit writes it.
 
 Every check runs before anything is planned for a document, and numbers are
 taken last: a document that is rejected or held consumes no number.
