@@ -10,12 +10,14 @@ rejected documents go to a rejects file instead of failing the file.
 from __future__ import annotations
 
 import csv
+import gc
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import islice
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from importd.model import Document
 from importd.numbering import Numbering
@@ -28,8 +30,6 @@ from importd.store import Store, now
 BATCH = 500
 MAX_LISTED = 1000      # rejected documents listed in the ledger summary
 WARNINGS_LOGGED = 5    # per file: a file of out-of-order orders must not log one line per order
-
-
 @dataclass
 class Result:
     state: str = "imported"                 # imported | duplicate
@@ -99,7 +99,7 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
     `ack_lines` (settle.AckLines) gathers each document's outcome for the ack.
     """
     result = Result()
-    with store.transaction():
+    with _older_objects_frozen(), store.transaction():
         numbering = Numbering(store, numbering_formats)
         resolver = resolver_for(store, rules, source, numbering, file_id)
         documents = iter(documents)
@@ -126,6 +126,18 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
     return result
 
 
+@contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """Leave what existed before the file (modules, rules, caches) out of the garbage
+    collections its documents set off: a big file allocates millions of objects, and each
+    full collection would otherwise walk the whole heap again. Thawed when the file is done."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def resolver_for(store: Store, rules: Rules, source: str, numbering: Numbering, file_id: int,
                  **options) -> Resolver:
     """The resolver that knows the rules' document kind."""
@@ -134,8 +146,8 @@ def resolver_for(store: Store, rules: Rules, source: str, numbering: Numbering, 
 
 
 def apply_plan(store: Store, plan: Plan, rules: Rules, source: str, file_id: int) -> None:
-    for code, fields in plan.new_customers:
-        store.insert_customer(code, fields)
+    if plan.new_customers:
+        store.insert_customers(plan.new_customers)
     for code, changes in plan.customer_updates:
         store.update_customer(code, changes)
     for sku, fields in plan.new_products:
@@ -157,16 +169,18 @@ def apply_plan(store: Store, plan: Plan, rules: Rules, source: str, file_id: int
 
 def _report(plan: Plan, batch: list[Document], result: Result, logger, rejects: Rejects | None,
             ack_lines) -> None:
+    counts = result.counts
     for outcome in plan.outcomes:
-        result.counts[outcome["outcome"]] = result.counts.get(outcome["outcome"], 0) + 1
-        if ack_lines is not None:
-            ack_lines.add(outcome)
+        counts[outcome["outcome"]] = counts.get(outcome["outcome"], 0) + 1
+    if ack_lines is not None and plan.outcomes:
+        ack_lines.extend(plan.outcomes)
     result.documents += len(batch)
     for difference in plan.differences:
         logger.info("field.difference", **difference)
     for doc in batch:
-        for warning in doc.warnings:
-            result.warn(logger, doc, warning)
+        if doc.warnings:
+            for warning in doc.warnings:
+                result.warn(logger, doc, warning)
     for doc, hold in plan.parked:
         logger.info("document.held" if hold.waiting_for == "review" else "document.parked", entity=doc.kind,
                     external_ref=doc.external_ref, line=doc.line, waiting_for=hold.waiting_for, reason=hold.reason)

@@ -10,7 +10,7 @@ file and never sees another field's values.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Callable
 
 from importd.errors import FileRejected, ValueDoubtful, ValueRejected
@@ -62,22 +62,24 @@ def _field_code(i: int, rule: FieldRule, access: str, index: dict[str, int], dec
     else:
         namespace[f"text_{i}"] = _text_getter(rule, access, index)
         code.append(f"        text = text_{i}(source)")
-    convert = _converter(rule, decimal_comma)
+    convert, warns = _converter(rule, decimal_comma)
     if convert is None:
         code += ["        if text:", "            out[target] = text"]
     else:
         namespace[f"convert_{i}"] = convert
-        code += ["        if text:", *_converted(f"convert_{i}(text)")]
+        code += ["        if text:", *_converted(f"convert_{i}(text)", warns)]
     if rule.default is not None:
         namespace[f"default_{i}"] = rule.default
-        fill = _converted(f"convert_{i}(default_{i})") if convert else [f"            out[target] = default_{i}"]
+        fill = _converted(f"convert_{i}(default_{i})", warns) if convert else [f"            out[target] = default_{i}"]
         code += ["        else:", *fill]
     elif rule.required:
         code += ["        else:", "            raise missing()"]
     return code
 
 
-def _converted(call: str) -> list[str]:
+def _converted(call: str, warns: bool) -> list[str]:
+    if not warns:
+        return [f"            out[target] = {call}"]
     return [f"            value, warning = {call}",
             "            if warning is not None:",
             "                warnings.append(warning)",
@@ -139,43 +141,46 @@ def _group_key(column: str, access: str, index: dict[str, int]) -> Callable:
     return lambda record: record.fields[column].strip()
 
 
-def _converter(rule: FieldRule, decimal_comma: bool) -> Callable | None:
-    """The field's cleaning and typing as one cached function of the raw text, or None if it has neither.
+def _converter(rule: FieldRule, decimal_comma: bool) -> tuple[Callable | None, bool]:
+    """The field's cleaning and typing as one cached function of the raw text (None if it has
+    neither), and whether that function warns.
 
-    Returns (value, warning or None): the warning of an on_unknown value is part
-    of the answer, so a cached answer still warns each time.
+    A field that warns (an on_unknown value kept or defaulted) gets (value, warning
+    or None): the warning is part of the answer, so a cached answer still warns
+    each time. Any other field gets its value.
     """
     typed = _typer(rule, decimal_comma)
-    if not rule.cleans and typed is None:
-        return None
-    typed = typed or (lambda text: text)
+    if not rule.cleans:
+        return (None if typed is None else lru_cache(maxsize=CACHED_VALUES)(typed)), False
+    typed = typed or _as_is
+    if rule.on_unknown == "error":
+        return lru_cache(maxsize=CACHED_VALUES)(lambda text: typed(rule.correspond(text))), False
 
     def convert(text: str):
-        if not rule.cleans:
-            return typed(text), None
         warning = None
         try:
             text = rule.correspond(text)
         except ValueDoubtful as e:      # a soft field: the cleaned value is kept, the doubt is a warning
             text, warning = e.value, f"{rule.target}: {e.message}; kept as {e.value!r}"
         except ValueRejected as e:
-            if rule.on_unknown == "error":
-                raise
             warning = (f"{rule.target}: {e.message}; "
                        + ("kept as is" if rule.on_unknown == "keep" else f"default {rule.default!r} used"))
             text = text if rule.on_unknown == "keep" else rule.correspond(rule.default)
         return typed(text), warning
-    return lru_cache(maxsize=CACHED_VALUES)(convert)
+    return lru_cache(maxsize=CACHED_VALUES)(convert), True
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def _typer(rule: FieldRule, decimal_comma: bool) -> Callable[[str], object] | None:
     if rule.type == "decimal":
         if rule.xpaths:         # XML numbers have one spelling: xsd:decimal
             return parse_xsd_decimal
-        return lambda text: parse_decimal(text, decimal_comma)
+        return partial(parse_decimal, decimal_comma=decimal_comma)
     if rule.type == "date":
-        date_format = rule.date_format
-        return lambda text: parse_date(text, date_format)
+        return partial(parse_date, fmt=rule.date_format)
     return None
 
 

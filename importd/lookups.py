@@ -3,6 +3,11 @@
 A customer is found by its stored external reference first, then by each key
 the rules list, in order. Exactly one match is used; several hold the document
 for a person with the candidates listed.
+
+Customers' external references are also kept from batch to batch (bounded): a
+buyer comes back order after order, and inside the file's transaction the
+database changes only through this resolver, which records every reference it
+writes here too (remember_ref).
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from importd.errors import Hold
 from importd.model import Document
 from importd.rules import Rules
 from importd.store import Store
+
+
+KEPT_CUSTOMER_REFS = 1 << 13       # about 2 MB
 
 
 class Lookups:
@@ -25,6 +33,7 @@ class Lookups:
         self._new_customers: dict[str, dict] = {}
         self._refs_of: dict[tuple[str, str], set[str]] = {}               # (entity, key) → this source's refs
         self.chosen: str | None = None      # a reviewer's pick ("" : a new customer), see importd.review
+        self._customer_refs: dict[str, tuple[str, str | None]] = {}       # ext → (code, hash), all batches
 
     def prefetch(self, docs: list[Document]) -> None:
         """Forget the last batch; load what this one needs in one query per kind."""
@@ -32,26 +41,32 @@ class Lookups:
                       self._refs_of):
             cache.clear()
         refs: dict[str, set[str]] = {}
-        keys: dict[str, set[str]] = {}
-        skus: set[str] = set()
-        for doc in docs:
-            refs.setdefault(doc.kind, set()).add(doc.external_ref)
-            customer = doc.fields if doc.kind == "customer" else doc.customer or {}
-            if customer.get("external_ref") and doc.kind != "customer":
-                refs.setdefault("customer", set()).add(customer["external_ref"])
-            for key in self.rules.match_customer:
-                if customer.get(key):
-                    keys.setdefault(key, set()).add(customer[key])
-            if doc.kind == "product":
-                skus.update([doc.fields["sku"]] if doc.fields.get("sku") else [])
-            skus.update(line["sku"] for line in doc.lines if line.get("sku"))
+        for kind in {doc.kind for doc in docs}:
+            refs[kind] = {doc.fields.get("external_ref") or "" for doc in docs if doc.kind == kind}
+        customers = [doc.fields if doc.kind == "customer" else doc.customer or {} for doc in docs]
+        buyers = {doc.customer["external_ref"] for doc in docs
+                  if doc.kind != "customer" and doc.customer and doc.customer.get("external_ref")}
+        if buyers:
+            refs.setdefault("customer", set()).update(buyers)
+        skus = {line["sku"] for doc in docs for line in doc.lines if line.get("sku")}
+        skus.update(doc.fields["sku"] for doc in docs if doc.kind == "product" and doc.fields.get("sku"))
+        known = self._customer_refs
+        if known and refs.get("customer"):
+            held = refs["customer"] & known.keys()
+            self._refs.update({("customer", ext): known[ext] for ext in held})
+            refs["customer"] -= held
         for entity, ids in refs.items():
             for ext, row in self.store.external_refs(self.source, entity, list(ids)).items():
-                self._refs[(entity, ext)] = (row["internal_key"], row["content_sha256"])
+                self.remember_ref(entity, ext, row["internal_key"], row["content_sha256"])
+        # A customer known by its external reference is never looked up by its keys (customer()).
+        unknown = [customer for customer in customers if not customer.get("external_ref")
+                   or ("customer", customer["external_ref"]) not in self._refs]
+        keys = {key: {customer[key] for customer in unknown if customer.get(key)}
+                for key in self.rules.match_customer}
+        keys = {key: values for key, values in keys.items() if values}
         for key, values in keys.items():
             found = self.store.customer_codes_by(key, list(values))
-            for value in values:
-                self._by_field[(key, value)] = found.get(value, [])
+            self._by_field.update({(key, value): found.get(value, []) for value in values})
         if skus:
             found = self.store.products(list(skus))
             self._products = {sku: found.get(sku) for sku in skus}
@@ -67,6 +82,10 @@ class Lookups:
     def remember_ref(self, entity: str, ext: str, key: str, digest: str | None) -> None:
         self._refs[(entity, ext)] = (key, digest)
         self._refs_of.setdefault((entity, key), set()).add(ext)
+        if entity == "customer":
+            if len(self._customer_refs) >= KEPT_CUSTOMER_REFS and ext not in self._customer_refs:
+                del self._customer_refs[next(iter(self._customer_refs))]
+            self._customer_refs[ext] = (key, digest)
 
     def _prefetch_refs_of(self, docs: list[Document]) -> None:
         """The references the records found by key carry: a key match that contradicts one is no match."""

@@ -109,29 +109,34 @@ def _grouped(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> 
     record carries one line.
     """
     group_key = plan.group_key
-    document, customer = plan.section(rules.kind), plan.section("customer")
-    line_section = plan.section(LINE_SECTIONS[rules.kind])
+    kind = rules.kind
+    document, customer = plan.section(kind), plan.section("customer")
+    line_section = plan.section(LINE_SECTIONS[kind])
+    keep = rules.atomicity == "document"      # the records, for a rejects file
     current: Document | None = None
     current_key = None
     for record in records:
         key = group_key(record) if group_key else None
         source = source_of(record)
+        line = record.line
         if current is None or key is None or key != current_key:
             if current is not None:
                 yield current
-            current = Document(rules.kind, record.line, {})
+            current = Document(kind, line, {})
             current_key = key
+            warnings, lines = current.warnings, current.lines
             try:
-                current.fields = document(source, record.line, current.warnings)
-                current.customer = customer(source, record.line, current.warnings) or None
+                current.fields = document(source, line, warnings)
+                current.customer = customer(source, line, warnings) or None
             except FileRejected as error:
                 _document_failed(rules, current, error)
-        current.records.append(record)
+        if keep:
+            current.records.append(record)
         if current.error is None:
             try:
-                current.lines.append(line_section(source, record.line, current.warnings))
+                lines.append(line_section(source, line, warnings))
             except FileRejected as error:
                 _document_failed(rules, current, error)
-        current.last_line = record.line
+        current.last_line = line
     if current is not None:
         yield current

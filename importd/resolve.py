@@ -3,7 +3,9 @@
 Works a batch of documents at a time so lookups are one query per batch. The
 caches live for one batch: what earlier batches wrote is in the database (the
 same transaction), so a customer created by line 10 is found by line 90000 and
-memory stays flat however long the file. Returns a Plan; commit writes it.
+memory stays flat however long the file (customers' external references are
+also kept, bounded, from one batch to the next: see lookups). Returns a Plan;
+commit writes it.
 
 Every check runs before anything is planned for a document, and numbers are
 taken last: a document that is rejected or held consumes no number.
@@ -25,6 +27,8 @@ from importd.store import CUSTOMER_FIELDS, PRODUCT_FIELDS, Store
 from importd.transforms import name4
 from importd.values import round_money
 
+_CUSTOMER_FIELDS = frozenset(CUSTOMER_FIELDS)
+
 
 @dataclass
 class Plan:
@@ -34,8 +38,8 @@ class Plan:
     customer_updates: list[tuple[str, dict]] = field(default_factory=list)
     new_products: list[tuple[str, dict]] = field(default_factory=list)
     product_updates: list[tuple[str, dict]] = field(default_factory=list)
-    orders: list[dict] = field(default_factory=list)
-    order_lines: list[dict] = field(default_factory=list)
+    orders: list[tuple] = field(default_factory=list)        # rows of store.ORDER_COLUMNS
+    order_lines: list[tuple] = field(default_factory=list)   # rows of store.LINE_COLUMNS
     refs: list[tuple] = field(default_factory=list)
     parked: list[tuple[Document, Hold]] = field(default_factory=list)
     rejected: list[tuple[Document, FileRejected]] = field(default_factory=list)
@@ -160,10 +164,11 @@ class Resolver:
 
     def _order(self, doc: Document, plan: Plan) -> None:
         ext, digest = doc.external_ref, doc.digest()
-        if not self.releasing and self.find.is_parked("order", ext):
+        find = self.find
+        if not self.releasing and find.is_parked("order", ext):
             plan.outcomes.append(_outcome(doc, "", "duplicate", reason="already parked"))
             return
-        known = self.find.ref("order", ext)
+        known = find.ref("order", ext)
         if known:
             if doc.same_content(known[1], digest):
                 plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
@@ -172,32 +177,39 @@ class Resolver:
         # Decide everything first; a Hold or a rejection leaves no trace.
         if self.rules.order_checks is not None:
             check_order(doc, self.rules.order_checks, self.rules.name)
-        customer_fields = {k: v for k, v in (doc.customer or {}).items() if k in CUSTOMER_FIELDS}
-        customer_ext = (doc.customer or {}).get("external_ref")
+        customer = doc.customer or {}
+        customer_fields = {k: v for k, v in customer.items() if k in _CUSTOMER_FIELDS}
+        customer_ext = customer.get("external_ref")
         customer_code = self._order_customer(doc, customer_fields, customer_ext)
         new_products, differences = self._order_products(doc)
         self._check_chronology(doc)
         # Then write: the customer, the products, the order with its number.
         if customer_code is None and (customer_fields or customer_ext):
             customer_code = self._new_customer(customer_fields, plan)
-        if customer_ext and not self.find.ref("customer", customer_ext):
-            self.find.remember_ref("customer", customer_ext, customer_code, None)
+        if customer_ext and not find.ref("customer", customer_ext):
+            find.remember_ref("customer", customer_ext, customer_code, None)
             plan.refs.append((self.source, "customer", customer_ext, customer_code, None, self.file_id))
         for sku, fields in new_products:
             plan.new_products.append((sku, fields))
-            self.find.remember_product(sku, fields)
-        plan.differences += differences
+            find.remember_product(sku, fields)
+        if differences:
+            plan.differences += differences
         fields = doc.fields
-        number = self.numbering.next("order", on=fields.get("order_date"))
-        currency = fields.get("currency")
-        plan.orders.append({**fields, "number": number, "source": self.source,
-                            "customer_code": customer_code, "file_id": self.file_id})
+        get = fields.get
+        number = self.numbering.next("order", on=get("order_date"))
+        currency = get("currency")
+        # Rows in the columns of store.ORDER_COLUMNS and store.LINE_COLUMNS.
+        plan.orders.append((number, self.source, get("external_ref"), customer_code, get("order_date"), currency,
+                            get("status"), get("subtotal"), get("shipping"), get("discount"), get("tax"),
+                            get("total"), self.file_id))
+        rows = plan.order_lines
         for line_no, line in enumerate(doc.lines, 1):
             total = line.get("line_total")
             if total is None and "quantity" in line and "unit_price" in line:
                 total = round_money(line["quantity"] * line["unit_price"], currency)
-            plan.order_lines.append({**line, "order_number": number, "line_no": line_no, "line_total": total})
-        self.find.remember_ref("order", ext, number, digest)
+            rows.append((number, line_no, line.get("sku"), line.get("description"), line.get("quantity"),
+                         line.get("unit_price"), total))
+        find.remember_ref("order", ext, number, digest)
         plan.refs.append((self.source, "order", ext, number, digest, self.file_id))
         plan.outcomes.append(_outcome(doc, number, "created", customer=customer_code))
 
@@ -236,7 +248,9 @@ class Resolver:
             sku = line.get("sku")
             if not sku:
                 continue
-            stored = self.find.product(sku) or next((f for s, f in new if s == sku), None)
+            stored = self.find.product(sku)
+            if not stored and new:
+                stored = next((f for s, f in new if s == sku), None)
             if stored is None:
                 if policy == "park":
                     raise Hold(f"product:sku={sku!r}", f"product {sku!r} is not in the catalogue yet")

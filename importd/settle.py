@@ -144,16 +144,16 @@ class AckLines:
         self.kept: list[dict] = []
         self._file = None
 
-    def add(self, outcome: dict) -> None:
-        if self._file is None and len(self.kept) < self.KEPT:
-            self.kept.append(outcome)
+    def extend(self, outcomes: list[dict]) -> None:
+        """A batch's outcomes, written at once when they go to the working file."""
+        if self._file is None and len(self.kept) + len(outcomes) <= self.KEPT:
+            self.kept += outcomes
             return
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "w", encoding="utf-8")
-            for kept in self.kept:
-                self._file.write(_json_line(kept))
-        self._file.write(_json_line(outcome))
+            outcomes, self.kept = self.kept + outcomes, []
+        self._file.write("\n".join(map(_json_text, outcomes)) + "\n")
 
     def for_summary(self) -> list[dict] | None:
         """The outcomes to keep in the ledger, or None when they went to the working file."""
@@ -164,8 +164,7 @@ class AckLines:
             self._file.close()
 
 
-def _json_line(outcome: dict) -> str:
-    return json.dumps(outcome, ensure_ascii=False, default=str) + "\n"
+_json_text = json.JSONEncoder(ensure_ascii=False, default=str).encode     # one outcome, one line of JSON
 
 
 @contextmanager
@@ -183,7 +182,7 @@ def _documents(row, summary: dict, lines: Path) -> Iterator[str]:
         return
     if "outcomes" in summary:
         for outcome in summary["outcomes"]:
-            yield json.dumps(outcome, ensure_ascii=False, default=str)
+            yield _json_text(outcome)
     elif lines.exists():
         with open(lines, encoding="utf-8") as f:
             for line in f:

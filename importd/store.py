@@ -362,12 +362,13 @@ class Store(InvoiceStore, ReviewStore, SnapshotStore):
 
     # -- writes (inside a file's transaction) ---------------------------------------------
 
-    def insert_customer(self, code: str, fields: dict) -> None:
+    def insert_customers(self, customers: list[tuple[str, dict]]) -> None:
+        """(code, fields) of new customers, in one statement."""
         stamp = now()
-        self.db.execute(
+        self.db.executemany(
             f"INSERT INTO customers (code, {', '.join(CUSTOMER_FIELDS)}, created_at, updated_at)"
             f" VALUES ({', '.join('?' * (len(CUSTOMER_FIELDS) + 3))})",
-            (code, *(fields.get(f) for f in CUSTOMER_FIELDS), stamp, stamp))
+            [(code, *map(fields.get, CUSTOMER_FIELDS), stamp, stamp) for code, fields in customers])
 
     def update_customer(self, code: str, changes: dict) -> None:
         columns = [f for f in CUSTOMER_FIELDS if f in changes]
@@ -384,13 +385,14 @@ class Store(InvoiceStore, ReviewStore, SnapshotStore):
         self.db.execute(f"UPDATE products SET {', '.join(f'{c} = ?' for c in columns)} WHERE sku = ?",
                         (*(changes[c] for c in columns), sku))
 
-    def insert_orders(self, orders: list[dict], lines: list[dict]) -> None:
+    def insert_orders(self, orders: list[tuple], lines: list[tuple]) -> None:
+        """Rows of ORDER_COLUMNS and of LINE_COLUMNS, values in that order."""
         self.db.executemany(
             f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(ORDER_COLUMNS))})",
-            [[o.get(c) for c in ORDER_COLUMNS] for o in orders])
+            orders)
         self.db.executemany(
             f"INSERT INTO order_lines ({', '.join(LINE_COLUMNS)}) VALUES ({', '.join('?' * len(LINE_COLUMNS))})",
-            [[li.get(c) for c in LINE_COLUMNS] for li in lines])
+            lines)
 
     def save_external_refs(self, rows: Iterable[tuple]) -> None:
         """rows: (source, entity, external_id, internal_key, content_sha256, file_id)."""

@@ -12,6 +12,9 @@ from importd.errors import ValueRejected
 # Spaces that people and spreadsheets put between thousands.
 _SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
 _PLAIN = re.compile(r"[+-]?([0-9]+(\.[0-9]+)?|\.[0-9]+)")
+# A decimal comma, no grouping or thousands grouped by plain spaces: what the general path reads
+# as _PLAIN once the spaces are gone and the comma is a point.
+_COMMON_COMMA = re.compile(r"[+-]?(?:(?:[0-9]+|[0-9]{1,3}(?: [0-9]{3})+)(?:,[0-9]+)?|,[0-9]+)")
 _GROUPS = {  # (decimal_comma, thousands separator) → the whole number, correctly grouped
     (True, " "): re.compile(r"[+-]?[0-9]{1,3}( [0-9]{3})+(,[0-9]+)?"),
     (True, "."): re.compile(r"[+-]?[0-9]{1,3}(\.[0-9]{3})+(,[0-9]+)?"),
@@ -29,6 +32,12 @@ def parse_decimal(text: str, decimal_comma: bool = False) -> Decimal:
     grouped digits, a mark with no digits after it) is rejected.
     """
     raw = text.strip()
+    if decimal_comma:
+        if _COMMON_COMMA.fullmatch(raw):            # "1234,50", "1 234,50": the common spellings
+            value = Decimal(raw.replace(" ", "").replace(",", "."))
+            return value if len(raw) <= 16 else _in_range(value, raw)     # 16 digits stay below 10^16
+    elif _PLAIN.fullmatch(raw):
+        return Decimal(raw) if len(raw) <= 16 else _in_range(Decimal(raw), raw)
     s = raw.translate(_SPACES)
     for separator in (" ", "." if decimal_comma else ","):
         if separator in s and _GROUPS[(decimal_comma, separator)].fullmatch(s):
@@ -157,8 +166,16 @@ _MINOR_UNITS = {
 
 def round_money(amount: Decimal, currency: str | None) -> Decimal:
     """Round to the currency's minor unit, half up: the one place money is rounded."""
-    places = _MINOR_UNITS.get((currency or "").upper(), 2)
-    return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=_WIDE)
+    return amount.quantize(_QUANTA.get(currency) or _quantum(currency), rounding=ROUND_HALF_UP, context=_WIDE)
 
 
 _WIDE = Context(prec=60)     # a product of two values in range (< 10^32) still rounds to the cent
+_QUANTA: dict[str | None, Decimal] = {}   # currency as written → its minor unit (Decimal("0.01"))
+
+
+def _quantum(currency: str | None) -> Decimal:
+    places = _MINOR_UNITS.get((currency or "").upper(), 2)
+    quantum = Decimal(1).scaleb(-places)
+    if len(_QUANTA) < 1024:
+        _QUANTA[currency] = quantum
+    return quantum

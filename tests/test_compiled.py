@@ -193,3 +193,30 @@ def test_content_digest_is_versioned_and_an_old_digest_still_means_the_same_docu
     assert not doc.same_content(other.digest(), digest)
     doc.lines[0]["quantity"] += 1
     assert not doc.same_content(digest, doc.digest())
+
+
+def test_a_buyer_on_many_orders_gives_each_order_its_own_fields_and_warnings(tmp_path):
+    """A repeated buyer gives equal but separate dicts and warns on every order (its values come from
+    the field caches); a rejected buyer keeps the warnings its earlier fields gave."""
+    path = tmp_path / "orders.toml"
+    path.write_text('[format]\nparser = "csv"\ndelimiter = ";"\n'
+                    '[document]\nkind = "order"\ngroup_by = "N"\natomicity = "document"\n'
+                    '[order]\nexternal_ref = "N"\n[line]\nquantity = "Q"\n'
+                    '[customer]\nname = { column = "T", map = { "M." = "Mr" }, on_unknown = "keep" }\n'
+                    'email = { column = "E", transform = "email" }\n', encoding="utf-8")
+    rules = load_rules(path)
+    data = tmp_path / "in.csv"
+    data.write_text("N;Q;T;E\n1;1;Dr;a@b.fr\n2;1;Dr;a@b.fr\n3;1;Dr;a@b.fr\n4;1;Dr;nope\n5;1;Dr;nope\n",
+                    encoding="utf-8")
+    records = parsers.open_records("csv", data, rules.options)
+    docs = list(map_records(records, rules))
+    records.close()
+    good, bad = docs[:3], docs[3:]
+    assert [d.customer for d in good] == [{"name": "Dr", "email": "a@b.fr"}] * 3
+    assert good[0].customer is not good[1].customer
+    good[0].customer["name"] = "changed"
+    assert good[1].customer["name"] == "Dr"
+    assert [len(d.warnings) for d in good] == [1, 1, 1]
+    assert [(d.error.code, d.error.line, d.error.field) for d in bad] == [
+        ("bad_email", 5, "customer.email"), ("bad_email", 6, "customer.email")]
+    assert [len(d.warnings) for d in bad] == [1, 1]
