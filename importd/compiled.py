@@ -145,15 +145,15 @@ def _converter(rule: FieldRule, decimal_comma: bool) -> tuple[Callable | None, b
     """The field's cleaning and typing as one cached function of the raw text (None if it has
     neither), and whether that function warns.
 
-    A field that warns (an on_unknown value kept or defaulted) gets (value, warning
-    or None): the warning is part of the answer, so a cached answer still warns
-    each time. Any other field gets its value.
+    A field that warns (an on_unknown value kept or defaulted, a doubtful phone
+    kept) gets (value, warning or None): the warning is part of the answer, so a
+    cached answer still warns each time. Any other field gets its value.
     """
     typed = _typer(rule, decimal_comma)
     if not rule.cleans:
         return (None if typed is None else lru_cache(maxsize=CACHED_VALUES)(typed)), False
     typed = typed or _as_is
-    if rule.on_unknown == "error":
+    if rule.on_unknown == "error" and not rule.doubts:
         return lru_cache(maxsize=CACHED_VALUES)(lambda text: typed(rule.correspond(text))), False
 
     def convert(text: str):
@@ -163,6 +163,8 @@ def _converter(rule: FieldRule, decimal_comma: bool) -> tuple[Callable | None, b
         except ValueDoubtful as e:      # a soft field: the cleaned value is kept, the doubt is a warning
             text, warning = e.value, f"{rule.target}: {e.message}; kept as {e.value!r}"
         except ValueRejected as e:
+            if rule.on_unknown == "error":
+                raise
             warning = (f"{rule.target}: {e.message}; "
                        + ("kept as is" if rule.on_unknown == "keep" else f"default {rule.default!r} used"))
             text = text if rule.on_unknown == "keep" else rule.correspond(rule.default)

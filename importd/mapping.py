@@ -135,6 +135,7 @@ def _grouped(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> 
         if current.error is None:
             try:
                 lines.append(line_section(source, line, warnings))
+                current.line_numbers.append(line)
             except FileRejected as error:
                 _document_failed(rules, current, error)
         current.last_line = line

@@ -76,6 +76,7 @@ class Document:
     customer: dict | None = None                # the referenced customer, for orders
     last_line: int = 0
     records: list = field(default_factory=list)   # the source records, for a rejects file
+    line_numbers: list[int] = field(default_factory=list)   # the source line of each of `lines`, when one each
     warnings: list[str] = field(default_factory=list)
     error: Exception | None = None              # why this document cannot be imported
 

@@ -145,8 +145,8 @@ def _bad_quantity(doc: Document, line_no: int, quantity: Decimal, rule_file: str
 
 def _line_where(doc: Document, line_no: int) -> int:
     """The file line of the order's line `line_no`: its own record in a grouped CSV, else the order's."""
-    if len(doc.records) == len(doc.lines):
-        return doc.records[line_no - 1].line
+    if len(doc.line_numbers) == len(doc.lines):
+        return doc.line_numbers[line_no - 1]
     return doc.line
 
 

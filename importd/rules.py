@@ -59,6 +59,7 @@ class FieldRule:
     xpaths: list = field(default_factory=list)  # XML: evaluators, the first non-empty wins
     cleans: bool = False                        # has an extract, transforms or a map (else skip them)
     strict: bool = False                        # a doubtful value (phone not valid) is an error, not a warning
+    doubts: bool = False                        # may keep a doubtful value with a warning (a phone, not strict)
 
     def correspond(self, text: str) -> str:
         """Extract, transform and look up `text`; ValueRejected when it does not correspond."""
@@ -355,6 +356,8 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
     rule.strict = spec.get("strict", False)
     if not isinstance(rule.strict, bool):
         problem(where, f"{target}: strict must be true or false")
+    rule.doubts = not rule.strict and any(name in CONTEXT_TRANSFORMS for name in
+                                          ([names] if isinstance(names, str) else names))
     rule.priority = spec.get("priority", "source")
     if rule.priority not in PRIORITIES:
         problem(where, f"{target}: priority {rule.priority!r} — write one of: {', '.join(PRIORITIES)}")
