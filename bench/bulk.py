@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -33,6 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
+from common import reap
 from gen_commandes import write_commandes
 from gen_orders import write_orders
 
@@ -163,13 +163,9 @@ def run_importd(config: Path, source: Path, log: Path) -> tuple[float, int, floa
         start = time.perf_counter()
         child = subprocess.Popen([sys.executable, "-m", "importd", "import", "-c", str(config), str(source)],
                                  stdout=out, stderr=subprocess.STDOUT)
-        # wait4 gives the resources of this child alone (RUSAGE_CHILDREN would be
-        # the maximum over every child, `importd init` included).
-        _, status, usage = os.wait4(child.pid, 0)
+        code, rss = reap(child)
         seconds = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)      # reaped here, not by Popen
-    kib = usage.ru_maxrss / 1024 if sys.platform == "darwin" else usage.ru_maxrss   # macOS counts bytes
-    return seconds, child.returncode, kib / 1024
+    return seconds, code, rss
 
 
 class FloorDb:
