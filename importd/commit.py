@@ -12,12 +12,11 @@ from __future__ import annotations
 import csv
 import gc
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from importd.model import Document
 from importd.numbering import Numbering
@@ -99,12 +98,13 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
     `ack_lines` (settle.AckLines) gathers each document's outcome for the ack.
     """
     result = Result()
-    with _older_objects_frozen(), store.transaction():
+    with _FrozenWhenBig() as heap, store.transaction():
         numbering = Numbering(store, numbering_formats)
         resolver = resolver_for(store, rules, source, numbering, file_id)
         documents = iter(documents)
         listed: set[str] | None = set() if rules.snapshot else None     # a full export: what it lists
         while batch := list(islice(documents, BATCH)):
+            heap.batch_started()
             plan = resolver.plan(batch)
             apply_plan(store, plan, rules, source, file_id)
             _report(plan, batch, result, logger, rejects, ack_lines)
@@ -126,16 +126,30 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
     return result
 
 
-@contextmanager
-def _older_objects_frozen() -> Iterator[None]:
-    """Leave what existed before the file (modules, rules, caches) out of the garbage
-    collections its documents set off: a big file allocates millions of objects, and each
-    full collection would otherwise walk the whole heap again. Thawed when the file is done."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
+class _FrozenWhenBig:
+    """Once a file proves big (a second batch), leave what existed before it (modules, rules,
+    caches, its first batch) out of the garbage collections its documents set off: a big
+    file allocates millions of objects, and each full collection would otherwise walk the
+    whole heap again. Thawed when the file is done.
+
+    A small file does not freeze: freezing at every file would move each file's
+    not-yet-collected cycles out of reach of the young collections, and a service
+    taking thousands of small files would grow without bound."""
+
+    def __init__(self):
+        self.batches = 0
+
+    def batch_started(self) -> None:
+        self.batches += 1
+        if self.batches == 2:
+            gc.freeze()
+
+    def __enter__(self) -> "_FrozenWhenBig":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.batches >= 2:
+            gc.unfreeze()
 
 
 def resolver_for(store: Store, rules: Rules, source: str, numbering: Numbering, file_id: int,
