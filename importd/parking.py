@@ -27,7 +27,7 @@ from importd.store import Store
 
 def release(config: Config, store: Store, logger, *, include_review: bool = False) -> dict[str, int]:
     """Try every parked document again; return counts of released, still parked, expired."""
-    counts = {"released": 0, "waiting": 0, "expired": 0, "rejected": 0}
+    counts = {"released": 0, "waiting": 0, "expired": 0, "rejected": 0, "gone": 0}
     rules_by_path = {str(r.rules.path): r.rules for s in config.sources for r in s.routes}
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for row in store.parked(include_review=include_review):
@@ -53,6 +53,9 @@ def _try(config: Config, store: Store, rules: Rules, row, log) -> str:
     doc = Document.from_json(row["payload"])
     try:
         with store.transaction():
+            if store.parked_one(row["id"]) is None:    # decided meanwhile (`importd review drop`, another sweep)
+                log.debug("parked.gone")
+                return "gone"
             numbering = Numbering(store, config.numbering)
             plan = resolver_for(store, _strict(rules), row["source"], numbering, row["file_id"],
                                 releasing=True).plan([doc])
