@@ -85,7 +85,7 @@ def decide(config: Config, store: Store, parked_id: int, action: str, logger, *,
         outcome = plan.outcomes[0]
         decision = _record(store, row, action, who, outcome=outcome["outcome"], number=outcome["number"],
                            detail={"pick": pick, "fields": fields, "was": row["reason"]})
-    _acknowledge(config, row, decision, outcome)
+    acknowledge(config, store, decision)
     logger.info("review.decided", **_log_fields(decision))
     return decision
 
@@ -100,8 +100,7 @@ def drop(config: Config, store: Store, parked_id: int, reason: str, logger) -> d
             store.exclude(row["source"], row["entity"], row["external_id"], reason, who, now())
         decision = _record(store, row, "drop", who, outcome="dropped", reason=reason,
                            detail={"was": row["reason"], "waiting_for": row["waiting_for"]})
-    _acknowledge(config, row, decision, {"entity": row["entity"], "external_ref": row["external_id"],
-                                         "number": "", "outcome": "dropped", "line": row["line"], "reason": reason})
+    acknowledge(config, store, decision)
     logger.info("review.decided", **_log_fields(decision))
     return decision
 
@@ -188,20 +187,36 @@ def _rules_of(config: Config, row) -> Rules:
 def _record(store: Store, row, action: str, who: str, **values) -> dict:
     decision = {"parked_id": row["id"], "file_id": row["file_id"], "source": row["source"], "entity": row["entity"],
                 "external_id": row["external_id"], "action": action, "decided_by": who, "decided_at": now(),
-                "number": None, "reason": None, **values}
+                "number": None, "reason": None, "line": row["line"], **values}
     decision["id"] = store.record_decision(decision)
     return decision
 
 
-def _acknowledge(config: Config, row, decision: dict, outcome: dict) -> None:
-    """outbox/<source>/review-<id>-<ref>.ack.json: upstream learns what became of the document."""
-    name = f"review-{decision['id']}-{fs_name(row['external_id'] or row['entity'])}.ack.json"
-    original = config.outbox / row["source"]
-    write_atomic(original / name, {
-        "review": decision["id"], "source": row["source"], "file_id": row["file_id"], "action": decision["action"],
-        "decided_by": decision["decided_by"], "decided_at": decision["decided_at"], "reason": decision["reason"],
-        "held_because": row["reason"], "documents": [{k: outcome.get(k) for k in
-                                                      ("entity", "external_ref", "number", "outcome", "line")}]})
+def acknowledge(config: Config, store: Store, decision) -> None:
+    """outbox/<source>/review-<id>-<ref>.ack.json: upstream learns what became of the document.
+
+    Built from the recorded decision alone, then marked written: a decision whose ack a
+    crash cut off is acknowledged by the next `acknowledge_pending`."""
+    detail = decision["detail"]
+    detail = json.loads(detail) if isinstance(detail, str) else (detail or {})
+    name = f"review-{decision['id']}-{fs_name(decision['external_id'] or decision['entity'])}.ack.json"
+    write_atomic(config.outbox / decision["source"] / name, {
+        "review": decision["id"], "source": decision["source"], "file_id": decision["file_id"],
+        "action": decision["action"], "decided_by": decision["decided_by"], "decided_at": decision["decided_at"],
+        "reason": decision["reason"], "held_because": detail.get("was"),
+        "documents": [{"entity": decision["entity"], "external_ref": decision["external_id"],
+                       "number": decision["number"] or "", "outcome": decision["outcome"],
+                       "line": decision["line"]}]})
+    with store.transaction():
+        store.decision_acked(decision["id"], now())
+
+
+def acknowledge_pending(config: Config, store: Store) -> int:
+    """Write the acknowledgements of decisions a crash left without one; how many."""
+    pending = store.decisions_unacked()
+    for decision in pending:
+        acknowledge(config, store, decision)
+    return len(pending)
 
 
 def _log_fields(decision: dict) -> dict:

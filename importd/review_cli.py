@@ -40,6 +40,7 @@ def cmd_review(args) -> int:
     log.configure(config.log_format)
     store = Store(config.database, config.busy_timeout)
     try:
+        review.acknowledge_pending(config, store)      # a decision a crash cut off before its ack
         return _run(config, store, args, log.get(verb="review"))
     except review.DecisionRefused as e:
         print(f"importd review: {e}", file=sys.stderr)

@@ -23,6 +23,7 @@ from importd.metrics import Metrics
 from importd.notify import Notifier
 from importd.parking import release
 from importd.pipeline import Transient, decide, groups, log_outcome
+from importd.review import acknowledge_pending
 from importd.settle import mark_settled
 from importd.settler import Settler, seconds_each
 from importd.sources.local import LocalSource
@@ -190,6 +191,8 @@ class Service:
                 # Before the sources start: an sftp thread's fresh download is not a crash's leftover.
                 for file_id in recover(self.config, self.store):
                     self.logger.warning("spool.recovered", file_id=file_id)
+                if acknowledge_pending(self.config, self.store):
+                    self.logger.warning("review.acks_recovered")
                 self._recovered = True
         except TRANSIENT as e:
             self._fault("start", e)

@@ -15,7 +15,8 @@ CREATE INDEX IF NOT EXISTS external_refs_internal_key ON external_refs(source, e
 CREATE TABLE IF NOT EXISTS review_decisions (
     id INTEGER PRIMARY KEY, parked_id INTEGER NOT NULL, file_id INTEGER, source TEXT NOT NULL,
     entity TEXT NOT NULL, external_id TEXT, action TEXT NOT NULL, detail TEXT, reason TEXT,
-    outcome TEXT NOT NULL, number TEXT, decided_by TEXT NOT NULL, decided_at TEXT NOT NULL);
+    outcome TEXT NOT NULL, number TEXT, decided_by TEXT NOT NULL, decided_at TEXT NOT NULL,
+    line INTEGER, acked_at TEXT);
 CREATE TABLE IF NOT EXISTS do_not_sync (
     source TEXT NOT NULL, entity TEXT NOT NULL, external_id TEXT NOT NULL, reason TEXT NOT NULL,
     excluded_by TEXT NOT NULL, excluded_at TEXT NOT NULL, PRIMARY KEY (source, entity, external_id));
@@ -46,11 +47,18 @@ class ReviewStore:
 
     def record_decision(self, row: dict) -> int:
         columns = ("parked_id", "file_id", "source", "entity", "external_id", "action", "detail", "reason",
-                   "outcome", "number", "decided_by", "decided_at")
+                   "outcome", "number", "decided_by", "decided_at", "line")
         values = [json.dumps(row[c], default=str, ensure_ascii=False) if c == "detail" else row.get(c)
                   for c in columns]
         return self.db.execute(f"INSERT INTO review_decisions ({', '.join(columns)})"
                                f" VALUES ({', '.join('?' * len(columns))})", values).lastrowid
+
+    def decisions_unacked(self) -> list[sqlite3.Row]:
+        """Decisions whose acknowledgement may not have been written (a crash right after them)."""
+        return self.db.execute("SELECT * FROM review_decisions WHERE acked_at IS NULL ORDER BY id").fetchall()
+
+    def decision_acked(self, decision_id: int, when: str) -> None:
+        self.db.execute("UPDATE review_decisions SET acked_at = ? WHERE id = ?", (when, decision_id))
 
     def decisions(self, limit: int = 100) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM review_decisions ORDER BY id DESC LIMIT ?", (limit,)).fetchall()

@@ -151,3 +151,18 @@ def test_exclude_keeps_a_new_reference_out_of_the_database(setup):
 def test_unknown_id_is_a_usage_error(setup):
     result = review(setup, "accept", "42")
     assert result.returncode == 2 and "no held or parked document #42" in result.stderr
+
+
+def test_a_decision_cut_off_before_its_ack_is_acknowledged_later(setup):
+    """A crash between a decision's commit and its ack (the state it leaves: the decision recorded,
+    not marked acknowledged, no ack file): the next start of the service writes the ack."""
+    held_id = hold_a_phone_change(setup)
+    assert review(setup, "accept", str(held_id)).returncode == 0
+    [ack] = acks(setup)
+    for path in (setup.root / "outbox" / "inbox").glob("review-*.ack.json"):
+        path.unlink()
+    with setup.db() as db:
+        db.execute("UPDATE review_decisions SET acked_at = NULL")
+    assert setup.run_once().returncode == 0
+    assert acks(setup) == [ack]
+    assert setup.rows("SELECT count(*) n FROM review_decisions WHERE acked_at IS NULL") == [{"n": 0}]
