@@ -21,7 +21,8 @@ from importd.faults import TRANSIENT
 from importd.store import Store
 
 
-def archive_path(config: Config, source: str, name: str, file_id: int, reserved: set[Path] | None = None) -> Path:
+def archive_path(config: Config, source: str, name: str, file_id: int,
+                 reserved: set[Path] | None = None) -> Path:
     return _free(config.archive / source / date.today().isoformat() / fs_name(name), file_id, reserved)
 
 
