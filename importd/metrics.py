@@ -68,6 +68,15 @@ class Metrics:
             self.last_success.labels(source).set(time.time())
             self._seen_success.add(source)
 
+    def observe(self, store, sources) -> None:
+        """The figures read from the ledger once per loop turn."""
+        spooled = store.unsettled_by_source()
+        for source in sources:
+            self.backlog.labels(source.name).set(source.pending + spooled.get(source.name, 0))
+        self.parked.set(store.parked_count())
+        self.quarantined.set(store.quarantined_count())
+        self.observe_waiting(store.db, sources)    # throttled: it scans the inboxes
+
     def observe_waiting(self, db, sources) -> None:
         """The figures the alerts read, from the ledger and the inboxes — so they are right
         after a restart too: the oldest waiting file and the last import per source, whether

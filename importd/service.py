@@ -23,6 +23,7 @@ from importd.metrics import Metrics
 from importd.notify import Notifier
 from importd.parking import release
 from importd.pipeline import Transient, decide, groups, log_outcome
+from importd.reporting import StateReport
 from importd.review import acknowledge_pending
 from importd.settle import mark_settled
 from importd.settler import Settler, seconds_each
@@ -50,12 +51,12 @@ class Service:
         self.reload_requested = False
         self.outcomes: dict[str, int] = {}
         self.notify = Notifier()
+        self.report = StateReport(self.metrics, self.lock, self.notify)
         self._started = False
         self._recovered = False
         self._unregistered: list[Unregistered] = []    # spooled, but the ledger refused them for now
         self._swept_at = 0.0
         self._shared_fault = False     # this loop turn met a fault every stage would meet: stop trying
-        self._said: tuple = ()
         self._claimed = 0
         self._spool_cursor = 0         # the last ledger id processed: a turn goes on from there
         self._spool_more = False       # the last turn stopped at its budget, not at the spool's end
@@ -212,31 +213,14 @@ class Service:
         return kind
 
     def _say_state(self) -> None:
-        """Tell the lock file (read by `importd status`), /health and systemd what we are doing."""
+        """Running or degraded, with the faults of the loop and of the sources' own threads."""
         faults = [*self.faults.summary(), *(f for source in self.sources for f in source.faults())]
-        state = "degraded" if faults else "running"
-        self.metrics.degraded.set(1 if faults else 0)
-        self.metrics.health = {"status": "degraded" if faults else "ok", "faults": faults,
-                               "sources": [s.name for s in self.sources], "outcomes": dict(self.outcomes),
-                               "checked_at": time.time()}
-        failing = {s.name: s.failure for s in self.sources if s.failure}     # sftp servers out of reach
-        said = (state, tuple((f["stage"], f["source"], f["kind"], f["count"]) for f in faults),
-                tuple((name, f["kind"]) for name, f in failing.items()))
-        if said != self._said:
-            self._said = said
-            self.lock.update({"state": state, "faults": faults, "sources": failing})
-            why = "; ".join(f"{f['kind']} in {f['stage']}" for f in faults)
-            self.notify.send(f"STATUS={'degraded: ' + why if faults else 'running'}")
+        self.report.say(faults, self.sources, self.outcomes)
 
     def _update_gauges(self) -> None:
         """Figures for /metrics, read once per loop turn."""
         try:
-            spooled = self.store.unsettled_by_source()
-            for source in self.sources:
-                self.metrics.backlog.labels(source.name).set(source.pending + spooled.get(source.name, 0))
-            self.metrics.parked.set(self.store.parked_count())
-            self.metrics.quarantined.set(self.store.quarantined_count())
-            self.metrics.observe_waiting(self.store.db, self.sources)    # throttled: it scans the inboxes
+            self.metrics.observe(self.store, self.sources)
         except TRANSIENT as e:       # figures can wait; the work's own stages report the fault
             self.logger.debug("metrics.update_failed", error=str(e))
 

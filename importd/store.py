@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from importd.store_invoices import InvoiceStore, rows_in
+from importd.store_parking import ParkingStore
 from importd.store_review import REVIEW_SCHEMA, ReviewStore
 from importd.store_snapshot import NEWEST_OBJECT, SNAPSHOT_COLUMNS, SNAPSHOT_SCHEMA, SnapshotStore
 
@@ -116,7 +117,7 @@ sqlite3.register_adapter(Decimal, str)
 
 
 
-class Store(InvoiceStore, ReviewStore, SnapshotStore):
+class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
     """One connection to the management database."""
 
     def __init__(self, path: Path, busy_timeout: float = 30.0):
@@ -285,35 +286,12 @@ class Store(InvoiceStore, ReviewStore, SnapshotStore):
             "SELECT * FROM import_files WHERE state = 'quarantined' ORDER BY id DESC LIMIT ?",
             (limit,)).fetchall()
 
-    # -- parked documents -------------------------------------------------------------------
-
-    def park(self, row: dict) -> None:
-        columns = ("file_id", "source", "entity", "external_id", "waiting_for", "payload", "parked_at",
-                   "rules", "reason", "details", "line", "expires_at")
-        self.db.execute(f"INSERT INTO parked_records ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                        tuple(row.get(c) for c in columns))
-
-    def parked(self, *, include_review: bool = True) -> list[sqlite3.Row]:
-        where = "" if include_review else " WHERE waiting_for <> 'review'"
-        return self.db.execute(f"SELECT * FROM parked_records{where} ORDER BY id").fetchall()
-
-    def parked_refs(self, source: str, entity: str, ids: list[str]) -> set[str]:
-        return {row[0] for row in rows_in(
-            self.db, "SELECT external_id FROM parked_records WHERE source = ? AND entity = ?"
-                     " AND external_id IN ({marks})", ids, source, entity)}
-
-    def unpark(self, parked_id: int) -> None:
-        self.db.execute("DELETE FROM parked_records WHERE id = ?", (parked_id,))
-
     def quarantined_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM import_files WHERE state = 'quarantined'").fetchone()[0]
 
     def last_success(self) -> dict[str, str]:
         return {row[0]: row[1] for row in self.db.execute(
             "SELECT source, max(finished_at) FROM import_files WHERE state = 'imported' GROUP BY source")}
-
-    def parked_count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM parked_records").fetchone()[0]
 
     # -- counters (inside a file's transaction) ----------------------------------------
 

@@ -1,0 +1,32 @@
+"""What the service says of itself: to the lock file (read by `importd status` and the ops
+page), to /health and the degraded gauge, and to systemd's STATUS line."""
+
+from __future__ import annotations
+
+import time
+
+from importd.instance import InstanceLock
+from importd.metrics import Metrics
+from importd.notify import Notifier
+
+
+class StateReport:
+    def __init__(self, metrics: Metrics, lock: InstanceLock, notify: Notifier):
+        self.metrics, self.lock, self.notify = metrics, lock, notify
+        self._said: tuple = ()
+
+    def say(self, faults: list[dict], sources: list, outcomes: dict[str, int]) -> None:
+        """Running or degraded, and why; the lock file and systemd hear only of changes."""
+        state = "degraded" if faults else "running"
+        self.metrics.degraded.set(1 if faults else 0)
+        self.metrics.health = {"status": "degraded" if faults else "ok", "faults": faults,
+                               "sources": [s.name for s in sources], "outcomes": dict(outcomes),
+                               "checked_at": time.time()}
+        failing = {s.name: s.failure for s in sources if s.failure}     # sftp servers out of reach
+        said = (state, tuple((f["stage"], f["source"], f["kind"], f["count"]) for f in faults),
+                tuple((name, f["kind"]) for name, f in failing.items()))
+        if said != self._said:
+            self._said = said
+            self.lock.update({"state": state, "faults": faults, "sources": failing})
+            why = "; ".join(f"{f['kind']} in {f['stage']}" for f in faults)
+            self.notify.send(f"STATUS={'degraded: ' + why if faults else 'running'}")

@@ -1,0 +1,33 @@
+"""The SQL of parked documents (waiting for a reference, or held for a person), mixed into Store."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from importd.store_invoices import rows_in
+
+PARKED_COLUMNS = ("file_id", "source", "entity", "external_id", "waiting_for", "payload", "parked_at",
+                  "rules", "reason", "details", "line", "expires_at")
+
+
+class ParkingStore:
+    db: sqlite3.Connection
+
+    def park(self, row: dict) -> None:
+        self.db.execute(f"INSERT INTO parked_records ({', '.join(PARKED_COLUMNS)})"
+                        f" VALUES ({', '.join('?' * len(PARKED_COLUMNS))})", tuple(map(row.get, PARKED_COLUMNS)))
+
+    def parked(self, *, include_review: bool = True) -> list[sqlite3.Row]:
+        where = "" if include_review else " WHERE waiting_for <> 'review'"
+        return self.db.execute(f"SELECT * FROM parked_records{where} ORDER BY id").fetchall()
+
+    def parked_refs(self, source: str, entity: str, ids: list[str]) -> set[str]:
+        return {row[0] for row in rows_in(
+            self.db, "SELECT external_id FROM parked_records WHERE source = ? AND entity = ?"
+                     " AND external_id IN ({marks})", ids, source, entity)}
+
+    def unpark(self, parked_id: int) -> None:
+        self.db.execute("DELETE FROM parked_records WHERE id = ?", (parked_id,))
+
+    def parked_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM parked_records").fetchone()[0]
