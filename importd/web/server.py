@@ -29,7 +29,8 @@ from urllib.parse import parse_qs
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from importd import __version__, store_web
+from importd import __version__
+from importd.store import web as store_web
 from importd.config import Config
 from importd.web.settings import is_loopback
 from importd.web.views import Query, page

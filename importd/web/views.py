@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from importd import __version__, store_web
+from importd import __version__
+from importd.store import web as store_web
 from importd.config import Config
 from importd.instance import holder
 from importd.numbering import render_number

@@ -1,8 +1,8 @@
-"""The management database: the schema and every SQL statement importd runs.
+"""The connection to the management database: opening and migrating it, transactions,
+the ledger of files, counters, lookups and the writes of customers, products and orders.
 
 SQLite in WAL mode with synchronous=FULL: a COMMIT that returned is on disk,
-which is what lets settle move a file to the archive afterwards. Money and
-quantities are TEXT decimal strings (a NUMERIC column would turn them into REAL).
+which is what lets settle move a file to the archive afterwards.
 """
 
 from __future__ import annotations
@@ -10,111 +10,20 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from importd.store_invoices import InvoiceStore, rows_in
-from importd.store_parking import ParkingStore
-from importd.store_review import REVIEW_SCHEMA, ReviewStore
-from importd.store_snapshot import NEWEST_OBJECT, SNAPSHOT_COLUMNS, SNAPSHOT_SCHEMA, SnapshotStore
-
-SCHEMA_VERSION = 1
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS customers (
-    code TEXT PRIMARY KEY, name TEXT, email TEXT, phone TEXT, address1 TEXT, address2 TEXT,
-    postcode TEXT, city TEXT, country TEXT, vat_number TEXT,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS customers_email ON customers(email);
-CREATE INDEX IF NOT EXISTS customers_vat_number ON customers(vat_number);
-CREATE TABLE IF NOT EXISTS products (
-    sku TEXT PRIMARY KEY, name TEXT, unit_price TEXT, vat_rate TEXT);
-CREATE TABLE IF NOT EXISTS orders (
-    number TEXT PRIMARY KEY, source TEXT NOT NULL, external_ref TEXT NOT NULL, customer_code TEXT,
-    order_date TEXT, currency TEXT, status TEXT, subtotal TEXT, shipping TEXT, discount TEXT,
-    tax TEXT, total TEXT, file_id INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS order_lines (
-    order_number TEXT NOT NULL, line_no INTEGER NOT NULL, sku TEXT, description TEXT,
-    quantity TEXT, unit_price TEXT, line_total TEXT, PRIMARY KEY (order_number, line_no));
-CREATE TABLE IF NOT EXISTS invoices (
-    number TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('invoice', 'credit_note')),
-    source TEXT NOT NULL, external_ref TEXT NOT NULL, customer_code TEXT, issue_date TEXT,
-    due_date TEXT, currency TEXT, total_net TEXT, total_tax TEXT, total_gross TEXT,
-    amount_due TEXT, file_id INTEGER, seller_id TEXT, seller_name TEXT, total_lines TEXT,
-    allowance_total TEXT, charge_total TEXT, prepaid TEXT, rounding TEXT,
-    amount_paid TEXT, balance TEXT, payment_status TEXT);
-CREATE TABLE IF NOT EXISTS invoice_lines (
-    invoice_number TEXT NOT NULL, line_no INTEGER NOT NULL, sku TEXT, description TEXT,
-    quantity TEXT, unit_code TEXT, unit_price TEXT, net_amount TEXT, vat_rate TEXT,
-    vat_category TEXT, line_id TEXT, PRIMARY KEY (invoice_number, line_no));
-CREATE TABLE IF NOT EXISTS payments (
-    number TEXT PRIMARY KEY, source TEXT NOT NULL, external_ref TEXT NOT NULL,
-    invoice_number TEXT, paid_on TEXT, amount TEXT, currency TEXT, method TEXT, file_id INTEGER);
-
-CREATE TABLE IF NOT EXISTS import_files (
-    id INTEGER PRIMARY KEY, source TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL,
-    size INTEGER NOT NULL, state TEXT NOT NULL, received_at TEXT NOT NULL, finished_at TEXT,
-    error_code TEXT, error_message TEXT, rules TEXT, spool_path TEXT, settled_path TEXT,
-    settled_at TEXT, records INTEGER, documents INTEGER, summary TEXT,
-    remote_path TEXT, remote_size INTEGER, remote_mtime INTEGER);
-CREATE INDEX IF NOT EXISTS import_files_sha256 ON import_files(sha256);
-CREATE INDEX IF NOT EXISTS import_files_source_state ON import_files(source, state);
-CREATE TABLE IF NOT EXISTS counters (
-    series TEXT NOT NULL, scope TEXT NOT NULL, last_value INTEGER NOT NULL, last_date TEXT,
-    PRIMARY KEY (series, scope));
-CREATE TABLE IF NOT EXISTS external_refs (
-    source TEXT NOT NULL, entity TEXT NOT NULL, external_id TEXT NOT NULL,
-    internal_key TEXT NOT NULL, content_sha256 TEXT, file_id INTEGER,
-    PRIMARY KEY (source, entity, external_id));
-CREATE TABLE IF NOT EXISTS parked_records (
-    id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, source TEXT NOT NULL, entity TEXT NOT NULL,
-    external_id TEXT, waiting_for TEXT NOT NULL, payload TEXT NOT NULL, parked_at TEXT NOT NULL,
-    rules TEXT NOT NULL, reason TEXT NOT NULL, details TEXT, line INTEGER, expires_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS parked_records_ref ON parked_records(source, entity, external_id);
-"""
-
-PRODUCT_FIELDS = ("name", "unit_price", "vat_rate")
-# Added after schema version 1: an existing database gets them when importd opens it.
-# Invoice balances are computed in Python with exact decimals and stored, because
-# SQLite's SUM over TEXT would go through floating point.
-MIGRATION_SCHEMA = """
-CREATE INDEX IF NOT EXISTS invoices_external_ref ON invoices(external_ref);
-CREATE INDEX IF NOT EXISTS parked_records_waiting_for ON parked_records(waiting_for);
-CREATE INDEX IF NOT EXISTS import_files_remote ON import_files(source, remote_path);
-CREATE INDEX IF NOT EXISTS import_files_spool_path ON import_files(spool_path) WHERE spool_path IS NOT NULL;
-CREATE INDEX IF NOT EXISTS import_files_unsettled ON import_files(id) WHERE spool_path IS NOT NULL;
-CREATE VIEW IF NOT EXISTS invoice_balances AS
-    SELECT number, kind, external_ref, seller_id, customer_code, currency, amount_due,
-           coalesce(amount_paid, '0') AS amount_paid, coalesce(balance, amount_due) AS balance,
-           coalesce(payment_status, 'unpaid') AS payment_status
-    FROM invoices;
-""" + REVIEW_SCHEMA + SNAPSHOT_SCHEMA
-ADDED_COLUMNS = {
-    "invoices": dict.fromkeys(("seller_id", "seller_name", "total_lines", "allowance_total", "charge_total",
-                               "prepaid", "rounding", "amount_paid", "balance", "payment_status"), "TEXT"),
-    "invoice_lines": {"line_id": "TEXT"},
-    # Where an sftp file came from.
-    "import_files": {"remote_path": "TEXT", "remote_size": "INTEGER", "remote_mtime": "INTEGER"},
-    **SNAPSHOT_COLUMNS,      # a record a full export no longer lists: absent since when, by which file
-}
-
-CUSTOMER_FIELDS = ("name", "email", "phone", "address1", "address2", "postcode", "city",
-                   "country", "vat_number")
-ORDER_COLUMNS = ("number", "source", "external_ref", "customer_code", "order_date", "currency",
-                 "status", "subtotal", "shipping", "discount", "tax", "total", "file_id")
-LINE_COLUMNS = ("order_number", "line_no", "sku", "description", "quantity", "unit_price", "line_total")
-FINAL_STATES = ("imported", "duplicate", "quarantined")
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
+from importd.store.invoices import InvoiceStore
+from importd.store.parking import ParkingStore
+from importd.store.queries import now, rows_in
+from importd.store.review import ReviewStore
+from importd.store.schema import (ADDED_COLUMNS, CUSTOMER_FIELDS, LINE_COLUMNS, MIGRATION_SCHEMA, NEWEST_OBJECT,
+                                  ORDER_COLUMNS, PRODUCT_FIELDS, SCHEMA, SCHEMA_VERSION)
+from importd.store.snapshot import SnapshotStore
 
 # Decimals are written as their exact text, never as REAL.
 sqlite3.register_adapter(Decimal, str)
-
 
 
 class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):

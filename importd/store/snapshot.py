@@ -6,16 +6,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from importd.store_invoices import rows_in
+from importd.store.queries import rows_in
 
-# Added to an existing database by Store._migrate (part of its MIGRATION_SCHEMA).
-SNAPSHOT_COLUMNS = {"external_refs": {"absent_since": "TEXT", "absent_file_id": "INTEGER"}}
-SNAPSHOT_SCHEMA = """
-CREATE TABLE IF NOT EXISTS snapshot_holds (
-    file_id INTEGER PRIMARY KEY, source TEXT NOT NULL, entity TEXT NOT NULL, known INTEGER NOT NULL,
-    missing TEXT NOT NULL, held_at TEXT NOT NULL, confirmed_by TEXT, confirmed_at TEXT);
-"""
-NEWEST_OBJECT = "snapshot_holds"
 
 
 def absent_counts(db: sqlite3.Connection) -> list[sqlite3.Row]:

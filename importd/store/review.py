@@ -7,21 +7,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from importd.store_invoices import rows_in
+from importd.store.queries import rows_in
 
-# Added to an existing database by Store._migrate (part of its MIGRATION_SCHEMA).
-REVIEW_SCHEMA = """
-CREATE INDEX IF NOT EXISTS external_refs_internal_key ON external_refs(source, entity, internal_key);
-CREATE TABLE IF NOT EXISTS review_decisions (
-    id INTEGER PRIMARY KEY, parked_id INTEGER NOT NULL, file_id INTEGER, source TEXT NOT NULL,
-    entity TEXT NOT NULL, external_id TEXT, action TEXT NOT NULL, detail TEXT, reason TEXT,
-    outcome TEXT NOT NULL, number TEXT, decided_by TEXT NOT NULL, decided_at TEXT NOT NULL,
-    line INTEGER, acked_at TEXT);
-CREATE TABLE IF NOT EXISTS do_not_sync (
-    source TEXT NOT NULL, entity TEXT NOT NULL, external_id TEXT NOT NULL, reason TEXT NOT NULL,
-    excluded_by TEXT NOT NULL, excluded_at TEXT NOT NULL, PRIMARY KEY (source, entity, external_id));
-"""
-NEWEST_REVIEW_OBJECT = "do_not_sync"
 
 
 class ReviewStore:

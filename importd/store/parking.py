@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from importd.store_invoices import rows_in
-
-PARKED_COLUMNS = ("file_id", "source", "entity", "external_id", "waiting_for", "payload", "parked_at",
-                  "rules", "reason", "details", "line", "expires_at")
+from importd.store.queries import rows_in
+from importd.store.schema import PARKED_COLUMNS
 
 
 class ParkingStore:

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from decimal import Decimal
-from typing import Iterator
 
-INVOICE_COLUMNS = ("number", "kind", "source", "external_ref", "customer_code", "issue_date", "due_date",
-                   "currency", "total_net", "total_tax", "total_gross", "amount_due", "file_id",
-                   "seller_id", "seller_name", "total_lines", "allowance_total", "charge_total", "prepaid",
-                   "rounding", "amount_paid", "balance", "payment_status")
-INVOICE_LINE_COLUMNS = ("invoice_number", "line_no", "line_id", "sku", "description", "quantity", "unit_code",
-                        "unit_price", "net_amount", "vat_rate", "vat_category")
-PAYMENT_COLUMNS = ("number", "source", "external_ref", "invoice_number", "paid_on", "amount", "currency",
-                   "method", "file_id")
+from importd.store.queries import rows_in
+from importd.store.schema import INVOICE_COLUMNS, INVOICE_LINE_COLUMNS, PAYMENT_COLUMNS
 
 
 class InvoiceStore:
@@ -64,11 +57,3 @@ class InvoiceStore:
         marks = ",".join("?" * len(keys))
         return self.db.execute(f"SELECT * FROM parked_records WHERE waiting_for IN ({marks}) ORDER BY id",
                                keys).fetchall()
-
-
-def rows_in(db: sqlite3.Connection, sql: str, values: list, *params) -> Iterator[sqlite3.Row]:
-    """Run `sql`, whose `IN ({marks})` takes `values`, in slices of 500: a batch's lookups stay
-    one query each without passing SQLite's parameter limit. `params` come before the values."""
-    for start in range(0, len(values), 500):
-        chunk = values[start:start + 500]
-        yield from db.execute(sql.format(marks=",".join("?" * len(chunk))), (*params, *chunk))

@@ -1,0 +1,19 @@
+"""Small helpers every part of the store uses."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from typing import Iterator
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def rows_in(db: sqlite3.Connection, sql: str, values: list, *params) -> Iterator[sqlite3.Row]:
+    """Run `sql`, whose `IN ({marks})` takes `values`, in slices of 500: a batch's lookups stay
+    one query each without passing SQLite's parameter limit. `params` come before the values."""
+    for start in range(0, len(values), 500):
+        chunk = values[start:start + 500]
+        yield from db.execute(sql.format(marks=",".join("?" * len(chunk))), (*params, *chunk))
