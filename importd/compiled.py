@@ -10,14 +10,20 @@ file and never sees another field's values.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache, partial
 from typing import Callable
 
 from importd.errors import FileRejected, ValueDoubtful, ValueRejected
+from importd.model import EXTRA
 from importd.rules import FieldRule, Rules
 from importd.values import parse_date, parse_decimal, parse_xsd_decimal
 
 CACHED_VALUES = 1024        # per field: holds what repeats (countries, prices, days); little memory
+
+# A record's custom fields as one JSON text, keys sorted: the same values give the same
+# text, which is what is stored and what the fingerprint hashes.
+extra_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
 # The three ways a record gives its fields: values by position (delimited text),
 # a dict by name (JSON, XLSX), an XML element read by XPath.
@@ -30,19 +36,25 @@ def compile_section(rules: Rules, name: str, access: str, index: dict[str, int])
     Its body reads each field in turn, straight from the source, and calls the
     field's cached converter only when the rule cleans or types the value; a
     value that is rejected is reported with its line, section.field and rule.
+    Custom fields (`extra`) are filled the same way into their own dict, serialised
+    once into out["extra"]; a section without any pays nothing for them.
     """
     namespace: dict = {"ValueRejected": ValueRejected, "rejected": _rejecter(rules.name, name),
-                       "missing": _missing}
+                       "missing": _missing, "extra_json": extra_json}
     body = []
-    for i, rule in enumerate(rules.sections.get(name, ())):
+    rules_of = rules.sections.get(name, ())
+    for i, rule in enumerate(rules_of):
         body += _field_code(i, rule, access, index, rules.decimal_comma, namespace)
+    extras = any(rule.extra for rule in rules_of)
     code = "\n".join(["def section(source, line, warnings):",
                       "    out = {}",
+                      *(["    extra = {}"] if extras else []),
                       "    target = None",
                       "    try:",
                       *(body or ["        pass"]),
                       "    except ValueRejected as e:",
                       "        raise rejected(e, line, target) from None",
+                      *([f"    if extra:", f"        out[{EXTRA!r}] = extra_json(extra)"] if extras else []),
                       "    return out"])
     exec(compile(code, f"<rules {rules.name} [{name}] ({access})>", "exec"), namespace)
     section = namespace["section"]
@@ -52,8 +64,10 @@ def compile_section(rules: Rules, name: str, access: str, index: dict[str, int])
 
 def _field_code(i: int, rule: FieldRule, access: str, index: dict[str, int], decimal_comma: bool,
                 namespace: dict) -> list[str]:
-    """The lines of the section's body that fill `rule.target`."""
-    code = [f"        target = {rule.target!r}"]
+    """The lines of the section's body that fill `rule.target` (a custom field: extra[target])."""
+    code = [f"        target = {(EXTRA + '.' + rule.target) if rule.extra else rule.target!r}"]
+    slot = f"extra[{rule.target!r}]" if rule.extra else "out[target]"
+    if_kept = rule.on_unknown == "empty"        # a value the map left empty is no value
     column = _single_column(rule)
     if access == ROW and column is not None and column in index:
         code.append(f"        text = source[{index[column]}].strip()")
@@ -64,26 +78,27 @@ def _field_code(i: int, rule: FieldRule, access: str, index: dict[str, int], dec
         code.append(f"        text = text_{i}(source)")
     convert, warns = _converter(rule, decimal_comma)
     if convert is None:
-        code += ["        if text:", "            out[target] = text"]
+        code += ["        if text:", f"            {slot} = text"]
     else:
         namespace[f"convert_{i}"] = convert
-        code += ["        if text:", *_converted(f"convert_{i}(text)", warns)]
+        code += ["        if text:", *_converted(f"convert_{i}(text)", warns, slot, if_kept)]
     if rule.default is not None:
         namespace[f"default_{i}"] = rule.default
-        fill = _converted(f"convert_{i}(default_{i})", warns) if convert else [f"            out[target] = default_{i}"]
+        fill = (_converted(f"convert_{i}(default_{i})", warns, slot, if_kept) if convert
+                else [f"            {slot} = default_{i}"])
         code += ["        else:", *fill]
     elif rule.required:
         code += ["        else:", "            raise missing()"]
     return code
 
 
-def _converted(call: str, warns: bool) -> list[str]:
+def _converted(call: str, warns: bool, slot: str, if_kept: bool) -> list[str]:
     if not warns:
-        return [f"            out[target] = {call}"]
+        return [f"            {slot} = {call}"]
     return [f"            value, warning = {call}",
             "            if warning is not None:",
             "                warnings.append(warning)",
-            "            out[target] = value"]
+            *(["            if value:", f"                {slot} = value"] if if_kept else [f"            {slot} = value"])]
 
 
 def _single_column(rule: FieldRule) -> str | None:
@@ -165,11 +180,15 @@ def _converter(rule: FieldRule, decimal_comma: bool) -> tuple[Callable | None, b
         except ValueRejected as e:
             if rule.on_unknown == "error":
                 raise
-            warning = (f"{rule.target}: {e.message}; "
-                       + ("kept as is" if rule.on_unknown == "keep" else f"default {rule.default!r} used"))
+            warning = f"{rule.target}: {e.message}; " + _UNKNOWN_KEPT[rule.on_unknown].format(rule.default)
+            if rule.on_unknown == "empty":
+                return "", warning
             text = text if rule.on_unknown == "keep" else rule.correspond(rule.default)
         return typed(text), warning
     return lru_cache(maxsize=CACHED_VALUES)(convert), True
+
+
+_UNKNOWN_KEPT = {"keep": "kept as is", "default": "default {!r} used", "empty": "left empty"}
 
 
 def _as_is(text: str) -> str:

@@ -74,6 +74,8 @@ def render(report: DryRun) -> str:
     rows = [("line", "outcome", "entity", "external ref", "number", "detail")]
     for o in report.outcomes:
         detail = o.get("reason") or (f"customer {o['customer']}" if o.get("customer") else "")
+        if o.get("extra"):
+            detail = " ".join(filter(None, (detail, *(f"{k}={v!r}" for k, v in o["extra"].items()))))
         rows.append((str(o["line"]), o["outcome"], o["entity"], o["external_ref"], o["number"], detail))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     out = ["  ".join(cell.ljust(widths[i]) if i < 5 else cell for i, cell in enumerate(row)).rstrip()

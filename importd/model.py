@@ -15,18 +15,22 @@ TARGETS: dict[str, dict[str, str]] = {
         "external_ref": "text", "name": "text", "email": "text", "phone": "text",
         "address1": "text", "address2": "text", "postcode": "text", "city": "text",
         "country": "text", "vat_number": "text",
+        "account": "text",              # the customer's receivable account
     },
     "order": {
         "external_ref": "text", "order_date": "date", "currency": "text", "status": "text",
         "subtotal": "decimal", "shipping": "decimal", "discount": "decimal", "tax": "decimal",
         "total": "decimal",
+        "shipping_account": "text", "shipping_vat_code": "text",   # where the shipping is booked
     },
     "line": {
         "sku": "text", "description": "text", "quantity": "decimal", "unit_price": "decimal",
         "line_total": "decimal",
+        "account": "text", "vat_code": "text",                     # the sales account and VAT code
     },
     "product": {
         "external_ref": "text", "sku": "text", "name": "text", "unit_price": "decimal", "vat_rate": "decimal",
+        "account": "text", "vat_code": "text",                     # the product's own, for its lines
     },
     # EN 16931 business terms in brackets; see README "Invoices, payments and formats".
     "invoice": {
@@ -43,6 +47,7 @@ TARGETS: dict[str, dict[str, str]] = {
         "quantity": "decimal", "unit_code": "text",                      # BT-129, BT-130
         "unit_price": "decimal", "net_amount": "decimal",                # BT-146, BT-131
         "vat_category": "text", "vat_rate": "decimal",                   # BT-151, BT-152
+        "account": "text", "vat_code": "text",
     },
     "payment": {
         "external_ref": "text",         # the payment's id upstream
@@ -51,6 +56,29 @@ TARGETS: dict[str, dict[str, str]] = {
         "paid_on": "date", "amount": "decimal", "currency": "text", "method": "text",
     },
 }
+
+# Every section also takes an `extra` table of custom fields, kept as one JSON text
+# (keys sorted) under this name in the section's values and in its table's column.
+EXTRA = "extra"
+
+# The targets of digest version 2, frozen: a field added since is hashed by name
+# (_others) and only when it has a value, so a document sent again after an upgrade
+# hashes as it did and stays a duplicate.
+DIGEST_TARGETS: dict[str, tuple[str, ...]] = {
+    "customer": ("external_ref", "name", "email", "phone", "address1", "address2", "postcode", "city",
+                 "country", "vat_number"),
+    "order": ("external_ref", "order_date", "currency", "status", "subtotal", "shipping", "discount", "tax",
+              "total"),
+    "line": ("sku", "description", "quantity", "unit_price", "line_total"),
+    "product": ("external_ref", "sku", "name", "unit_price", "vat_rate"),
+    "invoice": ("external_ref", "kind", "issue_date", "due_date", "currency", "seller_id", "seller_name",
+                "total_lines", "allowance_total", "charge_total", "total_net", "total_tax", "total_gross",
+                "prepaid", "rounding", "amount_due"),
+    "invoice_line": ("line_id", "sku", "description", "quantity", "unit_code", "unit_price", "net_amount",
+                     "vat_category", "vat_rate"),
+    "payment": ("external_ref", "invoice_ref", "invoice_issuer", "paid_on", "amount", "currency", "method"),
+}
+_DIGEST_TARGETS = {section: dict.fromkeys(names) for section, names in DIGEST_TARGETS.items()}
 
 # Document kinds a rules file may import, and the sections each one reads.
 KINDS: dict[str, tuple[str, ...]] = {
@@ -94,9 +122,9 @@ class Document:
         """
         lines, customer = self.lines, self.customer
         texts = [self.kind, str(len(lines)), "1" if customer else "0"]
-        _texts(texts, self.fields, TARGETS.get(self.kind, _NO_TARGETS))
+        _texts(texts, self.fields, _DIGEST_TARGETS.get(self.kind, _NO_TARGETS))
         if lines:
-            line_targets = TARGETS[LINE_SECTIONS.get(self.kind, "line")]
+            line_targets = _DIGEST_TARGETS[LINE_SECTIONS.get(self.kind, "line")]
             for line in lines:
                 texts += ["" if value is None else str(value) for value in map(line.get, line_targets)]
                 if not line.keys() <= line_targets.keys():
@@ -161,7 +189,7 @@ def _others(texts: list[str], values: dict, targets: dict) -> None:
 
 
 _NO_TARGETS: dict[str, str] = {}
-_CUSTOMER_TARGETS = TARGETS["customer"]
+_CUSTOMER_TARGETS = _DIGEST_TARGETS["customer"]
 
 
 def _typed(section: str, values: dict) -> dict:

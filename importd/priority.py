@@ -8,7 +8,10 @@ review   — a difference holds the record for a person
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+
+from importd.compiled import extra_json
 
 
 @dataclass
@@ -23,6 +26,9 @@ def decide(incoming: dict, stored: dict, priority_of) -> Verdict:
     verdict = Verdict()
     for name, new in incoming.items():
         if new in (None, ""):
+            continue
+        if name == "extra":
+            decide_extra(new, stored.get(name), priority_of, verdict, fresh=bool(stored.get("_new")))
             continue
         old = stored.get(name)
         if _same(old, new):
@@ -49,3 +55,17 @@ def _same(old, new) -> bool:
 
 def _text(value) -> str | None:
     return None if value is None else str(value)
+
+
+def decide_extra(incoming: str, stored: str | None, priority_of, verdict: Verdict, fresh: bool = False) -> None:
+    """The custom fields (JSON texts) compared name by name under each one's own priority;
+    a change rewrites the whole JSON, keys sorted."""
+    if stored == incoming:
+        return
+    old = json.loads(stored) if stored else {}
+    inner = decide(json.loads(incoming), {**old, "_new": True} if fresh else old, priority_of)
+    for difference in inner.overridden:
+        verdict.overridden.append({**difference, "field": f"extra.{difference['field']}"})
+    verdict.held += [{**d, "field": f"extra.{d['field']}"} for d in inner.held]
+    if inner.changes:
+        verdict.changes["extra"] = extra_json({**old, **inner.changes})

@@ -13,8 +13,10 @@ taken last: a document that is rejected or held consumes no number.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
+from importd.accounts import check_accounts, from_catalogue, line_priorities
 from importd.errors import FileRejected, Hold
 from importd.identity import excluded_refs, shared_sku
 from importd.lookups import Lookups
@@ -64,6 +66,7 @@ class Resolver:
         self.releasing = releasing
         self.find = Lookups(store, rules, source)
         self.price_priority = rules.priority("line", "unit_price")     # asked per order: look it up once
+        self.account_priorities = line_priorities(rules)
 
     def plan(self, docs: list[Document]) -> Plan:
         """Decide the fate of `docs`; the previous batch's plan must have been applied."""
@@ -182,6 +185,8 @@ class Resolver:
         customer_ext = customer.get("external_ref")
         customer_code = self._order_customer(doc, customer_fields, customer_ext)
         new_products, differences = self._order_products(doc)
+        if self.rules.require_accounts:
+            check_accounts(doc, self.rules)
         self._check_chronology(doc)
         # Then write: the customer, the products, the order with its number.
         if customer_code is None and (customer_fields or customer_ext):
@@ -201,14 +206,15 @@ class Resolver:
         # Rows in the columns of store.ORDER_COLUMNS and store.LINE_COLUMNS.
         plan.orders.append((number, self.source, get("external_ref"), customer_code, get("order_date"), currency,
                             get("status"), get("subtotal"), get("shipping"), get("discount"), get("tax"),
-                            get("total"), self.file_id))
+                            get("total"), self.file_id, get("shipping_account"), get("shipping_vat_code"),
+                            get("extra")))
         rows = plan.order_lines
         for line_no, line in enumerate(doc.lines, 1):
             total = line.get("line_total")
             if total is None and "quantity" in line and "unit_price" in line:
                 total = round_money(line["quantity"] * line["unit_price"], currency)
             rows.append((number, line_no, line.get("sku"), line.get("description"), line.get("quantity"),
-                         line.get("unit_price"), total))
+                         line.get("unit_price"), total, line.get("account"), line.get("vat_code"), line.get("extra")))
         find.remember_ref("order", ext, number, digest)
         plan.refs.append((self.source, "order", ext, number, digest, self.file_id))
         plan.outcomes.append(_outcome(doc, number, "created", customer=customer_code))
@@ -259,8 +265,10 @@ class Resolver:
                                        line=doc.line, field="line.sku", rule=self.rules.name,
                                        hint="import the catalogue first, or set missing_product")
                 if policy == "create":
-                    new.append((sku, {"name": line.get("description"), "unit_price": line.get("unit_price")}))
+                    new.append((sku, {"name": line.get("description"), "unit_price": line.get("unit_price"),
+                                      "account": line.get("account"), "vat_code": line.get("vat_code")}))
                 continue
+            from_catalogue(line, stored, self.account_priorities)
             price, catalogue = line.get("unit_price"), stored.get("unit_price")
             if price is None or catalogue in (None, "") or str(price) == str(catalogue):
                 continue
@@ -296,9 +304,12 @@ class Resolver:
                                  "correct it in the management program")
 
 
-def _outcome(doc: Document, key: str, outcome: str, **extra) -> dict:
+def _outcome(doc: Document, key: str, outcome: str, **more) -> dict:
+    custom = doc.fields.get("extra")
+    if custom:          # the document's custom fields, for the ack and check's dry run
+        more["extra"] = json.loads(custom)
     return {"entity": doc.kind, "external_ref": doc.external_ref, "number": key, "outcome": outcome,
-            "line": doc.line, **extra}
+            "line": doc.line, **more}
 
 
 def _describe(fields: dict, keys: list[str], ext: str | None) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from importd.accounts import check_accounts, from_catalogue
 from importd.checks import check_invoice
 from importd.errors import FileRejected, Hold
 from importd.model import Document
@@ -74,6 +75,11 @@ class InvoiceResolver(Resolver):
                                field="invoice.kind", rule=self.rules.name,
                                hint="map the type code to invoice or credit_note in the rules file")
         check_invoice(doc, self.rules.name)
+        for line in doc.lines:
+            if line.get("sku") and (product := self.find.product(line["sku"])):
+                from_catalogue(line, product, self.account_priorities)
+        if self.rules.require_accounts:
+            check_accounts(doc, self.rules)
         customer_code = self._buyer(doc, plan)
         number = self.numbering.next(kind, on=doc.fields.get("issue_date"))
         row = {**doc.fields, "number": number, "kind": kind, "source": self.source,

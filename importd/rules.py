@@ -15,7 +15,7 @@ from pathlib import Path
 from parsers import FORMATS
 from parsers.xml import XPathError, compile_xpath, record_paths, text_of
 from importd.errors import ConfigError, ValueDoubtful, ValueRejected
-from importd.model import KINDS, LINE_SECTIONS, TARGETS
+from importd.model import EXTRA, KINDS, LINE_SECTIONS, TARGETS
 from importd.order_checks import OrderChecks, load_order_checks
 from importd.tomlfile import TomlFile
 from importd.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
@@ -25,7 +25,7 @@ FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", 
 XML_PARSERS = ("xml", "facturx")
 DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "missing_product", "atomicity",
                  "chronology", "park_timeout_hours", "default_region", "lines", "shared_key",
-                 "snapshot", "snapshot_max_absent"}
+                 "snapshot", "snapshot_max_absent", "require_accounts"}
 FIELD_KEYS = {"column", "template", "value", "xpath", "default", "required", "transform", "format", "map",
               "extract", "on_unknown", "priority", "strict"}
 CHOICES = {   # [document] key → (allowed values, default)
@@ -36,7 +36,8 @@ CHOICES = {   # [document] key → (allowed values, default)
     # A key match on a record that carries another upstream reference of the same source.
     "shared_key": (("create", "review"), "create"),
 }
-ON_UNKNOWN = ("error", "default", "keep")
+ON_UNKNOWN = ("error", "default", "keep", "empty")
+EXTRA_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 PRIORITIES = ("source", "database", "fill", "review")
 
 
@@ -54,12 +55,13 @@ class FieldRule:
     date_format: str | None = None
     pattern: re.Pattern | None = None           # extract: the first group of this regex
     table: dict[str, str] | None = None         # map: a correspondence table
-    on_unknown: str = "error"                   # error | default | keep
+    on_unknown: str = "error"                   # error | default | keep | empty
     priority: str = "source"                    # who wins over a stored value
     xpaths: list = field(default_factory=list)  # XML: evaluators, the first non-empty wins
     cleans: bool = False                        # has an extract, transforms or a map (else skip them)
     strict: bool = False                        # a doubtful value (phone not valid) is an error, not a warning
     doubts: bool = False                        # may keep a doubtful value with a warning (a phone, not strict)
+    extra: bool = False                         # a custom field: kept in the section's `extra` JSON
 
     def correspond(self, text: str) -> str:
         """Extract, transform and look up `text`; ValueRejected when it does not correspond."""
@@ -140,6 +142,7 @@ class Rules:
     select_lines: object = None        # XML: compiled `lines`, node → line elements
     compiled: dict = field(default_factory=dict)   # the map stage's compiled plans (importd.compiled)
     order_checks: OrderChecks | None = None        # orders: the arithmetic to check ([order_checks])
+    require_accounts: bool = False     # a line (or shipping) left with no account refuses the file
 
     def rule(self, section: str, target: str) -> FieldRule | None:
         return next((r for r in self.sections.get(section, ()) if r.target == target), None)
@@ -211,6 +214,10 @@ def load_rules(path: Path) -> Rules:
         problem(("document", "snapshot"), "snapshot = true is for customer or product files (full exports)")
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
         problem(("document", "snapshot_max_absent"), "snapshot_max_absent is a share, e.g. 0.2 for 20 %")
+    require_accounts = doc.get("require_accounts", False)
+    if require_accounts not in (True, False) or (require_accounts and kind not in LINE_SECTIONS):
+        problem(("document", "require_accounts"), "require_accounts = true is for order or invoice files: "
+                                                  "every line must end with an account")
     region = doc.get("default_region")
     if region is not None and not (isinstance(region, str) and len(region) == 2 and region.isalpha()):
         problem(("document", "default_region"), "default_region is a country code, e.g. default_region = \"FR\"")
@@ -233,7 +240,8 @@ def load_rules(path: Path) -> Rules:
     for section in KINDS.get(kind, ()):
         table = _table(data, section, problem)
         rules = [_field_rule(section, target, spec, date_format, (section, target), problem, context, namespaces)
-                 for target, spec in table.items()]
+                 for target, spec in table.items() if target != EXTRA]
+        rules += _extra_rules(section, table.get(EXTRA), date_format, problem, context, namespaces)
         sections[section] = [r for r in rules if r is not None]
     if kind == "product" and not any(r.target == "sku" for r in sections.get(kind, [])):
         problem((kind,), "[product] has no sku — say which column holds it, e.g. sku = \"Référence\"")
@@ -253,7 +261,8 @@ def load_rules(path: Path) -> Rules:
     return Rules(path=path, parser=parser, options=fmt, decimal_comma=decimal_comma, kind=kind,
                  group_by=group_by, match_customer=match_customer, park_timeout_hours=timeout,
                  sections=sections, lines=lines, select_lines=select_lines, snapshot=snapshot is True,
-                 snapshot_max_absent=share, order_checks=order_checks, **choices)
+                 snapshot_max_absent=share, order_checks=order_checks, require_accounts=require_accounts is True,
+                 **choices)
 
 
 def _table(data: dict, name: str, problem) -> dict:
@@ -289,11 +298,37 @@ def _namespaces(fmt: dict, parser: str, problem) -> dict[str, str]:
     return namespaces
 
 
+def _extra_rules(section: str, table, date_format, problem, context: dict, namespaces: dict) -> list[FieldRule]:
+    """The custom fields of `[section] extra`: text fields with every key a built-in one has,
+    sorted by name (the order of their JSON)."""
+    if table is None:
+        return []
+    if not isinstance(table, dict):
+        problem((section, EXTRA), f"[{section}] extra is a table of custom fields, "
+                                  f"e.g. extra = {{ civility = \"Civilité\" }} or [{section}.extra]")
+        return []
+    rules = []
+    for name, spec in sorted(table.items()):
+        where = (section, EXTRA, name)
+        if not EXTRA_NAME.fullmatch(name):
+            problem(where, f"[{section}] extra.{name}: a custom field's name is lower-case letters, digits "
+                           f"and _, not starting with a digit (e.g. civility, customer_group)")
+        elif name in TARGETS[section]:
+            problem(where, f"[{section}] extra.{name} shadows the built-in field {name!r} — map the built-in "
+                           f"field as `{name} = ...` in [{section}], or give the custom field another name")
+        elif rule := _field_rule(section, name, spec, date_format, where, problem, context, namespaces,
+                                 targets={name: "text"}):
+            rule.extra = True
+            rules.append(rule)
+    return rules
+
+
 def _field_rule(section: str, target: str, spec, date_format, where: tuple, problem,
-                context: dict, namespaces: dict | None = None) -> FieldRule | None:
-    targets = TARGETS[section]
+                context: dict, namespaces: dict | None = None, targets: dict | None = None) -> FieldRule | None:
+    targets = targets or TARGETS[section]
     if target not in targets:
-        problem(where, f"[{section}] has no field {target!r} — fields: {', '.join(targets)}")
+        problem(where, f"[{section}] has no field {target!r} — fields: {', '.join(targets)}, "
+                       f"or a custom field under extra")
         return None
     if isinstance(spec, str):
         spec = {"column": spec}
@@ -352,6 +387,8 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
         problem(where, f"{target}: on_unknown {rule.on_unknown!r} — write one of: {', '.join(ON_UNKNOWN)}")
     elif rule.on_unknown == "default" and rule.default is None:
         problem(where, f"{target}: on_unknown = \"default\" needs a default = \"...\"")
+    elif rule.on_unknown == "empty" and rule.type != "text":
+        problem(where, f"{target}: on_unknown = \"empty\" is for text fields (an account, a code)")
     rule.cleans = bool(rule.pattern or rule.transforms or rule.table)
     rule.strict = spec.get("strict", False)
     if not isinstance(rule.strict, bool):

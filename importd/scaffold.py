@@ -30,6 +30,7 @@ settle = 1.0                    # seconds a file must stay unchanged before it i
 routes = [
   { match = "clients*.csv",       rules = "rules/customers-fr.toml" },
   { match = "orders_export*.csv", rules = "rules/shopify-orders.toml" },
+  { match = "woocommerce-orders*.csv", rules = "rules/woocommerce-orders.toml" },
   { match = "catalogue*.csv",     rules = "rules/products.toml" },
   { match = "adherents*.csv",     rules = "rules/members-fr.toml" },
   { match = "payments*.csv",      rules = "rules/payments.toml" },

@@ -264,7 +264,8 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
             (*(changes[c] for c in columns), now(), code))
 
     def insert_product(self, sku: str, fields: dict) -> None:
-        self.db.execute(f"INSERT INTO products (sku, {', '.join(PRODUCT_FIELDS)}) VALUES (?, ?, ?, ?)",
+        self.db.execute(f"INSERT INTO products (sku, {', '.join(PRODUCT_FIELDS)})"
+                        f" VALUES ({', '.join('?' * (len(PRODUCT_FIELDS) + 1))})",
                         (sku, *(fields.get(f) for f in PRODUCT_FIELDS)))
 
     def update_product(self, sku: str, changes: dict) -> None:

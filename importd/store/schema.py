@@ -34,32 +34,34 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS customers (
     code TEXT PRIMARY KEY, name TEXT, email TEXT, phone TEXT, address1 TEXT, address2 TEXT,
     postcode TEXT, city TEXT, country TEXT, vat_number TEXT,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, account TEXT, extra TEXT);
 CREATE INDEX IF NOT EXISTS customers_email ON customers(email);
 CREATE INDEX IF NOT EXISTS customers_vat_number ON customers(vat_number);
 CREATE TABLE IF NOT EXISTS products (
-    sku TEXT PRIMARY KEY, name TEXT, unit_price TEXT, vat_rate TEXT);
+    sku TEXT PRIMARY KEY, name TEXT, unit_price TEXT, vat_rate TEXT, account TEXT, vat_code TEXT, extra TEXT);
 CREATE TABLE IF NOT EXISTS orders (
     number TEXT PRIMARY KEY, source TEXT NOT NULL, external_ref TEXT NOT NULL, customer_code TEXT,
     order_date TEXT, currency TEXT, status TEXT, subtotal TEXT, shipping TEXT, discount TEXT,
-    tax TEXT, total TEXT, file_id INTEGER NOT NULL);
+    tax TEXT, total TEXT, file_id INTEGER NOT NULL, shipping_account TEXT, shipping_vat_code TEXT, extra TEXT);
 CREATE TABLE IF NOT EXISTS order_lines (
     order_number TEXT NOT NULL, line_no INTEGER NOT NULL, sku TEXT, description TEXT,
-    quantity TEXT, unit_price TEXT, line_total TEXT, PRIMARY KEY (order_number, line_no));
+    quantity TEXT, unit_price TEXT, line_total TEXT, account TEXT, vat_code TEXT, extra TEXT,
+    PRIMARY KEY (order_number, line_no));
 CREATE TABLE IF NOT EXISTS invoices (
     number TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('invoice', 'credit_note')),
     source TEXT NOT NULL, external_ref TEXT NOT NULL, customer_code TEXT, issue_date TEXT,
     due_date TEXT, currency TEXT, total_net TEXT, total_tax TEXT, total_gross TEXT,
     amount_due TEXT, file_id INTEGER, seller_id TEXT, seller_name TEXT, total_lines TEXT,
     allowance_total TEXT, charge_total TEXT, prepaid TEXT, rounding TEXT,
-    amount_paid TEXT, balance TEXT, payment_status TEXT);
+    amount_paid TEXT, balance TEXT, payment_status TEXT, extra TEXT);
 CREATE TABLE IF NOT EXISTS invoice_lines (
     invoice_number TEXT NOT NULL, line_no INTEGER NOT NULL, sku TEXT, description TEXT,
     quantity TEXT, unit_code TEXT, unit_price TEXT, net_amount TEXT, vat_rate TEXT,
-    vat_category TEXT, line_id TEXT, PRIMARY KEY (invoice_number, line_no));
+    vat_category TEXT, line_id TEXT, account TEXT, vat_code TEXT, extra TEXT,
+    PRIMARY KEY (invoice_number, line_no));
 CREATE TABLE IF NOT EXISTS payments (
     number TEXT PRIMARY KEY, source TEXT NOT NULL, external_ref TEXT NOT NULL,
-    invoice_number TEXT, paid_on TEXT, amount TEXT, currency TEXT, method TEXT, file_id INTEGER);
+    invoice_number TEXT, paid_on TEXT, amount TEXT, currency TEXT, method TEXT, file_id INTEGER, extra TEXT);
 
 CREATE TABLE IF NOT EXISTS import_files (
     id INTEGER PRIMARY KEY, source TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL,
@@ -83,7 +85,7 @@ CREATE TABLE IF NOT EXISTS parked_records (
 CREATE INDEX IF NOT EXISTS parked_records_ref ON parked_records(source, entity, external_id);
 """
 
-PRODUCT_FIELDS = ("name", "unit_price", "vat_rate")
+PRODUCT_FIELDS = ("name", "unit_price", "vat_rate", "account", "vat_code", "extra")
 # Added after schema version 1: an existing database gets them when importd opens it.
 # Invoice balances are computed in Python with exact decimals and stored, because
 # SQLite's SUM over TEXT would go through floating point.
@@ -107,21 +109,36 @@ ADDED_COLUMNS = {
     "import_files": {"remote_path": "TEXT", "remote_size": "INTEGER", "remote_mtime": "INTEGER"},
     **SNAPSHOT_COLUMNS,      # a record a full export no longer lists: absent since when, by which file
 }
+# Accounting and custom fields: `extra` holds a record's custom fields as one JSON text
+# (read with json_extract(extra, '$.name')); a server database would make it jsonb.
+ACCOUNT_COLUMNS = {
+    "customers": {"account": "TEXT", "extra": "TEXT"},
+    "products": {"account": "TEXT", "vat_code": "TEXT", "extra": "TEXT"},
+    "orders": {"shipping_account": "TEXT", "shipping_vat_code": "TEXT", "extra": "TEXT"},
+    "order_lines": {"account": "TEXT", "vat_code": "TEXT", "extra": "TEXT"},
+    "invoices": {"extra": "TEXT"},
+    "invoice_lines": {"account": "TEXT", "vat_code": "TEXT", "extra": "TEXT"},
+    "payments": {"extra": "TEXT"},
+}
+ADDED_COLUMNS = {table: {**ADDED_COLUMNS.get(table, {}), **ACCOUNT_COLUMNS.get(table, {})}
+                 for table in (*ADDED_COLUMNS, *ACCOUNT_COLUMNS)}
 
 CUSTOMER_FIELDS = ("name", "email", "phone", "address1", "address2", "postcode", "city",
-                   "country", "vat_number")
+                   "country", "vat_number", "account", "extra")
 ORDER_COLUMNS = ("number", "source", "external_ref", "customer_code", "order_date", "currency",
-                 "status", "subtotal", "shipping", "discount", "tax", "total", "file_id")
-LINE_COLUMNS = ("order_number", "line_no", "sku", "description", "quantity", "unit_price", "line_total")
+                 "status", "subtotal", "shipping", "discount", "tax", "total", "file_id",
+                 "shipping_account", "shipping_vat_code", "extra")
+LINE_COLUMNS = ("order_number", "line_no", "sku", "description", "quantity", "unit_price", "line_total",
+                "account", "vat_code", "extra")
 FINAL_STATES = ("imported", "duplicate", "quarantined")
 
 INVOICE_COLUMNS = ("number", "kind", "source", "external_ref", "customer_code", "issue_date", "due_date",
                    "currency", "total_net", "total_tax", "total_gross", "amount_due", "file_id",
                    "seller_id", "seller_name", "total_lines", "allowance_total", "charge_total", "prepaid",
-                   "rounding", "amount_paid", "balance", "payment_status")
+                   "rounding", "amount_paid", "balance", "payment_status", "extra")
 INVOICE_LINE_COLUMNS = ("invoice_number", "line_no", "line_id", "sku", "description", "quantity", "unit_code",
-                        "unit_price", "net_amount", "vat_rate", "vat_category")
+                        "unit_price", "net_amount", "vat_rate", "vat_category", "account", "vat_code", "extra")
 PAYMENT_COLUMNS = ("number", "source", "external_ref", "invoice_number", "paid_on", "amount", "currency",
-                   "method", "file_id")
+                   "method", "file_id", "extra")
 PARKED_COLUMNS = ("file_id", "source", "entity", "external_id", "waiting_for", "payload", "parked_at",
                   "rules", "reason", "details", "line", "expires_at")
