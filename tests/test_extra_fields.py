@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import SAMPLES, stop
+from conftest import SAMPLES, importd, stop
+from test_rules import edit_rules, events
 
 WOO = "woocommerce-orders-2026-11.csv"
 
@@ -152,3 +153,49 @@ def test_catalogue_account_wins_over_the_category_with_database_priority(setup):
         ("AFF-PRO-50", "707900", "FR20"),      # filled from the catalogue: "Bougies" is in no table
         ("SW-OLI-L", "706200", "FR20"),
         ("TOTE-LIN", "707200", "FR20")]
+
+
+def test_custom_field_names_are_checked_and_may_not_shadow_a_built_in_field(setup):
+    """`importd check` reports each mistake with the rules file and line: a bad name, a name
+    that is a built-in field, require_accounts on a customer file."""
+    edit_rules(setup, "customers-fr.toml",
+               ("[customer]\n", "[customer.extra]\n\"Civilité\" = \"Civilité\"\nemail = \"E-mail\"\n\n[customer]\n"),
+               ("[document]\n", "[document]\nrequire_accounts = true\n"))
+    result = importd("check", "-c", str(setup.config), str(setup.root / "rules" / "customers-fr.toml"))
+    assert result.returncode != 0
+    errors = result.stderr + result.stdout
+    assert "customers-fr.toml:" in errors
+    assert "[customer] extra.Civilité: a custom field's name is lower-case letters" in errors
+    assert "[customer] extra.email shadows the built-in field 'email'" in errors
+    assert "require_accounts = true is for order or invoice files" in errors
+
+
+def test_custom_fields_follow_each_ones_priority_when_a_customer_comes_back(setup):
+    """A custom field with priority = "database" keeps the stored value, one with "source"
+    takes the file's: the stored JSON is rewritten with both, and the kept difference is logged."""
+    edit_rules(setup, "customers-fr.toml", ("[customer]\n", "[customer.extra]\n"
+               "civility = { column = \"Civilité\", map = { \"M.\" = \"Mr\", \"Mme\" = \"Mrs\" }, priority = \"database\" }\n"
+               "customer_group = { column = \"Société\", default = \"retail\" }\n"
+               "\n[customer]\n"))
+    setup.drop_sample("clients-2026-11.csv")
+    setup.run_once()
+    stored = setup.rows("SELECT code, extra FROM customers WHERE email = 'jean.jeteste@example.fr'")[0]
+    assert json.loads(stored["extra"]) == {"civility": "Mr", "customer_group": "retail"}
+    sample = (SAMPLES / "clients-2026-11.csv").read_text(encoding="cp1252")
+    changed = sample.replace("C0001;M.;Jeteste;Jean;;", "C0001;Mme;Jeteste;Jean;Jeteste SA;")
+    setup.drop("clients-2026-12.csv", changed, encoding="cp1252")
+    result = setup.run_once()
+    after = setup.rows("SELECT name, extra FROM customers WHERE code = ?", stored["code"])[0]
+    assert after["name"] == "Jeteste SA"
+    assert json.loads(after["extra"]) == {"civility": "Mr", "customer_group": "Jeteste SA"}
+    kept = [e for e in events(result, "field.difference") if e["field"] == "extra.civility"]
+    assert [(e["stored"], e["incoming"], e["kept"]) for e in kept] == [("Mr", "Mrs", "stored")]
+
+
+def test_check_shows_custom_fields_in_its_dry_run(setup):
+    """`importd check RULES SAMPLE` lists each order with its custom fields and writes nothing."""
+    result = importd("check", "-c", str(setup.config), str(setup.root / "rules" / "woocommerce-orders.toml"),
+                     str(SAMPLES / WOO))
+    assert result.returncode == 0, result.stderr
+    assert "payment_method='PayPal'" in result.stdout and "CMD-2026-000002" in result.stdout
+    assert "2 document(s), 0 error(s)" in result.stdout
