@@ -1,6 +1,6 @@
 """Bulk import: a large orders export through importd, against a hand-written floor.
 
-    python bench/bulk.py [--format shopify|french] [--lines 1000000] [--file PATH] [--keep]
+    python bench/bulk.py [--format shopify|french] [--lines 1000000] [--file PATH] [--rules PATH] [--keep]
 
 importd: the real CLI in a child process (`python -m importd import`), wall
 time and that child's peak RSS. Its time includes copying the file into the
@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lines", type=int, default=1_000_000, help="lines to generate (default 1,000,000)")
     p.add_argument("--file", type=Path, help="use this orders export instead of generating one")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
+    p.add_argument("--rules", type=Path, help="use this rules file in place of the shipped one the export is "
+                                              "routed to (e.g. bench/shopify-orders-extra.toml: custom fields "
+                                              "and accounts mapped)")
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="importd-bench-"))
     try:
@@ -120,6 +123,8 @@ def bench(args, work: Path) -> dict:
                    stdout=subprocess.DEVNULL)
     if case.route:
         add_route(setup, case)
+    if args.rules:
+        shutil.copy(args.rules, setup / "rules" / ("shopify-orders.toml" if not case.route else "commandes-fr.toml"))
     log = work / "import.log"
     seconds, code, peak_mb = run_importd(setup / "importd.toml", source, log)
     floor_db = work / "floor.db"

@@ -32,7 +32,7 @@ def from_catalogue(line: dict, product: dict, priorities: tuple[tuple[str, str],
 
 def check_accounts(doc: Document, rules: Rules) -> None:
     """Refuse a document with a line (or shipping) that ended with no account."""
-    section = LINE_SECTIONS[doc.kind if doc.kind in LINE_SECTIONS else rules.kind]
+    section = LINE_SECTIONS[doc.kind]
     for no, line in enumerate(doc.lines, 1):
         if line.get("account"):
             continue

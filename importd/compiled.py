@@ -54,7 +54,7 @@ def compile_section(rules: Rules, name: str, access: str, index: dict[str, int])
                       *(body or ["        pass"]),
                       "    except ValueRejected as e:",
                       "        raise rejected(e, line, target) from None",
-                      *([f"    if extra:", f"        out[{EXTRA!r}] = extra_json(extra)"] if extras else []),
+                      *(["    if extra:", f"        out[{EXTRA!r}] = extra_json(extra)"] if extras else []),
                       "    return out"])
     exec(compile(code, f"<rules {rules.name} [{name}] ({access})>", "exec"), namespace)
     section = namespace["section"]
@@ -65,11 +65,14 @@ def compile_section(rules: Rules, name: str, access: str, index: dict[str, int])
 def _field_code(i: int, rule: FieldRule, access: str, index: dict[str, int], decimal_comma: bool,
                 namespace: dict) -> list[str]:
     """The lines of the section's body that fill `rule.target` (a custom field: extra[target])."""
-    code = [f"        target = {(EXTRA + '.' + rule.target) if rule.extra else rule.target!r}"]
+    label = f"{EXTRA}.{rule.target}" if rule.extra else rule.target      # as errors name it
+    code = [f"        target = {label!r}"]
     slot = f"extra[{rule.target!r}]" if rule.extra else "out[target]"
     if_kept = rule.on_unknown == "empty"        # a value the map left empty is no value
     column = _single_column(rule)
-    if access == ROW and column is not None and column in index:
+    if rule.constant is not None:
+        code.append(f"        text = {rule.constant!r}")
+    elif access == ROW and column is not None and column in index:
         code.append(f"        text = source[{index[column]}].strip()")
     elif access == DICT and column is not None:
         code.append(f"        text = source.get({column!r}, '').strip()")

@@ -199,3 +199,29 @@ def test_check_shows_custom_fields_in_its_dry_run(setup):
     assert result.returncode == 0, result.stderr
     assert "payment_method='PayPal'" in result.stdout and "CMD-2026-000002" in result.stdout
     assert "2 document(s), 0 error(s)" in result.stdout
+
+
+def test_invoice_lines_carry_accounts_and_invoices_custom_fields(setup):
+    """A UBL invoice: a custom field on the invoice, accounts and VAT codes by value table on its
+    lines; with require_accounts a line left without one quarantines the file, numbering nothing."""
+    edit_rules(setup, "ubl-invoice.toml",
+               ("[document]\n", "[document]\nrequire_accounts = true\n"),
+               ("[invoice_line]\n", "[invoice_line.extra]\nunit = { xpath = \"cbc:InvoicedQuantity/@unitCode\" }\n"
+                "\n[invoice.extra]\nchannel = { value = \"peppol\" }\n\n[invoice_line]\n"
+                "account  = { xpath = \"cac:Item/cac:SellersItemIdentification/cbc:ID\", "
+                "map = { \"SAV-LAV-100\" = \"607100\" }, on_unknown = \"empty\" }\n"
+                "vat_code = { xpath = \"cac:Item/cac:ClassifiedTaxCategory/cbc:ID\", map = { \"S\" = \"FR20\" } }\n"))
+    setup.drop_sample("ubl-invoice-FA1001.xml")
+    setup.run_once()
+    error = setup.sidecar("ubl-invoice-FA1001.xml")
+    assert (error["code"], error["field"]) == ("missing_account", "invoice_line.account")
+    assert "'BOU-PAR-01'" in error["message"] and "[invoice_line] account.map" in error["message"]
+    assert setup.rows("SELECT count(*) AS n FROM invoices") == [{"n": 0}]
+    edit_rules(setup, "ubl-invoice.toml", ("\"SAV-LAV-100\" = \"607100\"", "\"SAV-LAV-100\" = \"607100\", \"BOU-PAR-01\" = \"607200\""))
+    setup.drop_sample("ubl-invoice-FA1001.xml", as_name="FA1001-again.xml")
+    setup.run_once()
+    assert setup.rows("SELECT number, extra FROM invoices") == [{"number": "FA-2026-000001",
+                                                                  "extra": '{"channel":"peppol"}'}]
+    assert setup.rows("SELECT sku, account, vat_code, extra FROM invoice_lines ORDER BY line_no") == [
+        {"sku": "SAV-LAV-100", "account": "607100", "vat_code": "FR20", "extra": '{"unit":"C62"}'},
+        {"sku": "BOU-PAR-01", "account": "607200", "vat_code": "FR20", "extra": '{"unit":"C62"}'}]
