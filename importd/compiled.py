@@ -24,6 +24,10 @@ CACHED_VALUES = 1024        # per field: holds what repeats (countries, prices, 
 # A record's custom fields as one JSON text, keys sorted: the same values give the same
 # text, which is what is stored and what the fingerprint hashes.
 extra_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+# The compiled sections write that same text without building a dict: their custom fields
+# come sorted by name (rules.py), names need no escaping ([a-z_][a-z0-9_]*), values are
+# text, each encoded as extra_json would (tests/test_compiled.py holds them equal).
+json_string = json.encoder.encode_basestring
 
 # The three ways a record gives its fields: values by position (delimited text),
 # a dict by name (JSON, XLSX), an XML element read by XPath.
@@ -40,7 +44,7 @@ def compile_section(rules: Rules, name: str, access: str, index: dict[str, int])
     once into out["extra"]; a section without any pays nothing for them.
     """
     namespace: dict = {"ValueRejected": ValueRejected, "rejected": _rejecter(rules.name, name),
-                       "missing": _missing, "extra_json": extra_json}
+                       "missing": _missing, "json_string": json_string}
     body = []
     rules_of = rules.sections.get(name, ())
     for i, rule in enumerate(rules_of):
@@ -48,13 +52,13 @@ def compile_section(rules: Rules, name: str, access: str, index: dict[str, int])
     extras = any(rule.extra for rule in rules_of)
     code = "\n".join(["def section(source, line, warnings):",
                       "    out = {}",
-                      *(["    extra = {}"] if extras else []),
+                      *(["    extra = []"] if extras else []),
                       "    target = None",
                       "    try:",
                       *(body or ["        pass"]),
                       "    except ValueRejected as e:",
                       "        raise rejected(e, line, target) from None",
-                      *(["    if extra:", f"        out[{EXTRA!r}] = extra_json(extra)"] if extras else []),
+                      *(["    if extra:", f"        out[{EXTRA!r}] = '{{' + ','.join(extra) + '}}'"] if extras else []),
                       "    return out"])
     exec(compile(code, f"<rules {rules.name} [{name}] ({access})>", "exec"), namespace)
     section = namespace["section"]
@@ -67,7 +71,7 @@ def _field_code(i: int, rule: FieldRule, access: str, index: dict[str, int], dec
     """The lines of the section's body that fill `rule.target` (a custom field: extra[target])."""
     label = f"{EXTRA}.{rule.target}" if rule.extra else rule.target      # as errors name it
     code = [f"        target = {label!r}"]
-    slot = f"extra[{rule.target!r}]" if rule.extra else "out[target]"
+    slot = f"extra.append({_json_key(rule.target)!r} + json_string(%s))" if rule.extra else "out[target] = %s"
     if_kept = rule.on_unknown == "empty"        # a value the map left empty is no value
     column = _single_column(rule)
     if rule.constant is not None:
@@ -81,14 +85,14 @@ def _field_code(i: int, rule: FieldRule, access: str, index: dict[str, int], dec
         code.append(f"        text = text_{i}(source)")
     convert, warns = _converter(rule, decimal_comma)
     if convert is None:
-        code += ["        if text:", f"            {slot} = text"]
+        code += ["        if text:", f"            {slot % 'text'}"]
     else:
         namespace[f"convert_{i}"] = convert
         code += ["        if text:", *_converted(f"convert_{i}(text)", warns, slot, if_kept)]
     if rule.default is not None:
         namespace[f"default_{i}"] = rule.default
         fill = (_converted(f"convert_{i}(default_{i})", warns, slot, if_kept) if convert
-                else [f"            {slot} = default_{i}"])
+                else [f"            {slot % f'default_{i}'}"])
         code += ["        else:", *fill]
     elif rule.required:
         code += ["        else:", "            raise missing()"]
@@ -97,11 +101,16 @@ def _field_code(i: int, rule: FieldRule, access: str, index: dict[str, int], dec
 
 def _converted(call: str, warns: bool, slot: str, if_kept: bool) -> list[str]:
     if not warns:
-        return [f"            {slot} = {call}"]
+        return [f"            {slot % call}"]
     return [f"            value, warning = {call}",
             "            if warning is not None:",
             "                warnings.append(warning)",
-            *(["            if value:", f"                {slot} = value"] if if_kept else [f"            {slot} = value"])]
+            *(["            if value:", f"                {slot % 'value'}"] if if_kept else [f"            {slot % 'value'}"])]
+
+
+def _json_key(name: str) -> str:
+    """`"name":` as JSON writes a key (a custom field's name needs no escaping)."""
+    return json_string(name) + ":"
 
 
 def _single_column(rule: FieldRule) -> str | None:

@@ -79,6 +79,10 @@ DIGEST_TARGETS: dict[str, tuple[str, ...]] = {
     "payment": ("external_ref", "invoice_ref", "invoice_issuer", "paid_on", "amount", "currency", "method"),
 }
 _DIGEST_TARGETS = {section: dict.fromkeys(names) for section, names in DIGEST_TARGETS.items()}
+# The fields added since, in name order (the order _others hashes them in), and every
+# field a section may hold: a document within those skips _others' set arithmetic.
+_LATER = {section: tuple(sorted({*TARGETS[section], EXTRA} - set(names))) for section, names in DIGEST_TARGETS.items()}
+_KNOWN = {section: {*names, *_LATER[section]} for section, names in DIGEST_TARGETS.items()}
 
 # Document kinds a rules file may import, and the sections each one reads.
 KINDS: dict[str, tuple[str, ...]] = {
@@ -122,15 +126,22 @@ class Document:
         """
         lines, customer = self.lines, self.customer
         texts = [self.kind, str(len(lines)), "1" if customer else "0"]
-        _texts(texts, self.fields, _DIGEST_TARGETS.get(self.kind, _NO_TARGETS))
+        _texts(texts, self.fields, self.kind)
         if lines:
-            line_targets = _DIGEST_TARGETS[LINE_SECTIONS.get(self.kind, "line")]
+            section = LINE_SECTIONS.get(self.kind, "line")
+            line_targets, later, known = _DIGEST_TARGETS[section], _LATER[section], _KNOWN[section]
             for line in lines:
                 texts += ["" if value is None else str(value) for value in map(line.get, line_targets)]
-                if not line.keys() <= line_targets.keys():
+                if line.keys() <= line_targets.keys():
+                    continue
+                if line.keys() <= known:
+                    for key in later:
+                        if key in line:
+                            texts += [key, "" if line[key] is None else str(line[key])]
+                else:
                     _others(texts, line, line_targets)
         if customer:
-            _texts(texts, customer, _CUSTOMER_TARGETS)
+            _texts(texts, customer, "customer")
         body = _lengths(len(texts)) % (*map(len, texts),) + "|" + "".join(texts)
         return DIGEST_VERSION + hashlib.sha256(body.encode()).hexdigest()
 
@@ -176,7 +187,8 @@ def _lengths(count: int) -> str:
     return ",".join(["%d"] * count)
 
 
-def _texts(texts: list[str], values: dict, targets: dict) -> None:
+def _texts(texts: list[str], values: dict, section: str) -> None:
+    targets = _DIGEST_TARGETS.get(section, _NO_TARGETS)
     texts += ["" if value is None else str(value) for value in map(values.get, targets)]
     if not values.keys() <= targets.keys():
         _others(texts, values, targets)
@@ -189,7 +201,6 @@ def _others(texts: list[str], values: dict, targets: dict) -> None:
 
 
 _NO_TARGETS: dict[str, str] = {}
-_CUSTOMER_TARGETS = _DIGEST_TARGETS["customer"]
 
 
 def _typed(section: str, values: dict) -> dict:

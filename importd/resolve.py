@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from importd.accounts import check_accounts, from_catalogue, line_priorities
 from importd.errors import FileRejected, Hold
@@ -307,9 +308,16 @@ class Resolver:
 def _outcome(doc: Document, key: str, outcome: str, **more) -> dict:
     custom = doc.fields.get("extra")
     if custom:          # the document's custom fields, for the ack and check's dry run
-        more["extra"] = json.loads(custom)
+        more["extra"] = _parsed(custom)
     return {"entity": doc.kind, "external_ref": doc.external_ref, "number": key, "outcome": outcome,
             "line": doc.line, **more}
+
+
+@lru_cache(maxsize=1024)
+def _parsed(text: str) -> dict:
+    """A custom fields' JSON as a dict; shared between outcomes (a bulk file repeats its
+    payment methods and channels), so read it, never change it."""
+    return json.loads(text)
 
 
 def _describe(fields: dict, keys: list[str], ext: str | None) -> str:

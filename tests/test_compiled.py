@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import parsers
+from importd.compiled import DICT, plan_for
 from importd.errors import FileRejected, ValueRejected
 from importd.mapping import map_records
 from importd.model import DIGEST_VERSION, LINE_SECTIONS
@@ -22,6 +24,8 @@ SAMPLES = [  # every shipped rules file with its sample
     ("payments.toml", "payments-2026-11.csv"), ("payments-json.toml", "payments-2026-12.json"),
     ("payments-xlsx.toml", "payments-2026-12.xlsx"), ("ubl-invoice.toml", "ubl-invoice-FA1001.xml"),
     ("cii-invoice.toml", "cii-invoice-2026-118.xml"), ("facturx-invoice.toml", "facturx-2026-118.pdf"),
+    ("woocommerce-orders.toml", "woocommerce-orders-2026-11.csv"),
+    ("../bench/shopify-orders-extra.toml", "orders_export_1.csv"),     # custom fields and accounts
 ]
 
 
@@ -40,8 +44,10 @@ def reference_value(rule, raw, decimal_comma: bool, warnings: list[str]):
         except ValueRejected as e:
             if rule.on_unknown == "error":
                 raise
-            warnings.append(f"{rule.target}: {e.message}; "
-                            + ("kept as is" if rule.on_unknown == "keep" else f"default {rule.default!r} used"))
+            warnings.append(f"{rule.target}: {e.message}; " + {
+                "keep": "kept as is", "empty": "left empty"}.get(rule.on_unknown, f"default {rule.default!r} used"))
+            if rule.on_unknown == "empty":
+                return None
             text = text if rule.on_unknown == "keep" else rule.correspond(rule.default)
     if rule.type == "decimal":
         return parse_xsd_decimal(text) if rule.xpaths else parse_decimal(text, decimal_comma)
@@ -51,11 +57,13 @@ def reference_value(rule, raw, decimal_comma: bool, warnings: list[str]):
 
 
 def reference_section(rules, section: str, source, warnings: list[str]) -> dict:
-    values = {}
+    values, extra = {}, {}
     for rule in rules.sections.get(section, ()):
         value = reference_value(rule, source, rules.decimal_comma, warnings)
         if value is not None:
-            values[rule.target] = value
+            (extra if rule.extra else values)[rule.target] = value
+    if extra:       # custom fields: one JSON text, keys sorted
+        values["extra"] = json.dumps(extra, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return values
 
 
@@ -220,3 +228,18 @@ def test_a_buyer_on_many_orders_gives_each_order_its_own_fields_and_warnings(tmp
     assert [(d.error.code, d.error.line, d.error.field) for d in bad] == [
         ("bad_email", 5, "customer.email"), ("bad_email", 6, "customer.email")]
     assert [len(d.warnings) for d in bad] == [1, 1]
+
+
+@given(st.dictionaries(st.sampled_from(["civility", "customer_group", "a_1", "_note"]), st.text(min_size=1)))
+def test_custom_fields_json_is_what_json_dumps_writes_with_sorted_keys(tmp_path_factory, values):
+    """Quotes, backslashes, control characters, any Unicode: the compiled sections' JSON text
+    of the custom fields is json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)."""
+    path = tmp_path_factory.mktemp("extra") / "extra.toml"
+    path.write_text('[format]\nparser = "json"\n[document]\nkind = "customer"\n[customer]\nexternal_ref = "id"\n'
+                    '[customer.extra]\n' + "".join(f'{name} = "{name}"\n' for name in
+                                                   ("civility", "customer_group", "a_1", "_note")), encoding="utf-8")
+    rules = load_rules(path)
+    out = plan_for(rules, DICT).section("customer")({"id": "1", **values}, 1, [])
+    kept = {k: v.strip() for k, v in values.items() if v.strip()}
+    want = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False) if kept else None
+    assert out.get("extra") == want
