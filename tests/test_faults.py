@@ -178,7 +178,8 @@ def test_disk_full_the_service_waits_and_a_restart_on_a_full_disk_waits_too(setu
     try:
         drop_orders(setup, 1)
         wait_archived(setup, 1)
-        with open(filler, "wb") as f:           # fill the disk to the last block
+        # Fill the disk to the last block; unbuffered, so closing has nothing left to flush.
+        with open(filler, "wb", buffering=0) as f:
             try:
                 while True:
                     f.write(b"\0" * (1 << 16))
