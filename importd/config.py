@@ -13,7 +13,8 @@ from pathlib import Path
 
 from importd.errors import ConfigError
 from importd.numbering import check_format
-from importd.rules import Rules, load_rules
+from importd.rules import Rules
+from importd.rules_loader import load_rules
 from importd.sftp_settings import SFTP_KEYS, SftpSettings, sftp_settings
 from importd.tomlfile import TomlFile
 from importd.web.settings import WEB_KEYS, WebSettings, web_settings

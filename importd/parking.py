@@ -19,7 +19,8 @@ from importd.config import Config
 from importd.errors import FileRejected, Hold
 from importd.model import Document
 from importd.numbering import Numbering
-from importd.rules import Rules, load_rules
+from importd.rules import Rules
+from importd.rules_loader import load_rules
 from importd.durable import write_atomic
 from importd.settle import quarantine_path
 from importd.store import Store

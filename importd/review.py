@@ -23,7 +23,8 @@ from importd.durable import fs_name, write_atomic
 from importd.errors import FileRejected, Hold
 from importd.model import Document
 from importd.numbering import Numbering
-from importd.rules import Rules, load_rules
+from importd.rules import Rules
+from importd.rules_loader import load_rules
 from importd.store import Store, now
 
 CHOICES = ("incoming", "stored")

@@ -14,7 +14,7 @@ from importd.compiled import DICT, plan_for
 from importd.errors import FileRejected, ValueRejected
 from importd.mapping import map_records
 from importd.model import DIGEST_VERSION, LINE_SECTIONS
-from importd.rules import load_rules
+from importd.rules_loader import load_rules
 from importd.values import parse_date, parse_decimal, parse_xsd_decimal
 
 ROOT = Path(__file__).resolve().parent.parent
