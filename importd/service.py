@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from importd import log
+from importd.claimer import Claimer
 from importd.config import Config, Source, load_config
 from importd.durable import ledger_name
 from importd.errors import ConfigError, StopRequested
@@ -28,7 +29,7 @@ from importd.review import acknowledge_pending
 from importd.settle import mark_settled
 from importd.settler import Settler, seconds_each
 from importd.sources.local import LocalSource
-from importd.spool import Unregistered, claim, recover, register
+from importd.spool import Unregistered, record, recover, register
 from importd.store import Store
 
 PARKED_SWEEP = 3600.0      # seconds between sweeps of parked documents when nothing is imported
@@ -61,6 +62,7 @@ class Service:
         self._spool_cursor = 0         # the last ledger id processed: a turn goes on from there
         self._spool_more = False       # the last turn stopped at its budget, not at the spool's end
         self.settler = Settler(self.wake)
+        self.claimer = Claimer(self.wake)
         self._reserved: set[Path] = set()     # archive and quarantine names given to files not yet settled
 
     def _make_source(self, source: Source):
@@ -135,8 +137,10 @@ class Service:
             forced = True
         finally:
             self.notify.stopping()
-            if not forced:      # a forced stop leaves the rest to the next start's settle
+            if not forced:      # a forced stop leaves the rest to the next start's recovery and settle
+                self._finish_claims()
                 self._collect(wait=True)
+            self.claimer.stop(wait=not forced)
             self.settler.stop(wait=not forced)
             for source in self.sources:
                 source.stop()
@@ -225,31 +229,66 @@ class Service:
             self.logger.debug("metrics.update_failed", error=str(e))
 
     def _claim_ready(self) -> int:
+        """Take what the sources have ready. Local inboxes are claimed on the claim thread: the
+        round begun last turn is taken; when it found nothing (the inbox may have changed since
+        it looked), a fresh round runs now. When files came, the next round begins at once and
+        runs while this turn processes them."""
         claimed = self._register_unregistered()
         for source in self.sources:
             if source.source.kind == "sftp":
                 claimed += source.arrivals()      # its thread downloads and registers them
-                continue
-            if self._shared_fault or not self.backoff.ready(("claim", source.name)):
-                continue
+        taken = self._take_claims()
+        if not taken and self._begin_claims():
+            taken = self._take_claims()
+        if taken:
+            self._begin_claims()
+        return claimed + taken
+
+    def _begin_claims(self) -> bool:
+        """A claim round on the local sources that may claim now; False when none may."""
+        sources = [source for source in self.sources if source.source.kind != "sftp"
+                   and not self._shared_fault and self.backoff.ready(("claim", source.name))]
+        if sources:
+            self.claimer.begin(self.config, sources)
+        return bool(sources)
+
+    def _take_claims(self) -> int:
+        """Record in the ledger the files of the round begun (waiting for its end); log them,
+        handle its faults. Files spooled that the ledger cannot take now wait in _unregistered."""
+        result = self.claimer.take()
+        if result is None:
+            return 0
+        claimed = 0
+        for name, spooled in result.spooled.items():
             try:
-                paths = source.ready()
-                taken = claim(self.config, self.store, source.name, paths) if paths else []
-                for file_id, name in taken:
-                    self.logger.info("file.claimed", file_id=file_id, source=source.name, file=ledger_name(name))
-                claimed += len(taken)
+                ids = record(self.config, self.store, name, spooled)
             except Unregistered as e:
-                self._unregistered.append(e)
-                self._fault("claim", e.__cause__, source.name)
-                self.backoff.failed(("claim", source.name))
+                result.failed[name] = e
                 continue
-            except TRANSIENT as e:
-                self._fault("claim", e, source.name)
-                self.backoff.failed(("claim", source.name))
-                continue
-            self.faults.ok("claim", source.name)
-            self.backoff.ok(("claim", source.name))
+            for file_id, (_, file, _, _) in zip(ids, spooled):
+                self.logger.debug("file.claimed", file_id=file_id, source=name, file=ledger_name(file))
+            if ids:
+                self.logger.info("files.claimed", source=name, count=len(ids), first_id=ids[0], last_id=ids[-1])
+            claimed += len(ids)
+            self.faults.ok("claim", name)
+            self.backoff.ok(("claim", name))
+        for name, error in result.failed.items():
+            if isinstance(error, Unregistered):
+                self._unregistered.append(error)
+                self._fault("claim", error.__cause__, name)
+            elif isinstance(error, TRANSIENT):
+                self._fault("claim", error, name)
+            else:
+                raise error       # a bug: as when the loop claimed itself
+            self.backoff.failed(("claim", name))
         return claimed
+
+    def _finish_claims(self) -> None:
+        """Wait for the round in flight and log what it claimed: those files wait in the spool."""
+        try:
+            self._claimed += self._take_claims()
+        except Exception as e:      # stopping: the next start's recovery finishes what this round began
+            self.logger.warning("claim.unfinished", error=f"{type(e).__name__}: {e}")
 
     def _register_unregistered(self) -> int:
         """Files moved into the spool whose ledger insert failed: the ledger takes them now."""
@@ -385,6 +424,7 @@ class Service:
                               hint="restart the service to use another database or spool")
             self.notify.ready("configuration reload failed; the old one runs")
             return
+        self._finish_claims()         # the claim thread must be done with the old sources
         for source in self.sources:
             source.stop()
         self.config = config

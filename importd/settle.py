@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from importd.config import Config
-from importd.durable import atomic_text, fs_name, fsync_path, move_file, write_atomic
+from importd.durable import atomic_text, fs_name, fsync_files, fsync_path, move_file, write_atomic
 from importd.faults import TRANSIENT
 from importd.store import Store
 
@@ -69,8 +69,9 @@ def place(config: Config, rows: list) -> tuple[list[int], dict[int, OSError]]:
             held[row["id"]] = e
             continue
         placed.append(row["id"])
-    for path in sorted(to_sync, key=lambda p: p in made):      # files first, then their folders
-        fsync_path(path)
+    fsync_files([path for path in to_sync if path not in made])      # the acks first, then the folders
+    for folder in to_sync & made:
+        fsync_path(folder)
     return placed, held
 
 
