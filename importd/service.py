@@ -64,6 +64,7 @@ class Service:
         self.settler = Settler(self.wake)
         self.claimer = Claimer(self.wake)
         self._reserved: set[Path] = set()     # archive and quarantine names given to files not yet settled
+        self._unmarked: set[int] = set()      # files settle put in place, not yet marked settled in the ledger
 
     def _make_source(self, source: Source):
         if source.kind == "sftp":
@@ -140,6 +141,7 @@ class Service:
             if not forced:      # a forced stop leaves the rest to the next start's recovery and settle
                 self._finish_claims()
                 self._collect(wait=True)
+                self._mark_placed()
             self.claimer.stop(wait=not forced)
             self.settler.stop(wait=not forced)
             for source in self.sources:
@@ -167,6 +169,8 @@ class Service:
             imported = self._process_spool()
             if self._collect() or imported or time.monotonic() - self._swept_at > PARKED_SWEEP:
                 self._release_parked()
+            if not self._claimed and not self._spool_more:
+                self._mark_placed()         # nothing more comes at once: no group commit to ride with
             if self.config.metrics_port is not None:
                 self._update_gauges()       # only read when someone can scrape them
         self._say_state()
@@ -339,7 +343,8 @@ class Service:
                 self._spool_cursor = 0          # the whole spool was seen: start again at the oldest
                 return imported
             waiting = [row for row in rows
-                       if row["id"] not in self.settler.in_flight and self.backoff.ready(row["id"])]
+                       if row["id"] not in self.settler.in_flight and row["id"] not in self._unmarked
+                       and self.backoff.ready(row["id"])]
             for group in groups(waiting):
                 if self.stop_requested or self._shared_fault:
                     return imported
@@ -356,29 +361,28 @@ class Service:
         A fault that rolls back a group is retried file by file at once, so a
         file the service cannot read holds back itself, not its neighbours."""
         started = time.monotonic()
+        marks = sorted(self._unmarked)
         try:
             decided = decide(self.config, self.store, [row["id"] for row in rows], progress=self._heartbeat,
-                             reserved=self._reserved)
+                             reserved=self._reserved, settled=marks)
         except Transient as e:
             if len(rows) > 1 and classify(e.error) not in SHARED_KINDS:
                 return any([self._process_group([row]) for row in rows])
             self._held(rows, e)
             return False
+        self._unmarked.difference_update(marks)
         self.faults.ok("process")
         self.backoff.ok("process")
         self.settler.submit(self.config, decided, started)     # waits while two groups are being settled
         return self._collect()
 
     def _collect(self, wait: bool = False) -> bool:
-        """Mark settled the files the settle thread has put in place; True if one imported."""
+        """Log the files the settle thread has put in place; True if one imported. Their settled
+        mark rides with the next group's commit (or _mark_placed's)."""
         imported = False
         for group in self.settler.collect(wait):
             placed = [row for row in group.rows if row["id"] in group.placed]
-            try:
-                mark_settled(self.config, self.store, group.placed)
-            except TRANSIENT as e:        # placed again on the next pass: every step repeats safely
-                group.held.update(dict.fromkeys(group.placed, e))
-                placed = []
+            self._unmarked.update(group.placed)
             for row in group.rows:
                 self._reserved.discard(self.config.path.parent / row["settled_path"])
                 if row["id"] in group.held:
@@ -393,6 +397,20 @@ class Service:
             if placed:
                 self.faults.ok("settle")
         return imported
+
+    def _mark_placed(self) -> None:
+        """Mark settled, in a commit of their own, the placed files no group's commit took along.
+        A fault leaves them to the next try; a crash first, to the next start's settle, which
+        finds them in place and rewrites their acks."""
+        if not self._unmarked or self.store is None:
+            return
+        marks = sorted(self._unmarked)
+        try:
+            mark_settled(self.config, self.store, marks)
+        except TRANSIENT as e:
+            self._fault("settle", e)
+            return
+        self._unmarked.difference_update(marks)
 
     def _held(self, rows: list, error: Transient) -> None:
         """Files left in the spool by a fault, to retry later."""
