@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 from importd import log
-from importd.claimer import Claimer
+from importd.claimer import Claimer, Claims
 from importd.config import Config, Source, load_config
-from importd.durable import ledger_name
 from importd.errors import ConfigError, StopRequested
 from importd.faults import SHARED_KINDS, TRANSIENT, Backoff, Faults, classify
 from importd.instance import InstanceLock
@@ -29,14 +28,14 @@ from importd.review import acknowledge_pending
 from importd.settle import mark_settled
 from importd.settler import Settler, seconds_each
 from importd.sources.local import LocalSource
-from importd.spool import Unregistered, record, recover, register
+from importd.spool import Unregistered, recover
 from importd.store import Store
 
 PARKED_SWEEP = 3600.0      # seconds between sweeps of parked documents when nothing is imported
 PROCESS_BATCH = 500        # files processed in a turn before new arrivals are claimed
 
 
-class Service:
+class Service(Claims):
     def __init__(self, config: Config, *, once: bool = False):
         self.config = config
         self.once = once
@@ -231,84 +230,6 @@ class Service:
             self.metrics.observe(self.store, self.sources)
         except TRANSIENT as e:       # figures can wait; the work's own stages report the fault
             self.logger.debug("metrics.update_failed", error=str(e))
-
-    def _claim_ready(self) -> int:
-        """Take what the sources have ready. Local inboxes are claimed on the claim thread: the
-        round begun last turn is taken; when it found nothing (the inbox may have changed since
-        it looked), a fresh round runs now. When files came, the next round begins at once and
-        runs while this turn processes them."""
-        claimed = self._register_unregistered()
-        for source in self.sources:
-            if source.source.kind == "sftp":
-                claimed += source.arrivals()      # its thread downloads and registers them
-        taken = self._take_claims()
-        if not taken and self._begin_claims():
-            taken = self._take_claims()
-        if taken:
-            self._begin_claims()
-        return claimed + taken
-
-    def _begin_claims(self) -> bool:
-        """A claim round on the local sources that may claim now; False when none may."""
-        sources = [source for source in self.sources if source.source.kind != "sftp"
-                   and not self._shared_fault and self.backoff.ready(("claim", source.name))]
-        if sources:
-            self.claimer.begin(self.config, sources)
-        return bool(sources)
-
-    def _take_claims(self) -> int:
-        """Record in the ledger the files of the round begun (waiting for its end); log them,
-        handle its faults. Files spooled that the ledger cannot take now wait in _unregistered."""
-        result = self.claimer.take()
-        if result is None:
-            return 0
-        claimed = 0
-        for name, spooled in result.spooled.items():
-            try:
-                ids = record(self.config, self.store, name, spooled)
-            except Unregistered as e:
-                result.failed[name] = e
-                continue
-            for file_id, (_, file, _, _) in zip(ids, spooled):
-                self.logger.debug("file.claimed", file_id=file_id, source=name, file=ledger_name(file))
-            if ids:
-                self.logger.info("files.claimed", source=name, count=len(ids), first_id=ids[0], last_id=ids[-1])
-            claimed += len(ids)
-            self.faults.ok("claim", name)
-            self.backoff.ok(("claim", name))
-        for name, error in result.failed.items():
-            if isinstance(error, Unregistered):
-                self._unregistered.append(error)
-                self._fault("claim", error.__cause__, name)
-            elif isinstance(error, TRANSIENT):
-                self._fault("claim", error, name)
-            else:
-                raise error       # a bug: as when the loop claimed itself
-            self.backoff.failed(("claim", name))
-        return claimed
-
-    def _finish_claims(self) -> None:
-        """Wait for the round in flight and log what it claimed: those files wait in the spool."""
-        try:
-            self._claimed += self._take_claims()
-        except Exception as e:      # stopping: the next start's recovery finishes what this round began
-            self.logger.warning("claim.unfinished", error=f"{type(e).__name__}: {e}")
-
-    def _register_unregistered(self) -> int:
-        """Files moved into the spool whose ledger insert failed: the ledger takes them now."""
-        done = 0
-        while self._unregistered and not self._shared_fault:
-            waiting = self._unregistered[0]
-            try:
-                ids = register(self.config, self.store, waiting.source, waiting.files)
-            except TRANSIENT as e:
-                self._fault("claim", e, waiting.source)
-                return done
-            self._unregistered.pop(0)
-            for file_id, (_, name) in zip(ids, waiting.files):
-                self.logger.info("file.claimed", file_id=file_id, source=waiting.source, file=ledger_name(name))
-            done += len(ids)
-        return done
 
     def _release_parked(self) -> None:
         if self._shared_fault or not self.backoff.ready("parking"):
