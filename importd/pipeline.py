@@ -22,7 +22,8 @@ from importd.config import Config
 from importd.errors import FileRejected
 from importd.faults import TRANSIENT
 from importd.mapping import check_columns, map_records
-from importd.settle import archive_path, open_ack_lines, quarantine_path, rejects_path, settle
+from importd.settle import (archive_path, drop_ack_lines, mark_settled, open_ack_lines, quarantine_path,
+                            rejects_path, settle)
 from importd.store import FINAL_STATES, Store
 
 
@@ -62,7 +63,7 @@ def process(config: Config, store: Store, file_id: int, progress=None) -> sqlite
 
 
 def decide(config: Config, store: Store, file_ids: list[int], progress=None,
-           reserved: set[Path] | None = None) -> list[sqlite3.Row]:
+           reserved: set[Path] | None = None, settled: list[int] = ()) -> list[sqlite3.Row]:
     """Commit the outcome of each spooled file (imported, duplicate or quarantined) with one
     commit for all; return their ledger rows, to settle. Files already decided are left as they are.
 
@@ -70,17 +71,25 @@ def decide(config: Config, store: Store, file_ids: list[int], progress=None,
     file that fails rolls back alone and commits its quarantine reason instead,
     and numbers stay gapless. A fault that is not a file's fault (database
     locked, disk full) rolls back the whole group and raises Transient("process").
-    `reserved` holds the settle targets given to files not settled yet.
+    `reserved` holds the settle targets given to files not settled yet. `settled`: files
+    settle has put in place, marked settled in the same commit (a commit saved per group;
+    until it is durable, a rerun of their settle finds them placed and only rewrites their acks).
     """
     reserved = set() if reserved is None else reserved
     try:
         undecided = [row for row in store.files(file_ids) if row["state"] not in FINAL_STATES]
+        if settled and len(undecided) <= 1:
+            mark_settled(config, store, list(settled))
         # One file alone keeps its own commits, so a large one can show as "processing".
         with store.transaction() if len(undecided) > 1 else nullcontext():
+            if settled and len(undecided) > 1:
+                store.mark_settled(list(settled))
             for row in undecided:
                 _decide(config, store, row, _logger(row), progress, reserved)
                 if not store.db.in_transaction and len(undecided) > 1:
                     raise sqlite3.OperationalError("the group's transaction was rolled back")
+        if settled and len(undecided) > 1:
+            drop_ack_lines(config, list(settled))
         return store.files(file_ids)
     except TRANSIENT as e:
         raise Transient("process", e) from e

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from importd import log
+from importd.claimer import Claimer, Claims
 from importd.config import Config, Source, load_config
-from importd.durable import ledger_name
 from importd.errors import ConfigError, StopRequested
 from importd.faults import SHARED_KINDS, TRANSIENT, Backoff, Faults, classify
 from importd.instance import InstanceLock
@@ -28,14 +28,14 @@ from importd.review import acknowledge_pending
 from importd.settle import mark_settled
 from importd.settler import Settler, seconds_each
 from importd.sources.local import LocalSource
-from importd.spool import Unregistered, claim, recover, register
+from importd.spool import Unregistered, recover
 from importd.store import Store
 
 PARKED_SWEEP = 3600.0      # seconds between sweeps of parked documents when nothing is imported
 PROCESS_BATCH = 500        # files processed in a turn before new arrivals are claimed
 
 
-class Service:
+class Service(Claims):
     def __init__(self, config: Config, *, once: bool = False):
         self.config = config
         self.once = once
@@ -61,7 +61,9 @@ class Service:
         self._spool_cursor = 0         # the last ledger id processed: a turn goes on from there
         self._spool_more = False       # the last turn stopped at its budget, not at the spool's end
         self.settler = Settler(self.wake)
+        self.claimer = Claimer(self.wake)
         self._reserved: set[Path] = set()     # archive and quarantine names given to files not yet settled
+        self._unmarked: set[int] = set()      # files settle put in place, not yet marked settled in the ledger
 
     def _make_source(self, source: Source):
         if source.kind == "sftp":
@@ -135,8 +137,11 @@ class Service:
             forced = True
         finally:
             self.notify.stopping()
-            if not forced:      # a forced stop leaves the rest to the next start's settle
+            if not forced:      # a forced stop leaves the rest to the next start's recovery and settle
+                self._finish_claims()
                 self._collect(wait=True)
+                self._mark_placed()
+            self.claimer.stop(wait=not forced)
             self.settler.stop(wait=not forced)
             for source in self.sources:
                 source.stop()
@@ -163,6 +168,8 @@ class Service:
             imported = self._process_spool()
             if self._collect() or imported or time.monotonic() - self._swept_at > PARKED_SWEEP:
                 self._release_parked()
+            if not self._claimed and not self._spool_more:
+                self._mark_placed()         # nothing more comes at once: no group commit to ride with
             if self.config.metrics_port is not None:
                 self._update_gauges()       # only read when someone can scrape them
         self._say_state()
@@ -224,49 +231,6 @@ class Service:
         except TRANSIENT as e:       # figures can wait; the work's own stages report the fault
             self.logger.debug("metrics.update_failed", error=str(e))
 
-    def _claim_ready(self) -> int:
-        claimed = self._register_unregistered()
-        for source in self.sources:
-            if source.source.kind == "sftp":
-                claimed += source.arrivals()      # its thread downloads and registers them
-                continue
-            if self._shared_fault or not self.backoff.ready(("claim", source.name)):
-                continue
-            try:
-                paths = source.ready()
-                taken = claim(self.config, self.store, source.name, paths) if paths else []
-                for file_id, name in taken:
-                    self.logger.info("file.claimed", file_id=file_id, source=source.name, file=ledger_name(name))
-                claimed += len(taken)
-            except Unregistered as e:
-                self._unregistered.append(e)
-                self._fault("claim", e.__cause__, source.name)
-                self.backoff.failed(("claim", source.name))
-                continue
-            except TRANSIENT as e:
-                self._fault("claim", e, source.name)
-                self.backoff.failed(("claim", source.name))
-                continue
-            self.faults.ok("claim", source.name)
-            self.backoff.ok(("claim", source.name))
-        return claimed
-
-    def _register_unregistered(self) -> int:
-        """Files moved into the spool whose ledger insert failed: the ledger takes them now."""
-        done = 0
-        while self._unregistered and not self._shared_fault:
-            waiting = self._unregistered[0]
-            try:
-                ids = register(self.config, self.store, waiting.source, waiting.files)
-            except TRANSIENT as e:
-                self._fault("claim", e, waiting.source)
-                return done
-            self._unregistered.pop(0)
-            for file_id, (_, name) in zip(ids, waiting.files):
-                self.logger.info("file.claimed", file_id=file_id, source=waiting.source, file=ledger_name(name))
-            done += len(ids)
-        return done
-
     def _release_parked(self) -> None:
         if self._shared_fault or not self.backoff.ready("parking"):
             return
@@ -300,7 +264,8 @@ class Service:
                 self._spool_cursor = 0          # the whole spool was seen: start again at the oldest
                 return imported
             waiting = [row for row in rows
-                       if row["id"] not in self.settler.in_flight and self.backoff.ready(row["id"])]
+                       if row["id"] not in self.settler.in_flight and row["id"] not in self._unmarked
+                       and self.backoff.ready(row["id"])]
             for group in groups(waiting):
                 if self.stop_requested or self._shared_fault:
                     return imported
@@ -317,29 +282,28 @@ class Service:
         A fault that rolls back a group is retried file by file at once, so a
         file the service cannot read holds back itself, not its neighbours."""
         started = time.monotonic()
+        marks = sorted(self._unmarked)
         try:
             decided = decide(self.config, self.store, [row["id"] for row in rows], progress=self._heartbeat,
-                             reserved=self._reserved)
+                             reserved=self._reserved, settled=marks)
         except Transient as e:
             if len(rows) > 1 and classify(e.error) not in SHARED_KINDS:
                 return any([self._process_group([row]) for row in rows])
             self._held(rows, e)
             return False
+        self._unmarked.difference_update(marks)
         self.faults.ok("process")
         self.backoff.ok("process")
         self.settler.submit(self.config, decided, started)     # waits while two groups are being settled
         return self._collect()
 
     def _collect(self, wait: bool = False) -> bool:
-        """Mark settled the files the settle thread has put in place; True if one imported."""
+        """Log the files the settle thread has put in place; True if one imported. Their settled
+        mark rides with the next group's commit (or _mark_placed's)."""
         imported = False
         for group in self.settler.collect(wait):
             placed = [row for row in group.rows if row["id"] in group.placed]
-            try:
-                mark_settled(self.config, self.store, group.placed)
-            except TRANSIENT as e:        # placed again on the next pass: every step repeats safely
-                group.held.update(dict.fromkeys(group.placed, e))
-                placed = []
+            self._unmarked.update(group.placed)
             for row in group.rows:
                 self._reserved.discard(self.config.path.parent / row["settled_path"])
                 if row["id"] in group.held:
@@ -354,6 +318,20 @@ class Service:
             if placed:
                 self.faults.ok("settle")
         return imported
+
+    def _mark_placed(self) -> None:
+        """Mark settled, in a commit of their own, the placed files no group's commit took along.
+        A fault leaves them to the next try; a crash first, to the next start's settle, which
+        finds them in place and rewrites their acks."""
+        if not self._unmarked or self.store is None:
+            return
+        marks = sorted(self._unmarked)
+        try:
+            mark_settled(self.config, self.store, marks)
+        except TRANSIENT as e:
+            self._fault("settle", e)
+            return
+        self._unmarked.difference_update(marks)
 
     def _held(self, rows: list, error: Transient) -> None:
         """Files left in the spool by a fault, to retry later."""
@@ -385,6 +363,7 @@ class Service:
                               hint="restart the service to use another database or spool")
             self.notify.ready("configuration reload failed; the old one runs")
             return
+        self._finish_claims()         # the claim thread must be done with the old sources
         for source in self.sources:
             source.stop()
         self.config = config

@@ -10,20 +10,28 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from contextlib import contextmanager
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
 from importd.config import Config
-from importd.durable import atomic_text, fs_name, fsync_path, move_file, write_atomic
+from importd.durable import atomic_text, fs_name, fsync_files, fsync_path, move_file, write_atomic
 from importd.faults import TRANSIENT
 from importd.store import Store
 
 
 def archive_path(config: Config, source: str, name: str, file_id: int,
                  reserved: set[Path] | None = None) -> Path:
-    return _free(config.archive / source / date.today().isoformat() / fs_name(name), file_id, reserved)
+    return _free(_dated(config.archive, source, date.today()) / fs_name(name), file_id, reserved)
+
+
+@lru_cache(maxsize=64)
+def _dated(archive: Path, source: str, day: date) -> Path:
+    """archive/<source>/<day>: built once a day, not once a file."""
+    return archive / source / day.isoformat()
 
 
 def quarantine_path(config: Config, source: str, name: str, file_id: int,
@@ -69,8 +77,9 @@ def place(config: Config, rows: list) -> tuple[list[int], dict[int, OSError]]:
             held[row["id"]] = e
             continue
         placed.append(row["id"])
-    for path in sorted(to_sync, key=lambda p: p in made):      # files first, then their folders
-        fsync_path(path)
+    fsync_files([path for path in to_sync if path not in made])      # the acks first, then the folders
+    for folder in to_sync & made:
+        fsync_path(folder)
     return placed, held
 
 
@@ -80,8 +89,21 @@ def mark_settled(config: Config, store: Store, file_ids: list[int]) -> None:
         return
     with store.transaction():
         store.mark_settled(file_ids)
+    drop_ack_lines(config, file_ids)
+
+
+def drop_ack_lines(config: Config, file_ids: list[int]) -> None:
+    """Once the files are marked settled (committed), their acks' working files go: only
+    then, as until then a rerun rewrites an ack whole from them. One listing, not a try per file:
+    most files keep their outcomes in the ledger and have none."""
+    folder = config.spool / ".acks"
+    try:
+        present = set(os.listdir(folder))
+    except FileNotFoundError:
+        return
     for file_id in file_ids:
-        ack_lines_path(config, file_id).unlink(missing_ok=True)   # only now: a rerun rewrites the ack whole
+        if f"{file_id}.jsonl" in present:
+            os.unlink(folder / f"{file_id}.jsonl")
 
 
 def _place(config: Config, row, made: set[Path]) -> set[Path]:
@@ -237,7 +259,7 @@ def _write_csv_ack(path: Path, row, summary: dict, lines: Path) -> None:
 def _free(path: Path, file_id: int, reserved: set[Path] | None = None) -> Path:
     """`path`, or `name~<file_id>.ext` beside it when that name is taken, on disk or
     in `reserved` (the targets given to other files of the same group)."""
-    if path.exists() or (reserved is not None and path in reserved):
+    if (reserved is not None and path in reserved) or os.path.lexists(path):
         path = path.with_name(f"{path.stem}~{file_id}{path.suffix}")
     if reserved is not None:
         reserved.add(path)

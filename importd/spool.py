@@ -43,6 +43,15 @@ def claim(config: Config, store: Store, source: str, paths: list[Path], *,
     keeps the whole name as text. A fault after some files moved raises
     Unregistered with those files.
     """
+    spooled = spool_in(config, source, paths, copy=copy)
+    return list(zip(record(config, store, source, spooled), (name for _, name, _, _ in spooled)))
+
+
+def spool_in(config: Config, source: str, paths: list[Path], *,
+             copy: bool = False) -> list[tuple[Path, str, str, int]]:
+    """The filesystem half of claim, with no database: move (or copy) the files into the
+    spool, sync its folder once, hash them. Returns (spooled path, name, sha256, size) of
+    each file taken; a fault after some files moved raises Unregistered with those."""
     moved: list[tuple[Path, str]] = []
     try:
         folder = spool_folder(config, source)
@@ -58,11 +67,23 @@ def claim(config: Config, store: Store, source: str, paths: list[Path], *,
             moved.append((target, path.name))
         if moved:
             fsync_dir(moved[0][0].parent)
-        return list(zip(register(config, store, source, moved), (name for _, name in moved)))
+        return [(target, name, *file_digest(target)) for target, name in moved]
     except TRANSIENT as e:
         if not moved:
             raise
         raise Unregistered(source, moved) from e
+
+
+def record(config: Config, store: Store, source: str, spooled: list[tuple[Path, str, str, int]]) -> list[int]:
+    """The ledger half of claim: files spool_in took, in one transaction; their ids. A fault
+    raises Unregistered with the files, to record later."""
+    if not spooled:
+        return []
+    try:
+        return store.add_files(source, [(ledger_name(name), sha256, size, str(path.relative_to(config.spool)))
+                                        for path, name, sha256, size in spooled])
+    except TRANSIENT as e:
+        raise Unregistered(source, [(path, name) for path, name, _, _ in spooled]) from e
 
 
 def spool_path(config: Config, source: str, name: str) -> Path:
