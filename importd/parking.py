@@ -29,7 +29,7 @@ from importd.store import Store
 def release(config: Config, store: Store, logger, *, include_review: bool = False) -> dict[str, int]:
     """Try every parked document again; return counts of released, still parked, expired."""
     counts = {"released": 0, "waiting": 0, "expired": 0, "rejected": 0, "gone": 0}
-    rules_by_path = {str(r.rules.path): r.rules for s in config.sources for r in s.routes}
+    configured = [r.rules for s in config.sources for r in s.routes]
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for row in store.parked(include_review=include_review):
         log = logger.bind(parked_id=row["id"], entity=row["entity"], external_ref=row["external_id"])
@@ -38,7 +38,7 @@ def release(config: Config, store: Store, logger, *, include_review: bool = Fals
             counts["expired"] += 1
             continue
         try:
-            rules = rules_by_path.get(row["rules"]) or load_rules(Path(row["rules"]))
+            rules = _rules_of(row["rules"], configured)
             outcome = _try(config, store, rules, row, log)
         except Exception as error:      # one bad parked document must not stop the others
             log.exception("parked.internal_error")
@@ -74,6 +74,19 @@ def _try(config: Config, store: Store, rules: Rules, row, log) -> str:
     outcome = plan.outcomes[0]
     log.info("parked.released", number=outcome["number"], outcome=outcome["outcome"])
     return "released"
+
+
+def _rules_of(path: str, configured: list[Rules]) -> Rules:
+    """The rules file a document was parked with: the configured one at that path, else the file
+    itself, else (the setup moved to another folder) the configured rules file of that name."""
+    for rules in configured:
+        if str(rules.path) == path:
+            return rules
+    if not Path(path).exists():
+        for rules in configured:
+            if rules.path.name == Path(path).name:
+                return rules
+    return load_rules(Path(path))
 
 
 def _strict(rules: Rules) -> Rules:

@@ -15,6 +15,15 @@ from importd.store.schema import ACCOUNT_COLUMNS
 RELEASE_DB = Path(__file__).parent / "fixtures" / "release-5e48e29.db"
 
 
+def release_database(setup) -> Path:
+    """The fixture, copied into the setup. Its parked payment names its rules file by the path
+    it had in the folder where the fixture was made: like a setup moved to another folder, the
+    sweep finds the configured rules file of that name."""
+    path = setup.root / "importd.db"
+    shutil.copyfile(RELEASE_DB, path)
+    return path
+
+
 def everything(path: Path) -> dict[str, list[tuple]]:
     """Every row of every table, in a stable order (the columns the table had then)."""
     conn = sqlite3.connect(path)
@@ -32,8 +41,7 @@ def everything(path: Path) -> dict[str, list[tuple]]:
 def test_release_database_gains_the_new_columns_and_keeps_every_row(setup):
     """Opened by the service, the old database has extra, account and vat_code columns, NULL in
     old rows, and every table holds exactly the rows (and values) it held before."""
-    shutil.copyfile(RELEASE_DB, setup.root / "importd.db")
-    before = everything(setup.root / "importd.db")
+    before = everything(release_database(setup))
     assert sum(len(rows) for _, rows in before.values()) > 30      # the fixture is not empty
     result = setup.run_once()
     assert result.returncode == 0, result.stderr
@@ -55,7 +63,7 @@ def test_release_database_gains_the_new_columns_and_keeps_every_row(setup):
 def test_documents_of_the_release_database_sent_again_are_duplicates(setup):
     """The fingerprints stored by the previous release still match: the same orders and
     customers again are duplicates, not changed documents."""
-    shutil.copyfile(RELEASE_DB, setup.root / "importd.db")
+    release_database(setup)
     for sample, name in (("orders_export_1.csv", "orders_export_again.csv"), ("clients-2026-11.csv", "clients-again.csv")):
         data = (SAMPLES / sample).read_bytes()
         other = data.replace(b"\r\n", b"\n") if b"\r\n" in data else data.replace(b"\n", b"\r\n")
