@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     except SetupInUse as e:
         print(f"importd: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except TRANSIENT as e:           # a database that cannot be reached or is locked: say so, no traceback
+        kind = classify(e)
+        print(f"importd: {kind}: {e}\n  what to do: {hint(kind)}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -43,12 +43,14 @@ class SnapshotStore:
         return len(again)
 
     def absent(self, source: str | None = None, entity: str | None = None) -> list[sqlite3.Row]:
+        # the filters written out, not `? IS NULL OR …`: PostgreSQL cannot type an untyped NULL
+        where = [f" AND r.{name} = ?" for name, value in (("source", source), ("entity", entity)) if value is not None]
         return self.db.execute(
             "SELECT r.source, r.entity, r.external_id, r.internal_key, r.absent_since, r.absent_file_id,"
             " f.name AS file_name FROM external_refs r LEFT JOIN import_files f ON f.id = r.absent_file_id"
-            " WHERE r.absent_since IS NOT NULL AND (? IS NULL OR r.source = ?) AND (? IS NULL OR r.entity = ?)"
+            f" WHERE r.absent_since IS NOT NULL{''.join(where)}"
             " ORDER BY r.source, r.entity, r.absent_since, r.external_id",
-            (source, source, entity, entity)).fetchall()
+            [value for value in (source, entity) if value is not None]).fetchall()
 
     def absent_counts(self) -> list[sqlite3.Row]:
         return absent_counts(self.db)
