@@ -129,7 +129,7 @@ def cmd_import(args) -> int:
     lock = InstanceLock(config.spool, "import")
     try:
         lock.acquire()
-        store = Store(config.database, config.busy_timeout)
+        store = Store(config.database, config.busy_timeout, owner=config.spool_owner)
     except TRANSIENT as e:
         lock.release()
         print(f"importd: cannot import now: {e} — {hint(classify(e))}", file=sys.stderr)
@@ -219,7 +219,7 @@ def cmd_check(args) -> int:
 
 def cmd_status(args) -> int:
     config = load_config(args.config)
-    store = Store(config.database, config.busy_timeout)
+    store = Store(config.database, config.busy_timeout, owner=config.spool_owner)
     try:
         data = status.report(config, store)
     finally:
@@ -230,7 +230,7 @@ def cmd_status(args) -> int:
 
 def cmd_quarantine(args) -> int:
     config = load_config(args.config)
-    store = Store(config.database, config.busy_timeout)
+    store = Store(config.database, config.busy_timeout, owner=config.spool_owner)
     try:
         if args.action == "list":
             for row in store.quarantined():
@@ -281,7 +281,7 @@ def _dry_run(args, rules) -> int:
 
 def cmd_parked(args) -> int:
     config = load_config(args.config)
-    store = Store(config.database, config.busy_timeout)
+    store = Store(config.database, config.busy_timeout, owner=config.spool_owner)
     try:
         if args.action == "retry":
             log.configure(config.log_format)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from importd.database_settings import DATABASE_KEYS, Database, database_setting
 from importd.errors import ConfigError
+from importd.instance import spool_owner
 from importd.numbering import check_format
 from importd.rules import Rules, load_rules
 from importd.sftp_settings import SFTP_KEYS, SftpSettings, sftp_settings
@@ -80,6 +81,11 @@ class Config:
 
     def source(self, name: str) -> Source:
         return next(s for s in self.sources if s.name == name)
+
+    @property
+    def spool_owner(self) -> str | None:
+        """The name of this setup's spool in a database several setups share (see instance.py)."""
+        return spool_owner(self.spool, shared=not isinstance(self.database, Path))
 
 
 def load_config(path: Path) -> Config:

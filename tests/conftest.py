@@ -104,7 +104,8 @@ class Setup:
     def spool_files(self) -> list[Path]:
         """Files in the spool (not the lock the service holds there)."""
         folder = self.root / "spool"
-        return [p for p in folder.rglob("*") if p.is_file() and p.name != ".importd.lock"] if folder.exists() else []
+        return ([p for p in folder.rglob("*") if p.is_file() and p.name not in (".importd.lock", ".importd.owner")]
+                if folder.exists() else [])
 
     def start(self, *extra: str) -> subprocess.Popen:
         """Start the service in the background; the test stops it."""

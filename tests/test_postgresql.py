@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import Setup, importd, log_lines, use_database
+from builders import order_rows
+from conftest import Setup, importd, log_lines, stop, use_database
 
 from importd.database_settings import PostgresDatabase
 from importd.faults import TRANSIENT, classify
@@ -116,9 +118,9 @@ TABLES = {"customers": "code", "products": "sku", "orders": "number", "order_lin
           "invoices": "number", "invoice_lines": "invoice_number, line_no", "payments": "number",
           "counters": "series, scope", "external_refs": "source, entity, external_id",
           "parked_records": "id", "import_files": "id"}
-# Written by the clock: they differ between two runs, whatever the backend.
+# Written by the clock or naming the setup's folders: they differ between two runs, whatever the backend.
 STAMPS = {"created_at", "updated_at", "received_at", "finished_at", "settled_at", "parked_at", "expires_at",
-          "summary", "spool_path", "settled_path", "rowid"}
+          "summary", "spool_path", "settled_path", "rowid", "spool_owner"}
 
 
 def imported_samples(root: Path, database: PostgresDatabase | None) -> dict:
@@ -176,3 +178,57 @@ def test_a_lost_connection_is_reopened_at_the_next_statement(postgresql):
         store.counts_by_state()
     assert store.counts_by_state() == []          # a new connection, no human action
     store.close()
+
+
+# -- several instances, one database -----------------------------------------------------------
+
+def test_two_instances_on_one_database_keep_one_gapless_series(tmp_path, postgresql):
+    """Two setups (each its own inbox and spool) import at the same time into one PostgreSQL:
+    one order series, consecutive; a file dropped into both, and an order sent in two files,
+    are imported once; neither instance touches the other's spooled files."""
+    sites = []
+    for name in ("a", "b"):
+        assert importd("init", str(tmp_path / name)).returncode == 0
+        site = Setup(tmp_path / name, postgresql)
+        use_database(site.config, postgresql)
+        sites.append(site)
+    a, b = sites
+    files = 15
+    for i in range(files):
+        a.drop(f"orders_export_a{i:02d}.csv", order_rows(a, 1000 + i * 3, 3))
+        b.drop(f"orders_export_b{i:02d}.csv", order_rows(b, 5000 + i * 3, 3))
+    shared = order_rows(a, 9000, 3)
+    a.drop("orders_export_shared.csv", shared)
+    b.drop("orders_export_shared.csv", shared)
+    a.drop("orders_export_one.csv", order_rows(a, 9500, 1))       # the same order, in two files
+    b.drop("orders_export_same.csv", order_rows(b, 9500, 1))
+    runs = [site.start("--once") for site in sites]
+    for run in runs:
+        out, err = run.communicate(timeout=240)
+        assert run.returncode == 0, err[-3000:]
+    services = [site.start_watching() for site in sites]     # then file by file, as they arrive
+    try:
+        for i in range(files):
+            a.drop(f"orders_export_c{i:02d}.csv", order_rows(a, 2000 + i * 3, 3))
+            b.drop(f"orders_export_d{i:02d}.csv", order_rows(b, 6000 + i * 3, 3))
+            time.sleep(0.05)
+        for site in sites:
+            site.wait_for(lambda: len(site.archived()) == files * 2 + 2, what="every file archived")
+    finally:
+        for service in services:
+            code, out, err = stop(service)
+            assert code == 0, err[-3000:]
+    files *= 2
+    total = files * 3 * 2 + 3 + 1
+    numbers = [r["number"] for r in a.rows("SELECT number FROM orders ORDER BY number")]
+    assert numbers == [f"CMD-2026-{n:06d}" for n in range(1, total + 1)]
+    assert a.rows("SELECT external_ref FROM orders GROUP BY external_ref HAVING count(*) > 1") == []
+    # the two services took turns: the series passes from one's files to the other's many times
+    owners = [r["spool_owner"] for r in a.rows(
+        "SELECT f.spool_owner FROM orders o JOIN import_files f ON f.id = o.file_id ORDER BY o.number")]
+    assert sum(1 for x, y in zip(owners, owners[1:]) if x != y) >= 4
+    states = {r["state"]: r["n"] for r in a.rows("SELECT state, count(*) AS n FROM import_files GROUP BY state")}
+    assert states == {"imported": files * 2 + 2, "duplicate": 2}
+    for site in sites:
+        assert not site.spool_files() and not site.quarantined()
+        assert len(site.archived()) == files + 2

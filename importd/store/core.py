@@ -28,7 +28,10 @@ from importd.store.snapshot import SnapshotStore
 class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
     """One connection to the management database."""
 
-    def __init__(self, database: Database, busy_timeout: float = 30.0):
+    def __init__(self, database: Database, busy_timeout: float = 30.0, owner: str | None = None):
+        """`owner`: the spool of this setup, when several setups share the database: the files
+        it spools are its own to process and settle (None: the database is this setup's alone)."""
+        self.owner = owner
         if isinstance(database, Path):
             self.db = sqlite.connect(database, busy_timeout)
         else:
@@ -83,9 +86,10 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
             for (name, sha256, size, spool_path), (remote_path, remote_size, remote_mtime) in zip(files, remotes):
                 ids.append(self.db.execute(
                     "INSERT INTO import_files (source, name, sha256, size, state, received_at, spool_path,"
-                    " remote_path, remote_size, remote_mtime) VALUES (?, ?, ?, ?, 'received', ?, ?, ?, ?, ?)"
-                    " RETURNING id", (source, name, sha256, size, now(), spool_path, remote_path, remote_size,
-                                      remote_mtime)).fetchone()[0])
+                    " remote_path, remote_size, remote_mtime, spool_owner)"
+                    " VALUES (?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (source, name, sha256, size, now(), spool_path, remote_path, remote_size, remote_mtime,
+                     self.owner)).fetchone()[0])
         return ids
 
     def remote_file_id(self, source: str, remote_path: str, size: int, mtime: int) -> int | None:
@@ -135,13 +139,14 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
         """Files still in the spool, to process (received) or to settle (final state): the
         first `limit` whose id comes after `after`, oldest first."""
         return self.db.execute(
-            "SELECT * FROM import_files WHERE spool_path IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
-            (after, limit)).fetchall()
+            "SELECT * FROM import_files WHERE spool_path IS NOT NULL AND id > ? AND spool_owner IS ?"
+            " ORDER BY id LIMIT ?", (after, self.owner, limit)).fetchall()
 
     def spooled(self, paths: list[str]) -> set[str]:
-        """Those of these spool paths that the ledger has (and has not settled)."""
+        """Those of these spool paths that the ledger has (and has not settled), in this spool."""
         return {row[0] for row in rows_in(
-            self.db, "SELECT spool_path FROM import_files WHERE spool_path IN ({marks})", paths)}
+            self.db, "SELECT spool_path FROM import_files WHERE spool_owner IS ? AND spool_path IN ({marks})",
+            paths, self.owner)}
 
     def unsettled_ids(self, ids: list[int]) -> set[int]:
         return {row[0] for row in rows_in(
@@ -151,7 +156,8 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
         """How many files wait in the spool, per source. `+source` keeps SQLite from walking the
         whole ledger by its source index: the few unsettled rows come from their partial index."""
         return dict(self.db.execute(
-            "SELECT source, count(*) FROM import_files WHERE spool_path IS NOT NULL GROUP BY +source").fetchall())
+            "SELECT source, count(*) FROM import_files WHERE spool_path IS NOT NULL AND spool_owner IS ?"
+            " GROUP BY +source", (self.owner,)).fetchall())
 
     def counts_by_state(self) -> list[sqlite3.Row]:
         return self.db.execute(

@@ -69,7 +69,7 @@ def ddl(script: str) -> list[str]:
 @lru_cache(maxsize=2048)
 def translate(sql: str) -> str:
     """A statement of the store, in PostgreSQL's words."""
-    sql = sql.replace("%", "%%").replace("?", "%s")
+    sql = sql.replace("%", "%%").replace(" IS ?", " IS NOT DISTINCT FROM ?").replace("?", "%s")
     return sql.replace("GROUP BY +", "GROUP BY ")     # `+column` is a hint to SQLite's planner
 
 

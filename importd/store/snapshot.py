@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from importd.store.queries import rows_in
+from importd.store.queries import rows_in, run_in
 
 
 
@@ -26,20 +26,16 @@ class SnapshotStore:
             (source, entity))]
 
     def mark_absent(self, source: str, entity: str, ids: list[str], since: str, file_id: int) -> None:
-        for _ in rows_in(self.db, "UPDATE external_refs SET absent_since = ?, absent_file_id = ?"
-                                  " WHERE source = ? AND entity = ? AND external_id IN ({marks})",
-                         ids, since, file_id, source, entity):
-            pass
+        run_in(self.db, "UPDATE external_refs SET absent_since = ?, absent_file_id = ?"
+                        " WHERE source = ? AND entity = ? AND external_id IN ({marks})", ids, since, file_id, source, entity)
 
     def mark_present(self, source: str, entity: str, ids: list[str]) -> int:
         """Those of `ids` marked absent are present again; how many were."""
         again = [row[0] for row in rows_in(
             self.db, "SELECT external_id FROM external_refs WHERE source = ? AND entity = ?"
                      " AND absent_since IS NOT NULL AND external_id IN ({marks})", ids, source, entity)]
-        for _ in rows_in(self.db, "UPDATE external_refs SET absent_since = NULL, absent_file_id = NULL"
-                                  " WHERE source = ? AND entity = ? AND external_id IN ({marks})",
-                         again, source, entity):
-            pass
+        run_in(self.db, "UPDATE external_refs SET absent_since = NULL, absent_file_id = NULL"
+                        " WHERE source = ? AND entity = ? AND external_id IN ({marks})", again, source, entity)
         return len(again)
 
     def absent(self, source: str | None = None, entity: str | None = None) -> list[sqlite3.Row]:
