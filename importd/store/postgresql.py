@@ -68,7 +68,8 @@ def ddl(script: str) -> list[str]:
 
 @lru_cache(maxsize=2048)
 def translate(sql: str) -> str:
-    """A statement of the store, in PostgreSQL's words."""
+    """A statement of the store, in PostgreSQL's words: `?` placeholders become `%s` (a literal
+    `%` is doubled), `x IS ?` (SQLite's null-safe equality) `IS NOT DISTINCT FROM`."""
     sql = sql.replace("%", "%%").replace(" IS ?", " IS NOT DISTINCT FROM ?").replace("?", "%s")
     return sql.replace("GROUP BY +", "GROUP BY ")     # `+column` is a hint to SQLite's planner
 
@@ -94,10 +95,10 @@ def _row_class(names: tuple[str, ...]) -> type[Row]:
 
 
 def _rows(cursor):
+    """psycopg's row factory: a Row class per result's column names (made once per shape)."""
     if cursor.description is None:
         return tuple
-    make = _row_class(tuple(column.name for column in cursor.description))
-    return make
+    return _row_class(tuple(column.name for column in cursor.description))
 
 
 class _IsoDate(DateLoader):
