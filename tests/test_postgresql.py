@@ -232,3 +232,26 @@ def test_two_instances_on_one_database_keep_one_gapless_series(tmp_path, postgre
     for site in sites:
         assert not site.spool_files() and not site.quarantined()
         assert len(site.archived()) == files + 2
+
+
+def test_the_writers_lock_is_one_per_schema(postgresql, postgresql_url):
+    """Commits in one schema take turns; two setups in two schemas of one database never wait for
+    each other (advisory locks are database-wide: the key includes the schema)."""
+    import psycopg
+    from importd.store.postgresql import Connection
+    other = PostgresDatabase(postgresql.url.replace("search_path%3D", "search_path%3Dother_"))
+    schema = other.url.rsplit("%3D", 1)[1]
+    with psycopg.connect(postgresql_url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    first, same, elsewhere = Connection(postgresql, 0.3), Connection(postgresql, 0.3), Connection(other, 0.3)
+    try:
+        first.execute("BEGIN IMMEDIATE")
+        elsewhere.execute("BEGIN IMMEDIATE")          # at once
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            same.execute("BEGIN IMMEDIATE")            # waits busy_timeout, then a fault to retry
+        assert classify(psycopg.errors.LockNotAvailable()) == "database_locked"
+    finally:
+        for db in (first, same, elsewhere):
+            db.close()
+        with psycopg.connect(postgresql_url, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")

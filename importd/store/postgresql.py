@@ -26,8 +26,11 @@ from psycopg.types.string import StrDumperUnknown
 from importd.database_settings import PostgresDatabase
 from importd.store.schema import ADDED_COLUMNS, MIGRATION_SCHEMA, NEWEST_OBJECT, SCHEMA
 
-# Advisory lock keys (any two bigints of our own): the writers' lock and the schema's.
-WRITER_LOCK, SCHEMA_LOCK = 0x1D9047D0_0001, 0x1D9047D0_0002
+# Advisory locks are per database, not per schema: each key pairs a number of ours (the writers'
+# lock, the schema's) with the schema's name, so two importd setups in two schemas of one
+# database never wait for each other.
+WRITER_LOCK, SCHEMA_LOCK = 0x1D904701, 0x1D904702
+LOCK = "SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))"
 
 MONEY = {"unit_price", "vat_rate", "subtotal", "shipping", "discount", "tax", "total", "quantity",
          "line_total", "total_net", "total_tax", "total_gross", "amount_due", "total_lines",
@@ -164,7 +167,7 @@ class Connection:
         conn = self._ready()
         if sql == "BEGIN IMMEDIATE":
             conn.execute("BEGIN")
-            return conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+            return conn.execute(translate(LOCK), (WRITER_LOCK,))
         return conn.execute(translate(sql), tuple(params))
 
     def executemany(self, sql: str, rows) -> psycopg.Cursor:
@@ -203,7 +206,7 @@ def _create(db: Connection) -> None:
     """The tables, and what later versions added, under a lock: instances may start together."""
     db.execute("BEGIN")
     try:
-        db.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
+        db.execute(LOCK, (SCHEMA_LOCK,))
         if not has_table(db, "import_files"):
             for statement in ddl(SCHEMA):
                 db.execute(statement)
