@@ -15,10 +15,15 @@ from builders import order_rows
 from conftest import Setup, importd, log_lines, stop, use_database
 
 from importd.database_settings import PostgresDatabase
-from importd.faults import TRANSIENT, classify
+from importd.faults import TRANSIENT, DatabaseFault, classify
 from importd.instance import holder
 
 SECRET = "importd_test"          # the test role's password (IMPORTD_TEST_POSTGRESQL's server)
+
+
+def importd_python(code: str) -> str:
+    import subprocess
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def with_database(setup: Setup, value: str, *extra: str) -> None:
@@ -157,16 +162,22 @@ def test_the_stages_read_the_same_rows_from_both_backends(tmp_path, postgresql):
 
 def test_postgresql_faults_are_transient_and_named(postgresql):
     """A lock held too long, a serialization failure, a deadlock, a lost connection: each a retry."""
-    import psycopg
     from psycopg import errors
+    from importd.store.postgresql import Connection
     for error, kind in ((errors.LockNotAvailable("lock timeout"), "database_locked"),
                         (errors.SerializationFailure("could not serialize"), "database_conflict"),
                         (errors.DeadlockDetected("deadlock detected"), "database_conflict"),
                         (errors.QueryCanceled("statement timeout"), "database_timeout")):
-        assert isinstance(error, TRANSIENT) and classify(error) == kind
-    with pytest.raises(psycopg.OperationalError) as lost:
-        psycopg.connect("postgresql://importd@127.0.0.1:9/importd", connect_timeout=2)
-    assert isinstance(lost.value, TRANSIENT) and classify(lost.value) == "database_unavailable"
+        assert classify(DatabaseFault(error)) == kind
+    with pytest.raises(TRANSIENT) as lost:
+        Connection(PostgresDatabase("postgresql://importd@127.0.0.1:9/importd"), 1.0)
+    assert classify(lost.value) == "database_unavailable"
+
+
+def test_a_sqlite_site_does_not_load_psycopg():
+    """psycopg costs a tenth of a second to import: a SQLite setup's commands never pay it."""
+    code = "import sys, importd.cli, importd.service, importd.web.server; print('psycopg' in sys.modules)"
+    assert importd_python(code) == "False"
 
 
 def test_a_lost_connection_is_reopened_at_the_next_statement(postgresql):
@@ -247,9 +258,9 @@ def test_the_writers_lock_is_one_per_schema(postgresql, postgresql_url):
     try:
         first.execute("BEGIN IMMEDIATE")
         elsewhere.execute("BEGIN IMMEDIATE")          # at once
-        with pytest.raises(psycopg.errors.LockNotAvailable):
+        with pytest.raises(DatabaseFault) as waited:
             same.execute("BEGIN IMMEDIATE")            # waits busy_timeout, then a fault to retry
-        assert classify(psycopg.errors.LockNotAvailable()) == "database_locked"
+        assert classify(waited.value) == "database_locked"
     finally:
         for db in (first, same, elsewhere):
             db.close()

@@ -15,8 +15,10 @@ its write lock (BEGIN IMMEDIATE): whatever one instance reads inside its transac
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from decimal import Decimal
 from functools import lru_cache
+from typing import Iterator
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -24,6 +26,7 @@ from psycopg.types.datetime import DateLoader, TimestamptzLoader
 from psycopg.types.string import StrDumperUnknown
 
 from importd.database_settings import PostgresDatabase
+from importd.faults import DatabaseFault
 from importd.store.schema import ADDED_COLUMNS, MIGRATION_SCHEMA, NEWEST_OBJECT, SCHEMA
 
 # Advisory locks are per database, not per schema: each key pairs a number of ours (the writers'
@@ -141,7 +144,8 @@ class Connection:
 
     def __init__(self, target: PostgresDatabase, busy_timeout: float, readonly: bool = False):
         self.target, self.busy_timeout, self.readonly = target, busy_timeout, readonly
-        self._conn = self._open()
+        with _faults():
+            self._conn = self._open()
 
     def _open(self) -> psycopg.Connection:
         password = self.target.password()
@@ -164,16 +168,18 @@ class Connection:
         return self._conn
 
     def execute(self, sql: str, params=()) -> psycopg.Cursor:
-        conn = self._ready()
-        if sql == "BEGIN IMMEDIATE":
-            conn.execute("BEGIN")
-            return conn.execute(translate(LOCK), (WRITER_LOCK,))
-        return conn.execute(translate(sql), tuple(params))
+        with _faults():
+            conn = self._ready()
+            if sql == "BEGIN IMMEDIATE":
+                conn.execute("BEGIN")
+                return conn.execute(translate(LOCK), (WRITER_LOCK,))
+            return conn.execute(translate(sql), tuple(params))
 
     def executemany(self, sql: str, rows) -> psycopg.Cursor:
-        cursor = self._ready().cursor()
-        cursor.executemany(translate(sql), [tuple(row) for row in rows])
-        return cursor
+        with _faults():
+            cursor = self._ready().cursor()
+            cursor.executemany(translate(sql), [tuple(row) for row in rows])
+            return cursor
 
     def close(self) -> None:
         self._conn.close()
@@ -183,6 +189,15 @@ class Connection:
 
     def __exit__(self, *exc) -> None:
         pass
+
+
+@contextmanager
+def _faults() -> Iterator[None]:
+    """psycopg's OperationalError (no file's fault: retried) as importd's DatabaseFault."""
+    try:
+        yield
+    except psycopg.OperationalError as e:
+        raise DatabaseFault(e) from e
 
 
 def connect(target: PostgresDatabase, busy_timeout: float) -> Connection:

@@ -12,13 +12,10 @@ import sqlite3
 from pathlib import Path
 
 from importd.database_settings import Database
+from importd.faults import DatabaseFault
 from importd.store import sqlite
 
-try:                       # psycopg is needed only with a PostgreSQL database
-    import psycopg
-    ERRORS: tuple = (sqlite3.Error, psycopg.Error)
-except ImportError:
-    ERRORS = (sqlite3.Error,)
+ERRORS = (sqlite3.Error, DatabaseFault)     # a database the page cannot read now
 
 # Each serves one part of the page; partial ones cost the service a write only for the rows they hold.
 WEB_INDEXES = {
