@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     except SetupInUse as e:
         print(f"importd: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except TRANSIENT as e:           # a database that cannot be reached or is locked: say so, no traceback
+        kind = classify(e)
+        print(f"importd: {kind}: {e}\n  what to do: {hint(kind)}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,7 +129,7 @@ def cmd_import(args) -> int:
     lock = InstanceLock(config.spool, "import")
     try:
         lock.acquire()
-        store = Store(config.database, config.busy_timeout)
+        store = Store(config.database, config.busy_timeout, owner=config.spool_owner)
     except TRANSIENT as e:
         lock.release()
         print(f"importd: cannot import now: {e} — {hint(classify(e))}", file=sys.stderr)
@@ -215,7 +219,7 @@ def cmd_check(args) -> int:
 
 def cmd_status(args) -> int:
     config = load_config(args.config)
-    store = Store(config.database, config.busy_timeout)
+    store = Store(config.database, config.busy_timeout, owner=config.spool_owner)
     try:
         data = status.report(config, store)
     finally:
@@ -226,7 +230,7 @@ def cmd_status(args) -> int:
 
 def cmd_quarantine(args) -> int:
     config = load_config(args.config)
-    store = Store(config.database, config.busy_timeout)
+    store = Store(config.database, config.busy_timeout, owner=config.spool_owner)
     try:
         if args.action == "list":
             for row in store.quarantined():
@@ -277,7 +281,7 @@ def _dry_run(args, rules) -> int:
 
 def cmd_parked(args) -> int:
     config = load_config(args.config)
-    store = Store(config.database, config.busy_timeout)
+    store = Store(config.database, config.busy_timeout, owner=config.spool_owner)
     try:
         if args.action == "retry":
             log.configure(config.log_format)

@@ -11,7 +11,9 @@ import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from importd.database_settings import DATABASE_KEYS, Database, database_setting
 from importd.errors import ConfigError
+from importd.instance import spool_owner
 from importd.numbering import check_format
 from importd.rules import Rules
 from importd.rules_loader import load_rules
@@ -26,7 +28,7 @@ DEFAULT_NUMBERING = {
     "payment": "RG-{year}-{seq:06d}",
     "customer": "{name4}{seq:03d}",
 }
-TOP_KEYS = {"database", "spool", "archive", "quarantine", "outbox", "log_format", "numbering", "sources",
+TOP_KEYS = DATABASE_KEYS | {"spool", "archive", "quarantine", "outbox", "log_format", "numbering", "sources",
             "metrics_port", "metrics_address", "ack_formats", "busy_timeout"} | WEB_KEYS
 ACK_FORMATS = ("json", "csv")
 SOURCE_KEYS = {"name", "kind", "path", "routes", "settle", "scan_interval", "ready"}
@@ -64,7 +66,7 @@ class Source:
 @dataclass(slots=True)
 class Config:
     path: Path
-    database: Path
+    database: Database           # a Path (SQLite) or a PostgresDatabase
     spool: Path
     archive: Path
     quarantine: Path
@@ -80,6 +82,11 @@ class Config:
 
     def source(self, name: str) -> Source:
         return next(s for s in self.sources if s.name == name)
+
+    @property
+    def spool_owner(self) -> str | None:
+        """The name of this setup's spool in a database several setups share (see instance.py)."""
+        return spool_owner(self.spool, shared=not isinstance(self.database, Path))
 
 
 def load_config(path: Path) -> Config:
@@ -118,7 +125,7 @@ def load_config(path: Path) -> Config:
         else:
             numbering[series] = fmt
 
-    config = Config(path=path, database=folder("database", "importd.db"), spool=folder("spool", "spool"),
+    config = Config(path=path, database=database_setting(data, base, problem), spool=folder("spool", "spool"),
                     archive=folder("archive", "archive"), quarantine=folder("quarantine", "quarantine"),
                     outbox=folder("outbox", "outbox"), log_format=log_format, numbering=numbering)
     port = data.get("metrics_port")

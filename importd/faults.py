@@ -15,10 +15,23 @@ import time
 from dataclasses import dataclass, field
 
 RETRY_MIN, RETRY_MAX = 2.0, 300.0
-TRANSIENT = (sqlite3.OperationalError, OSError)     # what a stage turns into a retry
+
+
+class DatabaseFault(Exception):
+    """A PostgreSQL error that is no file's fault — a lost connection, a lock held too long, a
+    serialization failure, a deadlock (psycopg's OperationalError) — as store/postgresql.py
+    raises it, so that nothing here imports psycopg (a tenth of a second at every start)."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(str(error).strip())
+        self.sqlstate = getattr(error, "sqlstate", None)
+
+
+TRANSIENT = (sqlite3.OperationalError, OSError, DatabaseFault)     # what a stage turns into a retry
 
 # Kinds that hit every file alike: while one lasts, the stage waits as a whole.
-SHARED_KINDS = {"database_locked", "disk_full", "read_only", "io_error", "database_unavailable"}
+SHARED_KINDS = {"database_locked", "disk_full", "read_only", "io_error", "database_unavailable",
+                "database_conflict", "database_timeout"}
 
 HINTS = {
     "database_locked": "another program holds a write lock on the database (a backup, an open sqlite3 shell,"
@@ -27,7 +40,11 @@ HINTS = {
     "read_only": "the filesystem is mounted read-only; remount it read-write, importd retries",
     "io_error": "the disk reported an I/O error: check it (dmesg, SMART); importd retries",
     "permission_denied": "importd's user cannot write there: fix the folder's owner or mode; importd retries",
-    "database_unavailable": "the database file cannot be opened: check its path and folder; importd retries",
+    "database_unavailable": "the database cannot be opened or reached (its file's path and folder; a PostgreSQL"
+                            " server's address, its role, password and pg_hba.conf); importd retries",
+    "database_conflict": "another importd instance changed the same rows at the same time (a serialization"
+                         " failure or deadlock, which PostgreSQL undoes); importd retries",
+    "database_timeout": "PostgreSQL cancelled a statement that ran too long (statement_timeout); importd retries",
 }
 
 def hint(kind: str) -> str:
@@ -49,10 +66,27 @@ def classify(error: BaseException) -> str:
             if needle in text:
                 return kind
         return "database_error"
+    if isinstance(error, DatabaseFault):
+        return _postgresql_kind(error)
     if isinstance(error, OSError):
         name = errno.errorcode.get(error.errno, str(error.errno)).lower()
         return _ERRNO_KINDS.get(error.errno, f"os_error_{name}")
     return type(error).__name__
+
+
+# PostgreSQL's SQLSTATE classes and codes: https://www.postgresql.org/docs/current/errcodes-appendix.html
+_SQLSTATE_KINDS = {"40001": "database_conflict", "40P01": "database_conflict", "55P03": "database_locked",
+                   "57014": "database_timeout", "53100": "disk_full", "58030": "io_error", "25006": "read_only"}
+
+
+def _postgresql_kind(error: DatabaseFault) -> str:
+    state = error.sqlstate
+    if state in _SQLSTATE_KINDS:
+        return _SQLSTATE_KINDS[state]
+    if state is None or state.startswith(("08", "57P", "28", "3D")):
+        # no answer from a server (lost connection, refused, shut down), or it refused us
+        return "database_unavailable"
+    return "database_error"
 
 
 @dataclass(slots=True)

@@ -38,7 +38,7 @@ def add_verb(verb) -> None:
 def cmd_review(args) -> int:
     config = load_config(args.config)
     log.configure(config.log_format)
-    store = Store(config.database, config.busy_timeout)
+    store = Store(config.database, config.busy_timeout, owner=config.spool_owner)
     try:
         review.acknowledge_pending(config, store)      # a decision a crash cut off before its ack
         return _run(config, store, args, log.get(verb="review"))

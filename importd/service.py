@@ -194,7 +194,7 @@ class Service(Claims):
             return False
         try:
             if self.store is None:
-                self.store = Store(self.config.database, self.config.busy_timeout)
+                self.store = Store(self.config.database, self.config.busy_timeout, owner=self.config.spool_owner)
             if not self._recovered:
                 # Before the sources start: an sftp thread's fresh download is not a crash's leftover.
                 for file_id in recover(self.config, self.store):

@@ -22,7 +22,7 @@ def add_verb(verb) -> None:
 
 def cmd_snapshot(args) -> int:
     config = load_config(args.config)
-    store = Store(config.database, config.busy_timeout)
+    store = Store(config.database, config.busy_timeout, owner=config.spool_owner)
     try:
         if args.action == "missing":
             rows = [dict(r) for r in store.absent(args.source, args.entity)]

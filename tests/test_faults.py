@@ -21,6 +21,8 @@ import pytest
 from builders import order_rows
 from conftest import importd, log_lines, stop
 
+BACKENDS = ("sqlite", "postgresql")     # each test runs on both, but those about SQLite's own disk
+
 
 @pytest.fixture
 def mount(tmp_path):
@@ -83,7 +85,24 @@ def assert_all_done_once(setup, files: int, per_file: int = 3) -> None:
     assert not setup.spool_files() and not [p for p in setup.inbox.iterdir() if not p.name.startswith(".")]
     numbers = [r["number"] for r in setup.rows("SELECT number FROM orders ORDER BY number")]
     assert numbers == [f"CMD-2026-{n:06d}" for n in range(1, files * per_file + 1)]
-    assert setup.rows("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
+    if setup.backend == "sqlite":
+        assert setup.rows("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
+
+
+class WriteLock:
+    """Another program holding a write lock on the database: an open write transaction on
+    SQLite, a table locked against writes on PostgreSQL (as an admin's maintenance would)."""
+
+    def __init__(self, setup):
+        self.db = setup.db() if setup.backend == "postgresql" else sqlite3.connect(
+            setup.root / "importd.db", isolation_level=None)
+        self.db.execute("BEGIN IMMEDIATE" if setup.backend == "sqlite" else "BEGIN")
+        if setup.backend == "postgresql":
+            self.db.execute("LOCK TABLE import_files IN EXCLUSIVE MODE")
+
+    def release(self) -> None:
+        self.db.execute("ROLLBACK")
+        self.db.close()
 
 
 def wait_archived(setup, files: int, timeout: float = 60) -> None:
@@ -95,16 +114,14 @@ def test_database_locked_longer_than_the_busy_timeout_then_released(setup):
     set_keys(setup, busy_timeout=0.3)
     service = setup.start_watching()
     try:
-        admin = sqlite3.connect(setup.root / "importd.db", isolation_level=None)
-        admin.execute("BEGIN IMMEDIATE")
+        admin = WriteLock(setup)
         drop_orders(setup, 4)
         state = wait_degraded(setup, "database_locked")
         assert service.poll() is None
         assert any(f["hint"] for f in state["faults"])
         time.sleep(2)
         assert service.poll() is None
-        admin.execute("ROLLBACK")
-        admin.close()
+        admin.release()
         wait_archived(setup, 4)
         setup.wait_for(lambda: service_state(setup)["state"] == "running", what="the fault to clear")
     finally:
@@ -122,16 +139,14 @@ def test_sigkill_while_the_database_is_locked_loses_nothing(setup):
     """kill -9 while files are spooled but not yet in the ledger: the restart registers and imports them once."""
     set_keys(setup, busy_timeout=0.3)
     service = setup.start_watching()
-    admin = sqlite3.connect(setup.root / "importd.db", isolation_level=None)
+    admin = WriteLock(setup)
     try:
-        admin.execute("BEGIN IMMEDIATE")
         drop_orders(setup, 3)
         wait_degraded(setup, "database_locked")
         service.kill()
         service.wait()
     finally:
-        admin.execute("ROLLBACK")
-        admin.close()
+        admin.release()
         if service.poll() is None:
             service.kill()
     assert setup.run_once().returncode == 0
@@ -163,6 +178,7 @@ def test_second_instance_is_refused_and_read_only_verbs_work_beside_it(setup):
     assert_all_done_once(setup, 2)
 
 
+@pytest.mark.sqlite_only       # the database's own disk full; a PostgreSQL server's disk is its own
 def test_disk_full_the_service_waits_and_a_restart_on_a_full_disk_waits_too(setup, tmp_path, mount):
     """Spool, database and archive on a full disk: claims wait; restarted still full, it waits; freed, all is done."""
     site = mount(tmp_path / "full", size="16m")

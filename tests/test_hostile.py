@@ -11,6 +11,8 @@ import pytest
 from builders import plain_pdf, xlsx
 from conftest import CORPUS, SAMPLES, log_lines
 
+BACKENDS = ("sqlite", "postgresql")     # each test runs on both
+
 GOOD_UBL = (CORPUS / "en16931" / "ubl" / "ubl-tc434-example9.xml").read_bytes()
 SECRET = "s3cr3t-do-not-read"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from conftest import importd
+
+BACKENDS = ("sqlite", "postgresql")     # each test runs on both
 from test_rules import CATALOGUE, edit_rules, events
 from test_walking import clients_csv
 

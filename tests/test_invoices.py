@@ -16,7 +16,9 @@ import pytest
 from lxml import etree
 
 from builders import facturx_pdf
-from conftest import CORPUS, REPO, importd, log_lines
+from conftest import CORPUS, REPO, Setup, importd, log_lines, use_database
+
+BACKENDS = ("sqlite", "postgresql")     # the tests that take `setup` or `site_database` run on both
 
 EN16931 = CORPUS / "en16931"
 UBL_FILES = sorted((EN16931 / "ubl").iterdir())
@@ -75,12 +77,24 @@ def expected(path: Path) -> dict:
     return out
 
 
-def make_site(root: Path) -> Path:
+_DATABASES: dict[Path, object] = {}      # a site's PostgreSQL database, by its folder
+
+
+@pytest.fixture
+def site_database(backend, request):
+    """None (a SQLite file in the site), or the test's PostgreSQL database."""
+    return request.getfixturevalue("postgresql") if backend == "postgresql" else None
+
+
+def make_site(root: Path, database=None) -> Path:
     """A minimal importd.toml whose routes send corpus files to the shipped invoice rules."""
     for folder in ("inbox",):
         (root / folder).mkdir(parents=True, exist_ok=True)
     config = root / "importd.toml"
     config.write_text(SITE % {"rules": (REPO / "rules").as_posix()})
+    if database is not None:
+        use_database(config, database)
+        _DATABASES[root] = database
     return config
 
 
@@ -91,10 +105,7 @@ def import_files(config: Path, *paths: Path, timeout: float = 120) -> subprocess
 
 
 def rows(root: Path, sql: str, *params) -> list[dict]:
-    import sqlite3
-    with sqlite3.connect(root / "importd.db") as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute(sql, params)]
+    return Setup(root, _DATABASES.get(root)).rows(sql, *params)
 
 
 def assert_imported_like(root: Path, path: Path) -> None:
@@ -114,9 +125,9 @@ def assert_imported_like(root: Path, path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", UBL_FILES + CII_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_every_corpus_file_imports_with_its_totals(tmp_path, path):
+def test_every_corpus_file_imports_with_its_totals(tmp_path, path, site_database):
     """Each official example, alone in a fresh database: totals to the cent, lines, kind, currency."""
-    config = make_site(tmp_path)
+    config = make_site(tmp_path, site_database)
     result = import_files(config, path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     assert_imported_like(tmp_path, path)
@@ -133,9 +144,9 @@ def test_every_cii_file_wrapped_in_factur_x_imports_the_same(tmp_path, path):
     assert_imported_like(tmp_path / "site", path)
 
 
-def test_whole_corpus_in_one_database_books_each_invoice_once(tmp_path):
+def test_whole_corpus_in_one_database_books_each_invoice_once(tmp_path, site_database):
     """All 34 together: identical files are duplicates, same-seller same-number variants held as conflicts."""
-    config = make_site(tmp_path)
+    config = make_site(tmp_path, site_database)
     files = UBL_FILES + CII_FILES
     stdout = import_files(config, *CII_FILES, timeout=300).stdout + import_files(config, *UBL_FILES, timeout=300).stdout
     done = {line["file"]: line for line in log_lines(stdout) if line["event"] == "file.done"}
@@ -164,13 +175,13 @@ def test_whole_corpus_in_one_database_books_each_invoice_once(tmp_path):
     assert [r["seller_id"] for r in tosl110] == ["DK123456789MVA", "DK16356706", "NL16356706"]
 
 
-def test_invoice_with_an_altered_total_is_quarantined_with_the_rule(tmp_path):
+def test_invoice_with_an_altered_total_is_quarantined_with_the_rule(tmp_path, site_database):
     """A copy of an example with BT-112 changed is refused by BR-CO-15, naming both values; nothing is written."""
     source = (EN16931 / "ubl" / "ubl-tc434-example2.xml").read_text(encoding="utf-8")
     altered = tmp_path / "ubl-altered.xml"
     altered.write_text(source.replace('<cbc:TaxInclusiveAmount currencyID="NOK">1801.78',
                                       '<cbc:TaxInclusiveAmount currencyID="NOK">1801.87'), encoding="utf-8")
-    config = make_site(tmp_path / "site")
+    config = make_site(tmp_path / "site", site_database)
     result = importd("import", "-c", str(config), "--source", "ubl", str(altered))
     assert result.returncode == 1
     sidecar = json.loads((tmp_path / "site" / "quarantine" / "ubl" / "ubl-altered.xml.error.json").read_text())

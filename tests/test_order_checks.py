@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from conftest import importd
+
+BACKENDS = ("sqlite", "postgresql")     # each test runs on both
 from test_rules import edit_rules, events
 
 HEADER_FIELDS = ("Name,Email,Financial Status,Currency,Subtotal,Shipping,Taxes,Total,Discount Amount,"

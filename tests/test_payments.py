@@ -8,6 +8,8 @@ from datetime import date
 from builders import xlsx
 from conftest import importd, log_lines
 
+BACKENDS = ("sqlite", "postgresql")     # each test runs on both
+
 HEADER = "Payment ID;Invoice;Seller;Paid on;Amount;Currency;Method"
 
 

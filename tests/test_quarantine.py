@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import log_lines
+
+BACKENDS = ("sqlite", "postgresql")     # each test runs on both
 from test_walking import CLIENTS_HEADER, clients_csv
 
 GOOD_ROW = "W1;M.;Jeteste;Jean;;;1 rue A;;75001;Paris;FR;0102030405;jean@example.fr"

@@ -6,6 +6,8 @@ import getpass
 import json
 
 from conftest import importd, log_lines
+
+BACKENDS = ("sqlite", "postgresql")     # each test runs on both
 from test_identity import ALPHA, BETA
 from test_rules import edit_rules, events
 from test_walking import clients_csv

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from conftest import importd, log_lines
+
+BACKENDS = ("sqlite", "postgresql")     # each test runs on both
 from test_walking import clients_csv
 
 CATALOGUE = "Référence;Désignation;Prix HT;Taux TVA\nSAV-LAV-100;Savon lavande 100 g;10,00;20,0\n"

@@ -11,6 +11,8 @@ import pytest
 from builders import order_rows
 from conftest import importd, log_lines, stop
 
+BACKENDS = ("sqlite", "postgresql")     # each test runs on both
+
 
 def start_during_big_file(setup, orders: int):
     """Drop a file of `orders` orders, start the service, return it once the file is being imported."""
@@ -103,7 +105,8 @@ def test_sigkill_during_a_stream_of_drops_loses_nothing(setup):
     assert numbers == [f"CMD-2026-{n:06d}" for n in range(1, files * 50 + 1)]
     refs = setup.rows("SELECT count(DISTINCT external_id) n FROM external_refs WHERE entity = 'order'")
     assert refs == [{"n": files * 50}]
-    assert setup.rows("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
+    if setup.backend == "sqlite":
+        assert setup.rows("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
 
 
 def test_check_reports_every_config_and_rules_error_at_once(setup):

@@ -6,7 +6,11 @@ import json
 import re
 import urllib.request
 
+import pytest
+
 from conftest import importd
+
+BACKENDS = ("sqlite", "postgresql")     # each test runs on both
 from test_ops import free_port
 from test_rules import edit_rules, events
 from test_walking import clients_csv
@@ -96,6 +100,7 @@ def test_snapshot_key_is_checked(setup):
     assert result.returncode == 2 and "snapshot = true is for customer or product files" in result.stderr
 
 
+@pytest.mark.sqlite_only      # a SQLite file an older importd left
 def test_a_database_from_before_issue_10_is_brought_up_to_date_in_place(setup):
     """The new columns and tables are added to an existing database when importd opens it."""
     setup.drop("clients-1.csv", clients_csv(row("C1"), row("C2")))

@@ -6,6 +6,8 @@ import json
 
 from conftest import importd, log_lines
 
+BACKENDS = ("sqlite", "postgresql")     # each test runs on both
+
 CLIENTS_HEADER = ("N° client;Civilité;Nom;Prénom;Société;N° TVA;Adresse;Complément;Code postal;Ville;Pays;"
                   "Téléphone;E-mail")
 
@@ -36,9 +38,16 @@ def test_shipped_samples_import_with_numbers_and_archive(setup):
 
 
 def test_money_is_never_stored_as_real(setup):
-    """Every amount and quantity lands as exact TEXT, never as a float."""
+    """Every amount and quantity lands as exact TEXT (NUMERIC on PostgreSQL), never as a float."""
     setup.drop_sample("orders_export_1.csv")
     assert setup.run_once().returncode == 0
+    if setup.backend == "postgresql":
+        types = setup.rows("SELECT DISTINCT data_type FROM information_schema.columns WHERE table_schema ="
+                           " current_schema() AND column_name IN ('subtotal', 'total', 'quantity', 'unit_price')")
+        assert {t["data_type"] for t in types} == {"numeric"}
+        assert setup.rows("SELECT subtotal, total FROM orders ORDER BY number")[0] == {"subtotal": "59.80",
+                                                                                     "total": "64.70"}
+        return
     types = setup.rows("SELECT DISTINCT typeof(subtotal) t FROM orders UNION "
                        "SELECT DISTINCT typeof(total) FROM orders UNION "
                        "SELECT DISTINCT typeof(quantity) FROM order_lines UNION "

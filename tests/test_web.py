@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from conftest import SAMPLES, stop
+
+BACKENDS = ("sqlite", "postgresql")     # the page reads either
 from webpage import browser, needs_chromium, start_web, stop_web
 
 HOSTILE = "orders_export_<img src=x onerror=document.title='pwned'>.csv"
@@ -107,5 +109,7 @@ def test_page_before_the_service_ever_ran_says_so(setup, tmp_path):
             assert page.locator("tr[data-source='inbox'] td.imported").inner_text() == "1"
     finally:
         stop_web(web)
-    indexes = {r["name"] for r in setup.rows("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    indexes = {r["name"] for r in setup.rows(
+        "SELECT name FROM sqlite_master WHERE type = 'index'" if setup.backend == "sqlite"
+        else "SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema()")}
     assert {"import_files_finished", "import_files_quarantined", "parked_records_expires"} <= indexes

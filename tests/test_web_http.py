@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import importd
+
+BACKENDS = ("sqlite", "postgresql")     # the page reads either
 from test_web import HOSTILE, drop_good_bad_and_parked
 from webpage import start_web, stop_web
 

@@ -156,7 +156,7 @@ class SftpSource:
         try:
             if self._store is None:
                 with _local():
-                    self._store = Store(self.config.database, self.config.busy_timeout)
+                    self._store = Store(self.config.database, self.config.busy_timeout, owner=self.config.spool_owner)
             if self._sftp is None:
                 self._client, self._sftp = open_session(self.settings)
                 self.logger.info("sftp.connected", host=self.settings.host, port=self.settings.port,

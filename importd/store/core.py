@@ -1,8 +1,10 @@
-"""The connection to the management database: opening and migrating it, transactions,
-the ledger of files, counters, lookups and the writes of customers, products and orders.
+"""The connection to the management database, transactions, the ledger of files, counters,
+lookups and the writes of customers, products and orders.
 
-SQLite in WAL mode with synchronous=FULL: a COMMIT that returned is on disk,
-which is what lets settle move a file to the archive afterwards.
+The backend (sqlite.py, the default; postgresql.py) opens the connection and makes the
+tables; the SQL here is the same for both: SQLite's words, which postgresql.py translates.
+A COMMIT that returned is durable on both, which is what lets settle move a file to the
+archive afterwards.
 """
 
 from __future__ import annotations
@@ -10,55 +12,32 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from importd.database_settings import Database
+from importd.store import sqlite
 from importd.store.invoices import InvoiceStore
 from importd.store.parking import ParkingStore
 from importd.store.queries import now, rows_in
 from importd.store.review import ReviewStore
-from importd.store.schema import (ADDED_COLUMNS, CUSTOMER_FIELDS, LINE_COLUMNS, MIGRATION_SCHEMA, NEWEST_OBJECT,
-                                  ORDER_COLUMNS, PRODUCT_FIELDS, SCHEMA, SCHEMA_VERSION)
+from importd.store.schema import CUSTOMER_FIELDS, LINE_COLUMNS, ORDER_COLUMNS, PRODUCT_FIELDS
 from importd.store.snapshot import SnapshotStore
-
-# Decimals are written as their exact text, never as REAL.
-sqlite3.register_adapter(Decimal, str)
 
 
 class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
     """One connection to the management database."""
 
-    def __init__(self, path: Path, busy_timeout: float = 30.0):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
+    def __init__(self, database: Database, busy_timeout: float = 30.0, owner: str | None = None):
+        """`owner`: the spool of this setup, when several setups share the database: the files
+        it spools are its own to process and settle (None: the database is this setup's alone)."""
+        self.owner = owner
+        if isinstance(database, Path):
+            self.db = sqlite.connect(database, busy_timeout)
+        else:
+            from importd.store import postgresql      # psycopg is an optional dependency
+            self.db = postgresql.connect(database, busy_timeout)
         self._savepoints = 0
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("PRAGMA temp_store=MEMORY")
-        if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-            self.db.executescript(
-                f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        """Bring a database made by an earlier importd up to date; does nothing when it is."""
-        missing = [(table, column, kind) for table, columns in ADDED_COLUMNS.items()
-                   for column, kind in columns.items() if column not in self._columns(table)]
-        if not missing and self.db.execute(      # the newest object of MIGRATION_SCHEMA
-                "SELECT 1 FROM sqlite_master WHERE name = ?", (NEWEST_OBJECT,)).fetchone():
-            return
-        with self.transaction():
-            for table, column, kind in missing:
-                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-            for statement in MIGRATION_SCHEMA.split(";"):
-                if statement.strip():
-                    self.db.execute(statement)
-
-    def _columns(self, table: str) -> set[str]:
-        return {row["name"] for row in self.db.execute(f"PRAGMA table_info({table})")}
 
     def close(self) -> None:
         self.db.close()
@@ -107,9 +86,10 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
             for (name, sha256, size, spool_path), (remote_path, remote_size, remote_mtime) in zip(files, remotes):
                 ids.append(self.db.execute(
                     "INSERT INTO import_files (source, name, sha256, size, state, received_at, spool_path,"
-                    " remote_path, remote_size, remote_mtime) VALUES (?, ?, ?, ?, 'received', ?, ?, ?, ?, ?)",
-                    (source, name, sha256, size, now(), spool_path, remote_path, remote_size,
-                     remote_mtime)).lastrowid)
+                    " remote_path, remote_size, remote_mtime, spool_owner)"
+                    " VALUES (?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (source, name, sha256, size, now(), spool_path, remote_path, remote_size, remote_mtime,
+                     self.owner)).fetchone()[0])
         return ids
 
     def remote_file_id(self, source: str, remote_path: str, size: int, mtime: int) -> int | None:
@@ -159,13 +139,14 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
         """Files still in the spool, to process (received) or to settle (final state): the
         first `limit` whose id comes after `after`, oldest first."""
         return self.db.execute(
-            "SELECT * FROM import_files WHERE spool_path IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
-            (after, limit)).fetchall()
+            "SELECT * FROM import_files WHERE spool_path IS NOT NULL AND id > ? AND spool_owner IS ?"
+            " ORDER BY id LIMIT ?", (after, self.owner, limit)).fetchall()
 
     def spooled(self, paths: list[str]) -> set[str]:
-        """Those of these spool paths that the ledger has (and has not settled)."""
+        """Those of these spool paths that the ledger has (and has not settled), in this spool."""
         return {row[0] for row in rows_in(
-            self.db, "SELECT spool_path FROM import_files WHERE spool_path IN ({marks})", paths)}
+            self.db, "SELECT spool_path FROM import_files WHERE spool_owner IS ? AND spool_path IN ({marks})",
+            paths, self.owner)}
 
     def unsettled_ids(self, ids: list[int]) -> set[int]:
         return {row[0] for row in rows_in(
@@ -175,7 +156,8 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
         """How many files wait in the spool, per source. `+source` keeps SQLite from walking the
         whole ledger by its source index: the few unsettled rows come from their partial index."""
         return dict(self.db.execute(
-            "SELECT source, count(*) FROM import_files WHERE spool_path IS NOT NULL GROUP BY +source").fetchall())
+            "SELECT source, count(*) FROM import_files WHERE spool_path IS NOT NULL AND spool_owner IS ?"
+            " GROUP BY +source", (self.owner,)).fetchall())
 
     def counts_by_state(self) -> list[sqlite3.Row]:
         return self.db.execute(

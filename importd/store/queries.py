@@ -17,3 +17,10 @@ def rows_in(db: sqlite3.Connection, sql: str, values: list, *params) -> Iterator
     for start in range(0, len(values), 500):
         chunk = values[start:start + 500]
         yield from db.execute(sql.format(marks=",".join("?" * len(chunk))), (*params, *chunk))
+
+
+def run_in(db, sql: str, values: list, *params) -> None:
+    """As rows_in, for a statement that returns no rows (an UPDATE, a DELETE)."""
+    for start in range(0, len(values), 500):
+        chunk = values[start:start + 500]
+        db.execute(sql.format(marks=",".join("?" * len(chunk))), (*params, *chunk))

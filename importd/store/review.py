@@ -38,7 +38,7 @@ class ReviewStore:
         values = [json.dumps(row[c], default=str, ensure_ascii=False) if c == "detail" else row.get(c)
                   for c in columns]
         return self.db.execute(f"INSERT INTO review_decisions ({', '.join(columns)})"
-                               f" VALUES ({', '.join('?' * len(columns))})", values).lastrowid
+                               f" VALUES ({', '.join('?' * len(columns))}) RETURNING id", values).fetchone()[0]
 
     def decisions_unacked(self) -> list[sqlite3.Row]:
         """Decisions whose acknowledgement may not have been written (a crash right after them)."""

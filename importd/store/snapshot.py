@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from importd.store.queries import rows_in
+from importd.store.queries import rows_in, run_in
 
 
 
@@ -26,29 +26,27 @@ class SnapshotStore:
             (source, entity))]
 
     def mark_absent(self, source: str, entity: str, ids: list[str], since: str, file_id: int) -> None:
-        for _ in rows_in(self.db, "UPDATE external_refs SET absent_since = ?, absent_file_id = ?"
-                                  " WHERE source = ? AND entity = ? AND external_id IN ({marks})",
-                         ids, since, file_id, source, entity):
-            pass
+        run_in(self.db, "UPDATE external_refs SET absent_since = ?, absent_file_id = ?"
+                        " WHERE source = ? AND entity = ? AND external_id IN ({marks})", ids, since, file_id, source, entity)
 
     def mark_present(self, source: str, entity: str, ids: list[str]) -> int:
         """Those of `ids` marked absent are present again; how many were."""
         again = [row[0] for row in rows_in(
             self.db, "SELECT external_id FROM external_refs WHERE source = ? AND entity = ?"
                      " AND absent_since IS NOT NULL AND external_id IN ({marks})", ids, source, entity)]
-        for _ in rows_in(self.db, "UPDATE external_refs SET absent_since = NULL, absent_file_id = NULL"
-                                  " WHERE source = ? AND entity = ? AND external_id IN ({marks})",
-                         again, source, entity):
-            pass
+        run_in(self.db, "UPDATE external_refs SET absent_since = NULL, absent_file_id = NULL"
+                        " WHERE source = ? AND entity = ? AND external_id IN ({marks})", again, source, entity)
         return len(again)
 
     def absent(self, source: str | None = None, entity: str | None = None) -> list[sqlite3.Row]:
+        # the filters written out, not `? IS NULL OR …`: PostgreSQL cannot type an untyped NULL
+        where = [f" AND r.{name} = ?" for name, value in (("source", source), ("entity", entity)) if value is not None]
         return self.db.execute(
             "SELECT r.source, r.entity, r.external_id, r.internal_key, r.absent_since, r.absent_file_id,"
             " f.name AS file_name FROM external_refs r LEFT JOIN import_files f ON f.id = r.absent_file_id"
-            " WHERE r.absent_since IS NOT NULL AND (? IS NULL OR r.source = ?) AND (? IS NULL OR r.entity = ?)"
+            f" WHERE r.absent_since IS NOT NULL{''.join(where)}"
             " ORDER BY r.source, r.entity, r.absent_since, r.external_id",
-            (source, source, entity, entity)).fetchall()
+            [value for value in (source, entity) if value is not None]).fetchall()
 
     def absent_counts(self) -> list[sqlite3.Row]:
         return absent_counts(self.db)

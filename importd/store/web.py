@@ -11,6 +11,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from importd.database_settings import Database
+from importd.faults import DatabaseFault
+from importd.store import sqlite
+
+ERRORS = (sqlite3.Error, DatabaseFault)     # a database the page cannot read now
+
 # Each serves one part of the page; partial ones cost the service a write only for the rows they hold.
 WEB_INDEXES = {
     # throughput over the last 24 hours: a range of finished_at, counted without reading the rows
@@ -24,26 +30,28 @@ WEB_INDEXES = {
 }
 
 
-def open_readonly(path: Path, busy_timeout: float = 5.0) -> sqlite3.Connection | None:
-    """A connection that cannot write (SQLite refuses it), or None when there is no database yet."""
-    if not path.exists():
-        return None
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=busy_timeout,
-                         isolation_level=None, check_same_thread=False)
-    db.row_factory = sqlite3.Row
-    return db
+def _backend(database_or_connection):
+    if isinstance(database_or_connection, (Path, sqlite3.Connection)):
+        return sqlite
+    from importd.store import postgresql      # psycopg is an optional dependency
+    return postgresql
 
 
-def missing_indexes(db: sqlite3.Connection) -> list[str]:
-    have = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+def open_readonly(database: Database, busy_timeout: float = 5.0):
+    """A connection that cannot write, or None when there is no database (or no ledger) yet."""
+    return _backend(database).open_readonly(database, busy_timeout)
+
+
+def missing_indexes(db) -> list[str]:
+    have = _backend(db).index_names(db)
     return [name for name in WEB_INDEXES if name not in have]
 
 
-def ensure_indexes(path: Path, busy_timeout: float = 30.0) -> list[str] | None:
+def ensure_indexes(database: Database, busy_timeout: float = 30.0) -> list[str] | None:
     """Create the page's indexes that a database lacks (one short write); the names created,
-    or None while there is no ledger yet to index. Raises sqlite3.Error when the database
-    cannot be written (the page works, only slower)."""
-    db = open_readonly(path, busy_timeout)
+    or None while there is no ledger yet to index. Raises the backend's error when the
+    database cannot be written (the page works, only slower)."""
+    db = open_readonly(database, busy_timeout)
     if db is None:
         return None
     try:
@@ -52,9 +60,11 @@ def ensure_indexes(path: Path, busy_timeout: float = 30.0) -> list[str] | None:
         db.close()
     if not missing:
         return []
-    db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    backend = _backend(database)
+    db = (sqlite3.connect(database, timeout=busy_timeout, isolation_level=None) if backend is sqlite
+          else backend.Connection(database, busy_timeout))
     try:
-        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'import_files'").fetchone():
+        if not backend.has_table(db, "import_files"):
             return None      # the service has not made its schema yet
         for name in missing:
             db.execute(f"CREATE INDEX IF NOT EXISTS {name} {WEB_INDEXES[name]}")
@@ -84,8 +94,10 @@ def last_imported(db: sqlite3.Connection, source: str) -> sqlite3.Row | None:
 def throughput(db: sqlite3.Connection, since: str) -> list[sqlite3.Row]:
     """Files and documents settled since `since` (ISO, UTC), per hour, source and state."""
     return db.execute(
-        "SELECT substr(finished_at, 1, 13) AS hour, source, state, count(*) AS files,"
-        " coalesce(sum(documents), 0) AS documents FROM import_files WHERE finished_at >= ?"
+        # the hour as text on both backends ('2024-05-01T09'; PostgreSQL writes a space for the T)
+        "SELECT replace(substr(CAST(finished_at AS TEXT), 1, 13), ' ', 'T') AS hour, source, state,"
+        " count(*) AS files,"
+        " CAST(coalesce(sum(documents), 0) AS INTEGER) AS documents FROM import_files WHERE finished_at >= ?"
         " GROUP BY hour, source, state", (since,)).fetchall()
 
 
@@ -118,7 +130,7 @@ def quarantined_files(db: sqlite3.Connection, code: str | None, before: int | No
 
 def parked_counts(db: sqlite3.Connection) -> tuple[int, int]:
     """Documents waiting for a reference, and documents held for a person's review."""
-    row = db.execute("SELECT count(*), coalesce(sum(waiting_for = 'review'), 0) FROM parked_records").fetchone()
+    row = db.execute("SELECT count(*), count(*) FILTER (WHERE waiting_for = 'review') FROM parked_records").fetchone()
     return row[0] - row[1], row[1]
 
 

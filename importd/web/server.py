@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import signal
 import socket
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -95,7 +94,7 @@ class App:
                 return
             try:
                 created = store_web.ensure_indexes(self.config.database, self.config.busy_timeout)
-            except sqlite3.Error as e:
+            except store_web.ERRORS as e:
                 self.logger.warning("web.indexes_not_created", error=str(e),
                                     hint="run importd web once as the service's user; the page is slower without")
                 self._indexed = True
@@ -111,7 +110,7 @@ class App:
         try:
             db = store_web.open_readonly(self.config.database, self.config.busy_timeout)
             data = page(self.config, db, query)
-        except sqlite3.Error as e:
+        except store_web.ERRORS as e:
             self.logger.warning("web.database_unreadable", error=str(e))
             return self._short(503, "Service Unavailable", f"The database cannot be read now: {e}. "
                                f"The page tries again at its next refresh.", refresh=True)
