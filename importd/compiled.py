@@ -140,6 +140,8 @@ class Plan:
         index = {name: i for i, name in enumerate(header or ())}
         self.sections = {section: compile_section(rules, section, access, index) for section in rules.sections}
         self.group_key = _group_key(rules.group_by, access, index) if rules.group_by else None
+        # Rows grouped by a column the header has: its position, read in place by the map stage.
+        self.group_position = index.get(rules.group_by) if access == ROW and rules.group_by else None
 
     def section(self, name: str) -> Callable:
         """The compiled section `name`; a section the rules do not have gives no values."""

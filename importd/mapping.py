@@ -115,9 +115,14 @@ def _grouped(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> 
     keep = rules.atomicity == "document"      # the records, for a rejects file
     current: Document | None = None
     current_key = None
+    position = plan.group_position if source_of is _values else None
     for record in records:
-        key = group_key(record) if group_key else None
-        source = source_of(record)
+        if position is not None:        # rows: the key read in place (a call less per record)
+            source = record.values
+            key = source[position].strip()
+        else:
+            key = group_key(record) if group_key else None
+            source = source_of(record)
         line = record.line
         if current is None or key is None or key != current_key:
             if current is not None:

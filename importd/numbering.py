@@ -16,6 +16,7 @@ from functools import cache
 from importd.store import Store
 
 FIELDS = {"year", "month", "name4", "seq"}
+KEYS_KEPT = 4096        # scopes worked out, per transaction (a few days × a few series, or name prefixes)
 
 
 def check_format(fmt: str) -> str | None:
@@ -46,6 +47,9 @@ class Numbering:
         self._last: dict[tuple[str, str], int] = {}
         self._dates: dict[tuple[str, str], str | None] = {}
         self._first: dict[tuple[str, str], str] = {}
+        # (series, day, name4) → what _key answers: a bulk file numbers thousands of
+        # documents on the same few days; the scope is worked out once per day, not per document.
+        self._keys: dict[tuple[str, str, str], tuple[tuple[str, str], dict]] = {}
 
     def next(self, series: str, *, on: str | None = None, name4: str = "") -> str:
         """The next number of `series` for a document dated `on` (ISO date; today if None)."""
@@ -67,11 +71,19 @@ class Numbering:
         return last if last and on[:10] < last else None
 
     def _key(self, series: str, on: str | None, name4: str) -> tuple[tuple[str, str], dict]:
+        if on:
+            cached = self._keys.get((series, on[:10], name4))
+            if cached is not None:
+                return cached
         day = date.fromisoformat(on[:10]) if on else date.today()
         values = {"year": day.year, "month": day.month, "name4": name4}
         key = (series, _scope(self.formats[series], values))
         if key not in self._last:
             self._last[key], self._dates[key] = self.store.counter(*key)
+        if on:          # today's scope is not kept: a long transaction may cross midnight
+            if len(self._keys) >= KEYS_KEPT:
+                self._keys.clear()
+            self._keys[(series, on[:10], name4)] = key, values
         return key, values
 
     def save(self) -> None:

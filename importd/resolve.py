@@ -68,6 +68,7 @@ class Resolver:
         self.find = Lookups(store, rules, source)
         self.price_priority = rules.priority("line", "unit_price")     # asked per order: look it up once
         self.account_priorities = line_priorities(rules)
+        self.rules_name = rules.name            # named in every order's checks
 
     def plan(self, docs: list[Document]) -> Plan:
         """Decide the fate of `docs`; the previous batch's plan must have been applied."""
@@ -179,15 +180,16 @@ class Resolver:
                 return
             raise self._changed(doc, known[0])
         # Decide everything first; a Hold or a rejection leaves no trace.
-        if self.rules.order_checks is not None:
-            check_order(doc, self.rules.order_checks, self.rules.name)
+        rules = self.rules
+        if rules.order_checks is not None:
+            check_order(doc, rules.order_checks, self.rules_name)
         customer = doc.customer or {}
         customer_fields = {k: v for k, v in customer.items() if k in _CUSTOMER_FIELDS}
         customer_ext = customer.get("external_ref")
         customer_code = self._order_customer(doc, customer_fields, customer_ext)
         new_products, differences = self._order_products(doc)
-        if self.rules.require_accounts:
-            check_accounts(doc, self.rules)
+        if rules.require_accounts:
+            check_accounts(doc, rules)
         self._check_chronology(doc)
         # Then write: the customer, the products, the order with its number.
         if customer_code is None and (customer_fields or customer_ext):
@@ -210,12 +212,15 @@ class Resolver:
                             get("total"), self.file_id, get("shipping_account"), get("shipping_vat_code"),
                             get("extra")))
         rows = plan.order_lines
-        for line_no, line in enumerate(doc.lines, 1):
-            total = line.get("line_total")
+        line_no = 0
+        for line in doc.lines:
+            line_no += 1
+            get = line.get
+            total = get("line_total")
             if total is None and "quantity" in line and "unit_price" in line:
                 total = round_money(line["quantity"] * line["unit_price"], currency)
-            rows.append((number, line_no, line.get("sku"), line.get("description"), line.get("quantity"),
-                         line.get("unit_price"), total, line.get("account"), line.get("vat_code"), line.get("extra")))
+            rows.append((number, line_no, get("sku"), get("description"), get("quantity"), get("unit_price"),
+                         total, get("account"), get("vat_code"), get("extra")))
         find.remember_ref("order", ext, number, digest)
         plan.refs.append((self.source, "order", ext, number, digest, self.file_id))
         plan.outcomes.append(_outcome(doc, number, "created", customer=customer_code))
