@@ -13,10 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from importd import log, status
+from importd import log
 from importd.config import DEFAULT_NUMBERING, Config, load_config
 from importd.daemonize import AlreadyRunning, detach
-from importd.dryrun import dry_run, render
 from importd.durable import move_file
 from importd.errors import ConfigError
 from importd.faults import TRANSIENT, classify, hint
@@ -27,7 +26,6 @@ from importd.review_cli import add_verb as add_review_verb
 from importd.snapshot_cli import add_verb as add_snapshot_verb
 from importd.rules_loader import load_rules
 from importd.scaffold import init
-from importd.service import run_service
 from importd.spool import Unregistered, claim, register, spool_path
 from importd.store import Store
 
@@ -107,6 +105,7 @@ def cmd_init(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from importd.service import run_service        # here: the one-shot verbs start without the service's modules
     if not args.detach:
         return run_service(args.config, once=args.once, log_format=args.log_format)
     if args.pidfile is None:
@@ -218,6 +217,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from importd import status
     config = load_config(args.config)
     store = Store(config.database, config.busy_timeout, owner=config.spool_owner)
     try:
@@ -263,6 +263,7 @@ def cmd_quarantine(args) -> int:
 
 
 def _dry_run(args, rules) -> int:
+    from importd.dryrun import dry_run, render
     """Against the configured database when there is one, else an empty one."""
     with tempfile.TemporaryDirectory() as scratch:
         if args.config.exists():
