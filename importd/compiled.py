@@ -19,7 +19,7 @@ from importd.model import EXTRA
 from importd.rules import FieldRule, Rules
 from importd.values import parse_date, parse_decimal, parse_xsd_decimal
 
-CACHED_VALUES = 1024        # per field: holds what repeats (countries, prices, days); little memory
+CACHED_VALUES = 4096        # per field: holds what repeats (countries, prices, line amounts, days); ~1 MB at most
 # A buyer comes back order after order, anywhere in the file: the customer's fields keep the
 # values of as many customers as a 100,000-line export has (about 7,000), a few MB at most.
 CACHED_CUSTOMER_VALUES = 8192

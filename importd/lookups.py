@@ -70,7 +70,7 @@ class Lookups:
         if skus:
             found = self.store.products(list(skus))
             self._products = {sku: found.get(sku) for sku in skus}
-        self._prefetch_refs_of(docs)
+        self._prefetch_refs_of(docs, any(customer.get("external_ref") for customer in customers))
         if refs.get("order"):
             self._parked = {("order", ext) for ext in self.store.parked_refs(self.source, "order", list(refs["order"]))}
 
@@ -87,9 +87,12 @@ class Lookups:
                 del self._customer_refs[next(iter(self._customer_refs))]
             self._customer_refs[ext] = (key, digest)
 
-    def _prefetch_refs_of(self, docs: list[Document]) -> None:
-        """The references the records found by key carry: a key match that contradicts one is no match."""
-        codes = {code for found in self._by_field.values() for code in found}
+    def _prefetch_refs_of(self, docs: list[Document], customer_refs: bool) -> None:
+        """The references the records found by key carry: a key match that contradicts one is no match.
+
+        Only a customer that has an external reference is compared with them (customer()):
+        a batch without any (a shop export keyed by e-mail) needs none of the customers'."""
+        codes = {code for found in self._by_field.values() for code in found} if customer_refs else ()
         skus = [doc.fields["sku"] for doc in docs if doc.kind == "product" and doc.fields.get("sku")]
         for entity, keys in (("customer", codes), ("product", skus)):
             for key, exts in self.store.refs_of(self.source, entity, list(keys)).items():

@@ -71,19 +71,18 @@ class Numbering:
         return last if last and on[:10] < last else None
 
     def _key(self, series: str, on: str | None, name4: str) -> tuple[tuple[str, str], dict]:
-        if on:
-            cached = self._keys.get((series, on[:10], name4))
-            if cached is not None:
-                return cached
-        day = date.fromisoformat(on[:10]) if on else date.today()
-        values = {"year": day.year, "month": day.month, "name4": name4}
+        day = on[:10] if on else date.today().isoformat()      # kept by day: a transaction may cross midnight
+        cached = self._keys.get((series, day, name4))
+        if cached is not None:
+            return cached
+        when = date.fromisoformat(day)
+        values = {"year": when.year, "month": when.month, "name4": name4}
         key = (series, _scope(self.formats[series], values))
         if key not in self._last:
             self._last[key], self._dates[key] = self.store.counter(*key)
-        if on:          # today's scope is not kept: a long transaction may cross midnight
-            if len(self._keys) >= KEYS_KEPT:
-                self._keys.clear()
-            self._keys[(series, on[:10], name4)] = key, values
+        if len(self._keys) >= KEYS_KEPT:
+            self._keys.clear()
+        self._keys[(series, day, name4)] = key, values
         return key, values
 
     def save(self) -> None:

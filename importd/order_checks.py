@@ -80,9 +80,13 @@ def check_order(doc: Document, checks: OrderChecks, rule_file: str) -> None:
     ref = doc.external_ref
     sum_known = True
     lines_sum = ZERO
-    for line_no, line in enumerate(doc.lines, 1):
-        quantity, price, stated = line.get("quantity"), line.get("unit_price"), line.get("line_total")
-        if quantity is not None and not (quantity > ZERO or (quantity < ZERO and checks.allow_returns)):
+    allow_returns = checks.allow_returns
+    line_no = 0
+    for line in doc.lines:
+        line_no += 1
+        get = line.get
+        quantity, price, stated = get("quantity"), get("unit_price"), get("line_total")
+        if quantity is not None and not (quantity > ZERO or (quantity < ZERO and allow_returns)):
             raise _bad_quantity(doc, line_no, quantity, rule_file)
         computed = _line_amount(quantity, price, currency) if quantity is not None and price is not None else None
         if stated is not None and computed is not None and stated != computed:
