@@ -43,8 +43,10 @@ def compile_section(rules: Rules, name: str, access: str, index: dict[str, int])
     Its body reads each field in turn, straight from the source, and calls the
     field's cached converter only when the rule cleans or types the value; a
     value that is rejected is reported with its line, section.field and rule.
-    Custom fields (`extra`) are filled the same way into their own dict, serialised
-    once into out["extra"]; a section without any pays nothing for them.
+    Custom fields (`extra`) are filled the same way, each appended to one JSON text
+    as it is read, put into out["extra"] at the end; a section without any pays
+    nothing for them. `target` (what an error names) is set only before a field
+    that can be rejected; a plain copy, or a value given in the rules, cannot be.
     """
     namespace: dict = {"ValueRejected": ValueRejected, "rejected": _rejecter(rules.name, name),
                        "missing": _missing, "json_string": json_string}
@@ -56,13 +58,13 @@ def compile_section(rules: Rules, name: str, access: str, index: dict[str, int])
     extras = any(rule.extra for rule in rules_of)
     code = "\n".join(["def section(source, line, warnings):",
                       "    out = {}",
-                      *(["    extra = []"] if extras else []),
+                      *(["    extra = ''"] if extras else []),
                       "    target = None",
                       "    try:",
                       *(body or ["        pass"]),
                       "    except ValueRejected as e:",
                       "        raise rejected(e, line, target) from None",
-                      *(["    if extra:", f"        out[{EXTRA!r}] = '{{' + ','.join(extra) + '}}'"] if extras else []),
+                      *(["    if extra:", f"        out[{EXTRA!r}] = '{{' + extra[1:] + '}}'"] if extras else []),
                       "    return out"])
     exec(compile(code, f"<rules {rules.name} [{name}] ({access})>", "exec"), namespace)
     section = namespace["section"]
@@ -74,10 +76,16 @@ def _field_code(i: int, rule: FieldRule, access: str, index: dict[str, int], dec
                 namespace: dict, cached: int) -> list[str]:
     """The lines of the section's body that fill `rule.target` (a custom field: extra[target])."""
     label = f"{EXTRA}.{rule.target}" if rule.extra else rule.target      # as errors name it
-    code = [f"        target = {label!r}"]
-    slot = f"extra.append({_json_key(rule.target)!r} + json_string(%s))" if rule.extra else "out[target] = %s"
+    code = []
+    slot = (f"extra += {',' + _json_key(rule.target)!r} + json_string(%s)" if rule.extra
+            else f"out[{rule.target!r}] = %s")
     if_kept = rule.on_unknown == "empty"        # a value the map left empty is no value
     column = _single_column(rule)
+    convert, warns = _converter(rule, decimal_comma, cached)
+    if rule.constant and convert is None:       # a value given in the rules, as it is: no test, no error
+        return [f"        {slot % repr(rule.constant)}"]
+    if convert is not None or rule.required or not (rule.constant is not None or column is not None):
+        code.append(f"        target = {label!r}")
     if rule.constant is not None:
         code.append(f"        text = {rule.constant!r}")
     elif access == ROW and column is not None and column in index:
@@ -87,7 +95,6 @@ def _field_code(i: int, rule: FieldRule, access: str, index: dict[str, int], dec
     else:
         namespace[f"text_{i}"] = _text_getter(rule, access, index)
         code.append(f"        text = text_{i}(source)")
-    convert, warns = _converter(rule, decimal_comma, cached)
     if convert is None:
         code += ["        if text:", f"            {slot % 'text'}"]
     else:
