@@ -243,3 +243,23 @@ def test_custom_fields_json_is_what_json_dumps_writes_with_sorted_keys(tmp_path_
     kept = {k: v.strip() for k, v in values.items() if v.strip()}
     want = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False) if kept else None
     assert out.get("extra") == want
+
+
+def test_an_error_names_its_own_field_among_values_given_in_the_rules_and_plain_copies(tmp_path):
+    """Values given in the rules and plain copies set no field name of their own: a rejected
+    value after them (or a missing one) is still named by its own field."""
+    rules = load_rules(write_rules(tmp_path, 'external_ref = "Ref"\naccount = { value = "411000" }\nname = "D"\n'
+                                             'country = { column = "Pays", transform = "country" }\ncity = "V"\n'
+                                             'email = { column = "E", required = true }\n'
+                                             '[customer.extra]\nsegment = { value = "retail" }\nnote = "N"',
+                                   'atomicity = "document"'))
+    data = tmp_path / "in.csv"
+    data.write_text("Ref;D;Pays;V;E;N\n1;Jean;Atlantide;Lyon;j@x.fr;\n2;Lou;France;Lyon;;a \"b\"\n"
+                    "3;Ana;France;;a@x.fr;n\n", encoding="utf-8")
+    records = parsers.open_records("csv", data, rules.options)
+    docs = list(map_records(records, rules))
+    records.close()
+    assert [d.error and (d.error.code, d.error.line, d.error.field) for d in docs] == [
+        ("unknown_country", 2, "customer.country"), ("missing_value", 3, "customer.email"), None]
+    assert docs[2].fields == {"external_ref": "3", "account": "411000", "name": "Ana", "country": "FR",
+                              "email": "a@x.fr", "extra": '{"note":"n","segment":"retail"}'}
