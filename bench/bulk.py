@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -126,7 +127,10 @@ def bench(args, work: Path) -> dict:
     if args.rules:
         shutil.copy(args.rules, setup / "rules" / ("shopify-orders.toml" if not case.route else "commandes-fr.toml"))
     log = work / "import.log"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     seconds, code, peak_mb = run_importd(setup / "importd.toml", source, log)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)      # the import's own CPU: steadier than wall time
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     floor_db = work / "floor.db"
     start = time.perf_counter()
     case.floor(source, floor_db)
@@ -134,7 +138,8 @@ def bench(args, work: Path) -> dict:
 
     lines, orders, customers = expected(floor_db, case)
     print(f"lines                  {lines:>10,}   ({orders:,} orders, {customers:,} customers)")
-    print(f"importd                {seconds:>10.1f} s {lines / seconds:>10,.0f} lines/s   peak RSS {peak_mb:,.0f} MB")
+    print(f"importd                {seconds:>10.1f} s {lines / seconds:>10,.0f} lines/s   peak RSS {peak_mb:,.0f} MB"
+          f"   CPU {cpu:.2f} s")
     print(f"floor ({args.format + ')':<15}{floor_seconds:>10.1f} s {lines / floor_seconds:>10,.0f} lines/s")
     print(f"importd / floor        {floor_seconds / seconds:>10.2f} x the floor's speed "
           f"({seconds / floor_seconds:.1f} x its time)")
