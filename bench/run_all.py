@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_bulk(lines: int, export: str) -> dict:
     work = Path(tempfile.mkdtemp(prefix="importd-bench-"))
     try:
-        return bulk.bench(SimpleNamespace(lines=lines, file=None, keep=False, format=export), work)
+        return bulk.bench(SimpleNamespace(lines=lines, file=None, keep=False, format=export, rules=None), work)
     finally:
         shutil.rmtree(work)
 
