@@ -211,6 +211,7 @@ class Service(Claims):
         for source in self.sources:
             source.start()
         self._started = True
+        self._say_state()       # "running" before the first files: they may be settled before the turn ends
         return True
 
     def _fault(self, stage: str, error: BaseException, source: str | None = None, **context) -> str:
