@@ -149,7 +149,7 @@ def test_second_sigterm_stops_at_once_and_a_restart_finishes_the_work(setup):
     service.send_signal(signal.SIGTERM)
     out, err = service.communicate(timeout=60)
     events = [json.loads(line)["event"] for line in out.splitlines()]
-    assert "service.stop_forced" in events and "file.done" not in events, err
+    assert "service.stop_forced" in events and "file.done" not in events, out + err
     assert setup.rows("SELECT count(*) n FROM orders") == [{"n": 0}]        # rolled back, nothing half-written
     assert setup.run_once().returncode == 0
     numbers = [r["number"] for r in setup.rows("SELECT number FROM orders ORDER BY number")]

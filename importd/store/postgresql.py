@@ -193,10 +193,18 @@ class Connection:
 
 @contextmanager
 def _faults() -> Iterator[None]:
-    """psycopg's OperationalError (no file's fault: retried) as importd's DatabaseFault."""
+    """psycopg's OperationalError (no file's fault: retried) as importd's DatabaseFault.
+
+    A stop signal that lands inside psycopg (a second SIGTERM during an executemany's pipeline)
+    can leave psycopg raising its own error while cleaning up: the stop is what goes on up."""
     try:
         yield
     except psycopg.OperationalError as e:
+        cause = e.__context__
+        while cause is not None and isinstance(cause, Exception):
+            cause = cause.__context__
+        if cause is not None:
+            raise cause from None
         raise DatabaseFault(e) from e
 
 
