@@ -55,8 +55,9 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
-        except BaseException as error:
-            self._undo(error, "ROLLBACK")
+        except BaseException:
+            if self.db.in_transaction:     # SQLite may have rolled back already (a full disk)
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 
@@ -66,22 +67,12 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
         self.db.execute(f"SAVEPOINT {name}")
         try:
             yield
-        except BaseException as error:
-            self._undo(error, f"ROLLBACK TO {name}", f"RELEASE {name}")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
             raise
         self.db.execute(f"RELEASE {name}")
-
-    def _undo(self, error: BaseException, *statements: str) -> None:
-        """Roll the block back after `error`. SQLite may have rolled back already (a full disk).
-        A stop signal can cut a PostgreSQL statement in the middle, and the rollback then fails
-        on the broken connection: that failure must not hide the stop, which goes on up."""
-        try:
-            if self.db.in_transaction:
-                for statement in statements:
-                    self.db.execute(statement)
-        except Exception:
-            if isinstance(error, Exception):
-                raise
 
     # -- the ledger -------------------------------------------------------------------
 

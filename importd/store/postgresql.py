@@ -27,6 +27,7 @@ from psycopg.types.string import StrDumperUnknown
 
 from importd.database_settings import PostgresDatabase
 from importd.faults import DatabaseFault
+from importd.store.queries import schema_change
 from importd.store.schema import ADDED_COLUMNS, MIGRATION_SCHEMA, NEWEST_OBJECT, SCHEMA
 
 # Advisory locks are per database, not per schema: each key pairs a number of ours (the writers'
@@ -227,8 +228,7 @@ def open_readonly(target: PostgresDatabase, busy_timeout: float) -> Connection |
 
 def _create(db: Connection) -> None:
     """The tables, and what later versions added, under a lock: instances may start together."""
-    db.execute("BEGIN")
-    try:
+    with schema_change(db, "BEGIN"):
         db.execute(LOCK, (SCHEMA_LOCK,))
         if not has_table(db, "import_files"):
             for statement in ddl(SCHEMA):
@@ -237,11 +237,6 @@ def _create(db: Connection) -> None:
             db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {column_type(column, kind)}")
         for statement in ddl(MIGRATION_SCHEMA):
             db.execute(statement)
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def _missing_columns(db: Connection) -> list[tuple[str, str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
 
@@ -24,3 +25,17 @@ def run_in(db, sql: str, values: list, *params) -> None:
     for start in range(0, len(values), 500):
         chunk = values[start:start + 500]
         db.execute(sql.format(marks=",".join("?" * len(chunk))), (*params, *chunk))
+
+
+@contextmanager
+def schema_change(db, begin: str) -> Iterator[None]:
+    """`begin` … COMMIT around creating or migrating the tables, rolled back on any error;
+    for a connection opened before a Store owns it (the Store has its own transactions)."""
+    db.execute(begin)
+    try:
+        yield
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

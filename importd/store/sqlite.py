@@ -11,6 +11,7 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
+from importd.store.queries import schema_change
 from importd.store.schema import ADDED_COLUMNS, MIGRATION_SCHEMA, NEWEST_OBJECT, SCHEMA, SCHEMA_VERSION
 
 # Decimals are written as their exact text, never as REAL.
@@ -41,18 +42,12 @@ def _migrate(db: sqlite3.Connection) -> None:
     if not missing and db.execute(      # the newest object of MIGRATION_SCHEMA
             "SELECT 1 FROM sqlite_master WHERE name = ?", (NEWEST_OBJECT,)).fetchone():
         return
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with schema_change(db, "BEGIN IMMEDIATE"):
         for table, column, kind in missing:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         for statement in MIGRATION_SCHEMA.split(";"):
             if statement.strip():
                 db.execute(statement)
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def columns_of(db: sqlite3.Connection, table: str) -> set[str]:
