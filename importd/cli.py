@@ -245,6 +245,11 @@ def cmd_quarantine(args) -> int:
         if row is None or row["state"] != "quarantined":
             print(f"importd: file #{args.file_id} is not in quarantine", file=sys.stderr)
             return EXIT_USAGE
+        if row["spool_owner"] != store.owner:
+            print(f"importd: file #{args.file_id} was quarantined by another setup sharing the database "
+                  f"(spool {row['spool_owner'] or 'of a single setup'}): run the command with that setup's "
+                  f"configuration", file=sys.stderr)
+            return EXIT_USAGE
         settled = Path(row["settled_path"])
         if args.action == "show":
             sidecar = settled.with_name(settled.name + ".error.json")

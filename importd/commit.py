@@ -18,6 +18,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable
 
+from importd import rooms
 from importd.model import Document
 from importd.numbering import Numbering
 from importd.resolve import Plan, Resolver
@@ -154,7 +155,8 @@ class _FrozenWhenBig:
 
 def resolver_for(store: Store, rules: Rules, source: str, numbering: Numbering, file_id: int,
                  **options) -> Resolver:
-    """The resolver that knows the rules' document kind."""
+    """The resolver that knows the rules' document kind; the rooms its documents need are taken."""
+    store.lock(rooms.of_kinds([rules.kind]))
     cls = InvoiceResolver if rules.kind in ("invoice", "payment") else Resolver
     return cls(store, rules, source, numbering, file_id, **options)
 

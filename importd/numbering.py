@@ -13,6 +13,7 @@ import string
 from datetime import date
 from functools import cache
 
+from importd import rooms
 from importd.store import Store
 
 FIELDS = {"year", "month", "name4", "seq"}
@@ -79,6 +80,7 @@ class Numbering:
         values = {"year": when.year, "month": when.month, "name4": name4}
         key = (series, _scope(self.formats[series], values))
         if key not in self._last:
+            self.store.lock([rooms.of_series(series)])      # taken already with the document's kind's rooms
             self._last[key], self._dates[key] = self.store.counter(*key)
         if len(self._keys) >= KEYS_KEPT:
             self._keys.clear()

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from importd import rooms
 from importd.commit import apply_plan, resolver_for
 from importd.config import Config
 from importd.errors import FileRejected, Hold
@@ -54,7 +55,8 @@ def _try(config: Config, store: Store, rules: Rules, row, log) -> str:
     doc = Document.from_json(row["payload"])
     try:
         with store.transaction():
-            if store.parked_one(row["id"]) is None:    # decided meanwhile (`importd review drop`, another sweep)
+            store.lock(rooms.of_kinds([rules.kind]))
+            if store.parked_one(row["id"], skip_locked=True) is None:    # decided meanwhile: review, another sweep
                 log.debug("parked.gone")
                 return "gone"
             numbering = Numbering(store, config.numbering)
@@ -102,12 +104,14 @@ def _expire(config: Config, store: Store, row, log) -> None:
 
 
 def _to_quarantine(config: Config, store: Store, row, error: dict, log) -> None:
-    target = quarantine_path(config, row["source"], f"parked-{row['id']}-{_safe(row['external_id'])}.json",
-                             row["file_id"])
-    write_atomic(target, json.loads(row["payload"]))
-    write_atomic(target.with_name(target.name + ".error.json"),
-                 {**error, "parked_id": row["id"], "file_id": row["file_id"], "parked_at": row["parked_at"]})
     with store.transaction():
+        if store.parked_one(row["id"], skip_locked=True) is None:
+            return                      # another instance's sweep took it
+        target = quarantine_path(config, row["source"], f"parked-{row['id']}-{_safe(row['external_id'])}.json",
+                                 row["file_id"])
+        write_atomic(target, json.loads(row["payload"]))
+        write_atomic(target.with_name(target.name + ".error.json"),
+                     {**error, "parked_id": row["id"], "file_id": row["file_id"], "parked_at": row["parked_at"]})
         store.unpark(row["id"])
     log.warning("parked.quarantined", error_code=error["code"], error=error["message"], path=str(target))
 

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import parsers
 from parsers import xml as xml_parser
-from importd import log
+from importd import log, rooms
 from importd.commit import Rejects, commit_file
 from importd.config import Config
 from importd.errors import FileRejected
@@ -82,6 +82,8 @@ def decide(config: Config, store: Store, file_ids: list[int], progress=None,
             mark_settled(config, store, list(settled))
         # One file alone keeps its own commits, so a large one can show as "processing".
         with store.transaction() if len(undecided) > 1 else nullcontext():
+            if len(undecided) > 1:
+                store.lock(_rooms(config, undecided))    # all at once: groups never wait on each other in a circle
             if settled and len(undecided) > 1:
                 store.mark_settled(list(settled))
             for row in undecided:
@@ -114,6 +116,13 @@ def groups(rows: list) -> Iterator[list]:
         size += row["size"]
     if group:
         yield group
+
+
+def _rooms(config: Config, rows: list) -> list[str]:
+    """The rooms (rooms.py) the files' documents may need: those of every route their names fit."""
+    sources = {source.name: source for source in config.sources}
+    return rooms.of_kinds(route.rules.kind for row in rows if row["source"] in sources
+                          for route in sources[row["source"]].routes_for(row["name"]))
 
 
 def _logger(row):

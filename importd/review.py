@@ -17,6 +17,7 @@ import pwd
 from dataclasses import replace
 from pathlib import Path
 
+from importd import rooms
 from importd.commit import apply_plan, resolver_for
 from importd.config import Config
 from importd.durable import fs_name, write_atomic
@@ -124,6 +125,13 @@ def lift(store: Store, source: str, entity: str, external_id: str, logger) -> bo
 # -- the pieces ------------------------------------------------------------------------------
 
 def _row(store: Store, parked_id: int):
+    """The parked document, its rooms taken (read again then: another instance may have released it)."""
+    row = _parked(store, parked_id)
+    store.lock(rooms.of_kinds([row["entity"]]))
+    return _parked(store, parked_id)
+
+
+def _parked(store: Store, parked_id: int):
     row = store.parked_one(parked_id)
     if row is None:
         raise DecisionRefused(f"no held or parked document #{parked_id} (see `importd review list`)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 
+from importd import rooms
 from importd.rules import Rules
 from importd.store import Store, now
 
@@ -45,6 +46,7 @@ def apply_snapshot(store: Store, rules: Rules, source: str, file_id: int, listed
 def confirm(store: Store, file_id: int, who: str, logger) -> int:
     """Apply a held snapshot: mark absent what it did not list (and no later file brought back)."""
     with store.transaction():
+        store.lock(rooms.of_kinds(["customer", "product"]))      # the kinds a snapshot may list
         hold = store.snapshot_hold(file_id)
         if hold is None or hold["confirmed_at"]:
             raise LookupError(f"no snapshot of file #{file_id} waits for confirmation (`importd snapshot held`)")

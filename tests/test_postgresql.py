@@ -245,24 +245,90 @@ def test_two_instances_on_one_database_keep_one_gapless_series(tmp_path, postgre
         assert len(site.archived()) == files + 2
 
 
-def test_the_writers_lock_is_one_per_schema(postgresql, postgresql_url):
-    """Commits in one schema take turns; two setups in two schemas of one database never wait for
-    each other (advisory locks are database-wide: the key includes the schema)."""
+def test_two_instances_paying_one_invoice_keep_its_balance_exact(tmp_path, postgresql):
+    """Payments for one invoice reach two instances at once: each is booked once, numbered in one
+    gapless series, and the balance is their exact sum; a payment parked by one instance is booked
+    once, when the invoice arrives at the other."""
+    sites = []
+    for name in ("a", "b"):
+        assert importd("init", str(tmp_path / name)).returncode == 0
+        site = Setup(tmp_path / name, postgresql)
+        use_database(site.config, postgresql)
+        sites.append(site)
+    a, b = sites
+    header = "Payment ID;Invoice;Seller;Paid on;Amount;Currency;Method"
+    b.drop("payments-parked.csv", f"{header}\nVIR-P;F2026-1001;;2026-11-20;10.00;EUR;transfer\n")
+    assert b.run_once().returncode == 0
+    assert len(a.rows("SELECT * FROM parked_records")) == 1
+    a.drop_sample("ubl-invoice-FA1001.xml")
+    for site in sites:
+        for i in range(12):
+            rows = [f"VIR-{site.root.name}{i}-{k};F2026-1001;;2026-11-21;1.10;EUR;card" for k in range(3)]
+            site.drop(f"payments-{i:02d}.csv", "\n".join([header, *rows]) + "\n")
+    runs = [site.start("--once") for site in sites]
+    for run in runs:
+        out, err = run.communicate(timeout=240)
+        assert run.returncode == 0, err[-3000:]
+    payments = a.rows("SELECT number, external_ref FROM payments ORDER BY number")
+    assert [p["number"] for p in payments] == [f"RG-2026-{n:06d}" for n in range(1, 74)]
+    assert len({p["external_ref"] for p in payments}) == 73
+    assert a.rows("SELECT * FROM parked_records") == []
+    assert a.rows("SELECT amount_paid, balance FROM invoices") == [{"amount_paid": "89.20", "balance": "198.80"}]
+
+
+def test_quarantine_commands_keep_to_their_own_setup(tmp_path, postgresql):
+    """Setups sharing a database list and retry their own quarantined files: another setup's
+    copy is in its own folder, perhaps on another machine."""
+    sites = []
+    for name in ("a", "b"):
+        assert importd("init", str(tmp_path / name)).returncode == 0
+        site = Setup(tmp_path / name, postgresql)
+        use_database(site.config, postgresql)
+        sites.append(site)
+    a, b = sites
+    a.drop("orders_export_bad.csv", "not,an,order\n1,2,3\n")
+    assert a.run_once().returncode != 0
+    (file_id,) = [r["id"] for r in a.rows("SELECT id FROM import_files WHERE state = 'quarantined'")]
+    mine = importd("quarantine", "list", "-c", str(a.config))
+    assert f"#{file_id}" in mine.stdout
+    assert f"#{file_id}" not in importd("quarantine", "list", "-c", str(b.config)).stdout
+    refused = importd("quarantine", "retry", str(file_id), "-c", str(b.config))
+    assert refused.returncode != 0 and "another setup" in refused.stderr
+    assert a.quarantined() == ["orders_export_bad.csv", "orders_export_bad.csv.error.json"]
+    retried = importd("quarantine", "retry", str(file_id), "-c", str(a.config))
+    assert retried.returncode == 0, retried.stderr
+
+
+def test_instances_take_turns_in_a_room_and_never_across_schemas(postgresql, postgresql_url):
+    """Two transactions of one schema wait for each other in the same room (rooms.py), not in
+    different rooms; a setup in another schema of the database never waits (advisory locks are
+    database-wide: the key includes the schema). A savepoint rolled back gives its rooms back."""
     import psycopg
-    from importd.store.postgresql import Connection
+    from importd.store import Store
     other = PostgresDatabase(postgresql.url.replace("search_path%3D", "search_path%3Dother_"))
     schema = other.url.rsplit("%3D", 1)[1]
     with psycopg.connect(postgresql_url, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
-    first, same, elsewhere = Connection(postgresql, 0.3), Connection(postgresql, 0.3), Connection(other, 0.3)
+    first, same, elsewhere = Store(postgresql, 0.3), Store(postgresql, 0.3), Store(other, 0.3)
     try:
-        first.execute("BEGIN IMMEDIATE")
-        elsewhere.execute("BEGIN IMMEDIATE")          # at once
-        with pytest.raises(DatabaseFault) as waited:
-            same.execute("BEGIN IMMEDIATE")            # waits busy_timeout, then a fault to retry
-        assert classify(waited.value) == "database_locked"
+        with first.transaction(), same.transaction(), elsewhere.transaction():
+            first.lock(["order"])
+            elsewhere.lock(["order"])                  # at once
+            same.lock(["customer", "product"])         # at once
+            with pytest.raises(DatabaseFault) as waited:
+                same.lock(["order"])                   # waits busy_timeout, then a fault to retry
+            assert classify(waited.value) == "database_locked"
+        with first.transaction():
+            with pytest.raises(ZeroDivisionError), first.transaction():      # a savepoint
+                first.lock(["invoice"])
+                1 / 0
+            with same.transaction():
+                same.lock(["invoice"])                 # given back with the savepoint
+            first.lock(["invoice"])                    # and taken again, not taken for granted
+            with pytest.raises(DatabaseFault), same.transaction():
+                same.lock(["invoice"])
     finally:
-        for db in (first, same, elsewhere):
-            db.close()
+        for store in (first, same, elsewhere):
+            store.close()
         with psycopg.connect(postgresql_url, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -34,10 +35,16 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
         self.owner = owner
         if isinstance(database, Path):
             self.db = sqlite.connect(database, busy_timeout)
+            self._take_room = None                  # BEGIN IMMEDIATE takes the whole database
+            self.skip_locked = ""
         else:
             from importd.store import postgresql      # psycopg is an optional dependency
             self.db = postgresql.connect(database, busy_timeout)
+            self._take_room = partial(postgresql.take_room, self.db)
+            self.skip_locked = " FOR UPDATE SKIP LOCKED"
         self._savepoints = 0
+        self._depth = 0                 # savepoints open now
+        self._rooms: dict[str, int] = {}   # rooms held (rooms.py) → the savepoint depth that took them
 
     def close(self) -> None:
         self.db.close()
@@ -54,15 +61,19 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
             return
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            yield
-        except BaseException:
-            if self.db.in_transaction:     # SQLite may have rolled back already (a full disk)
-                self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            try:
+                yield
+            except BaseException:
+                if self.db.in_transaction:     # SQLite may have rolled back already (a full disk)
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        finally:
+            self._rooms.clear()
 
     def _savepoint(self) -> Iterator[None]:
         self._savepoints += 1
+        self._depth += 1
         name = f"block{self._savepoints}"
         self.db.execute(f"SAVEPOINT {name}")
         try:
@@ -71,8 +82,24 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
             if self.db.in_transaction:
                 self.db.execute(f"ROLLBACK TO {name}")
                 self.db.execute(f"RELEASE {name}")
+            # PostgreSQL gives back the locks taken inside a savepoint rolled back
+            self._rooms = {room: depth for room, depth in self._rooms.items() if depth < self._depth}
             raise
-        self.db.execute(f"RELEASE {name}")
+        else:
+            self.db.execute(f"RELEASE {name}")
+            self._rooms = {room: min(depth, self._depth - 1) for room, depth in self._rooms.items()}
+        finally:
+            self._depth -= 1
+
+    def lock(self, rooms: Iterable[str]) -> None:
+        """Take these rooms (rooms.py) until the transaction ends, in sorted order; call inside a
+        transaction. Several instances on one PostgreSQL take turns in a room; on SQLite the
+        write lock of BEGIN IMMEDIATE already holds the whole database."""
+        if self._take_room is None:
+            return
+        for room in sorted(set(rooms) - self._rooms.keys()):
+            self._take_room(room)
+            self._rooms[room] = self._depth
 
     # -- the ledger -------------------------------------------------------------------
 
@@ -173,9 +200,10 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
         return self.db.execute("SELECT * FROM counters ORDER BY series, scope").fetchall()
 
     def quarantined(self, limit: int = 100) -> list[sqlite3.Row]:
+        """This setup's quarantined files (their copies are in its quarantine folder), newest first."""
         return self.db.execute(
-            "SELECT * FROM import_files WHERE state = 'quarantined' ORDER BY id DESC LIMIT ?",
-            (limit,)).fetchall()
+            "SELECT * FROM import_files WHERE state = 'quarantined' AND spool_owner IS ? ORDER BY id DESC LIMIT ?",
+            (self.owner, limit)).fetchall()
 
     def quarantined_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM import_files WHERE state = 'quarantined'").fetchone()[0]

@@ -13,6 +13,7 @@ from importd.store.queries import rows_in
 
 class ReviewStore:
     db: sqlite3.Connection
+    skip_locked: str                  # " FOR UPDATE SKIP LOCKED" where the backend has it
 
     # -- identity ---------------------------------------------------------------------
 
@@ -26,8 +27,10 @@ class ReviewStore:
 
     # -- held documents -----------------------------------------------------------------
 
-    def parked_one(self, parked_id: int) -> sqlite3.Row | None:
-        return self.db.execute("SELECT * FROM parked_records WHERE id = ?", (parked_id,)).fetchone()
+    def parked_one(self, parked_id: int, skip_locked: bool = False) -> sqlite3.Row | None:
+        """The parked document; with skip_locked, None also while another instance holds it."""
+        lock = self.skip_locked if skip_locked else ""
+        return self.db.execute(f"SELECT * FROM parked_records WHERE id = ?{lock}", (parked_id,)).fetchone()
 
     def held_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM parked_records WHERE waiting_for = 'review'").fetchone()[0]
