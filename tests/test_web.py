@@ -81,7 +81,7 @@ def test_page_shows_sources_chart_quarantine_parked_and_numbers(setup, tmp_path)
             assert page.locator(f"#file-{bad_id} dd.hint").is_visible()      # the ledger and the sidecar
 
             service = setup.start_watching()
-            setup.wait_for(lambda: not list(setup.inbox.iterdir()), what="the waiting file")
+            setup.wait_for(lambda: setup.archived().count("clients-2026-11.csv") == 1, what="the waiting file")
             page.goto(url)
             assert page.locator("#service-state").inner_text() == "running"
             assert row.locator("td.imported").inner_text() == "3"

@@ -206,7 +206,8 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
             (self.owner, limit)).fetchall()
 
     def quarantined_count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM import_files WHERE state = 'quarantined'").fetchone()[0]
+        return self.db.execute("SELECT count(*) FROM import_files WHERE state = 'quarantined' AND spool_owner IS ?",
+                               (self.owner,)).fetchone()[0]
 
     def last_success(self) -> dict[str, str]:
         return {row[0]: row[1] for row in self.db.execute(

@@ -103,17 +103,18 @@ def throughput(db: sqlite3.Connection, since: str) -> list[sqlite3.Row]:
 
 # -- quarantine --------------------------------------------------------------------------------
 
-def quarantine_by_code(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    """Quarantined files per error code, the most frequent first."""
+def quarantine_by_code(db: sqlite3.Connection, owner: str | None) -> list[sqlite3.Row]:
+    """A setup's quarantined files (`owner`: its spool's name, see Store) per error code, the most
+    frequent first."""
     return db.execute(
-        "SELECT error_code, count(*) AS files FROM import_files WHERE state = 'quarantined'"
-        " GROUP BY error_code ORDER BY files DESC, error_code").fetchall()
+        "SELECT error_code, count(*) AS files FROM import_files WHERE state = 'quarantined' AND spool_owner IS ?"
+        " GROUP BY error_code ORDER BY files DESC, error_code", (owner,)).fetchall()
 
 
-def quarantined_files(db: sqlite3.Connection, code: str | None, before: int | None,
+def quarantined_files(db: sqlite3.Connection, owner: str | None, code: str | None, before: int | None,
                       limit: int) -> list[sqlite3.Row]:
-    """The newest quarantined files (of one code, older than the id `before`, when given)."""
-    where, params = ["state = 'quarantined'"], []
+    """A setup's newest quarantined files (of one code, older than the id `before`, when given)."""
+    where, params = ["state = 'quarantined' AND spool_owner IS ?"], [owner]
     if code is not None:
         where.append("error_code = ?")
         params.append(code)

@@ -145,8 +145,9 @@ def _no_quarantine() -> dict:
 
 
 def _quarantine(config: Config, db, query: Query) -> dict:
-    codes = [dict(row) for row in store_web.quarantine_by_code(db)]
-    rows = store_web.quarantined_files(db, query.code, query.before, QUARANTINE_PAGE + 1)
+    # this setup's files: another setup sharing the database keeps its copies in its own folder
+    codes = [dict(row) for row in store_web.quarantine_by_code(db, config.spool_owner)]
+    rows = store_web.quarantined_files(db, config.spool_owner, query.code, query.before, QUARANTINE_PAGE + 1)
     files = [_quarantined(config, row) for row in rows[:QUARANTINE_PAGE]]
     return {"codes": codes, "total": sum(c["files"] for c in codes), "files": files,
             "older": files[-1]["id"] if len(rows) > QUARANTINE_PAGE else None}
