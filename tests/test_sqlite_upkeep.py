@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from conftest import SAMPLES, importd
-from importd.store.sqlite import declared_shape, shape_of
+from importd.store.sqlite import declared_shape, shapes
 from test_migration import everything, release_database
 
 # `counters` as an older design might have had it: last_value as TEXT, and nullable.
@@ -55,7 +55,7 @@ def test_a_column_whose_type_and_not_null_changed_is_rebuilt_keeping_every_row(s
     assert result.returncode == 0, result.stderr
     db = sqlite3.connect(path)
     try:
-        assert shape_of(db, "counters") == declared_shape()["counters"]
+        assert shapes(db)["counters"] == declared_shape()["counters"]
         after = sorted(db.execute("SELECT series, scope, last_value, last_date FROM counters"), key=repr)
         assert after == sorted(((s, c, int(v), d) for s, c, v, d in before), key=repr)
         assert {row[0] for row in db.execute("SELECT typeof(last_value) FROM counters")} == {"integer"}
@@ -100,7 +100,7 @@ def test_two_processes_opening_an_older_database_at_once_both_succeed(setup):
     for command in commands:
         out, err = command.communicate(timeout=60)
         assert command.returncode == 0, err
-    assert shape_of(sqlite3.connect(path), "invoices") == declared_shape()["invoices"]
+    assert shapes(sqlite3.connect(path))["invoices"] == declared_shape()["invoices"]
 
 
 def test_a_database_not_in_wal_mode_is_switched_to_it(setup):

@@ -5,11 +5,12 @@ settle move a file to the archive afterwards. The stages talk to the sqlite3 con
 itself — no layer between them and SQLite on the hot path.
 
 A new database is made from schema.SCHEMA, the DDL text PostgreSQL's tables are derived
-from too. Bringing an older file up to date, switching it to WAL and describing it to an
-operator go through sqlite-utils, imported only when there is something to do (its imports
-cost ~80 ms, which every `importd` command would otherwise pay at start): its `add_column`
-and `transform` (the create-copy-drop-rename rebuild of a table, keeping its indexes and
-CHECKs, for the changes ALTER TABLE cannot make) run inside our one migration transaction.
+from too. Changing an older file goes through sqlite-utils: `add_column`, and `transform`
+(the create-copy-drop-rename rebuild of a table, keeping its indexes and CHECKs, for the
+changes ALTER TABLE cannot make), inside our one migration transaction; `enable_wal` for a
+file not yet in WAL. It is imported only then (its imports cost ~80 ms, which every
+`importd` command would otherwise pay): whether anything is to be done is one query over
+sqlite_master and pragma_table_info, compared with the tables SCHEMA declares.
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ def tools(db: sqlite3.Connection):
 # -- bringing an older database up to date ------------------------------------------------
 
 def _out_of_date(db: sqlite3.Connection) -> bool:
-    """Whether the file lacks a column, an object or a column's declared shape: a few PRAGMAs."""
-    return bool(_missing_columns(db) or _rebuilds(db) or not db.execute(
-        "SELECT 1 FROM sqlite_master WHERE name = ?", (NEWEST_OBJECT,)).fetchone())
+    """Whether the file lacks a column, an object or a column's declared shape: one query."""
+    tables = shapes(db)
+    return bool(_missing_columns(tables) or _rebuilds(tables) or NEWEST_OBJECT not in tables)
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -72,9 +73,9 @@ def _migrate(db: sqlite3.Connection) -> None:
     utils = tools(db)
     try:
         with schema_change(db, "BEGIN IMMEDIATE"):
-            for table, column, kind in _missing_columns(db):
+            for table, column, kind in _missing_columns(shapes(db)):
                 utils[table].add_column(column, kind)
-            for table, changes in _rebuilds(db).items():
+            for table, changes in _rebuilds(shapes(db)).items():
                 utils[table].transform(**changes)
             for statement in MIGRATION_SCHEMA.split(";"):
                 if statement.strip():
@@ -86,20 +87,20 @@ def _migrate(db: sqlite3.Connection) -> None:
                               f"{type(e).__name__}: {e}") from e
 
 
-def _missing_columns(db: sqlite3.Connection) -> list[tuple[str, str, str]]:
+def _missing_columns(tables: dict[str, dict]) -> list[tuple[str, str, str]]:
     return [(table, column, kind) for table, columns in ADDED_COLUMNS.items()
-            for column, kind in columns.items() if column not in columns_of(db, table)]
+            for column, kind in columns.items() if column not in tables.get(table, {})]
 
 
-def _rebuilds(db: sqlite3.Connection) -> dict[str, dict]:
+def _rebuilds(tables: dict[str, dict]) -> dict[str, dict]:
     """Per table, the transform() arguments that give its shared columns the shape the schema
     declares now (type, NOT NULL, primary key). Columns are never dropped: one the schema no
     longer names keeps its data. None today: every change so far was an added column."""
     changes = {}
     for table, declared in declared_shape().items():
-        found = shape_of(db, table)
+        found = tables.get(table)
         if not found:
-            continue            # made by MIGRATION_SCHEMA below
+            continue            # made by MIGRATION_SCHEMA
         shared = [name for name in declared if name in found]
         change = {}
         types = {name: declared[name][0] for name in shared if declared[name][0] != found[name][0]}
@@ -121,15 +122,23 @@ def declared_shape() -> dict[str, dict[str, tuple[str, bool, int]]]:
     reference = sqlite3.connect(":memory:")
     try:
         reference.executescript(SCHEMA + MIGRATION_SCHEMA)
-        tables = [row[0] for row in reference.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {table: shape_of(reference, table) for table in tables}
+        return shapes(reference)
     finally:
         reference.close()
 
 
-def shape_of(db: sqlite3.Connection, table: str) -> dict[str, tuple[str, bool, int]]:
-    """Each column's declared type, NOT NULL and place in the primary key (0: not in it)."""
-    return {row[1]: (row[2].upper(), bool(row[3]), row[5]) for row in db.execute(f"PRAGMA table_info({table})")}
+def shapes(db: sqlite3.Connection) -> dict[str, dict[str, tuple[str, bool, int]]]:
+    """Per table, each column's declared type, NOT NULL and place in the primary key (0: not in
+    it); a view or an index appears with no columns."""
+    tables: dict[str, dict] = {}
+    for table, kind, column, type_, not_null, pk in db.execute(
+            "SELECT m.name, m.type, c.name, c.type, c.\"notnull\", c.pk FROM sqlite_master AS m"
+            " LEFT JOIN pragma_table_info(m.name) AS c ON m.type = 'table'"
+            " WHERE m.type IN ('table', 'view', 'index') AND m.name NOT LIKE 'sqlite_%'"):
+        columns = tables.setdefault(table, {})
+        if column is not None:
+            columns[column] = (type_.upper(), bool(not_null), pk)
+    return tables
 
 
 def _primary_key(shape: dict[str, tuple[str, bool, int]]) -> tuple[str, ...]:
@@ -154,20 +163,21 @@ def describe(path: Path, db: sqlite3.Connection) -> dict:
     """The database file as `importd status` shows it: where, its size and its WAL's (a WAL that
     keeps growing means a reader holds checkpoints back), the space VACUUM would give back, the
     free space on its disk, journal mode, schema version, SQLite's version. File sizes and
-    PRAGMAs only: no table is read, so it costs the same on a database of any size."""
-    utils = tools(db)
+    PRAGMAs only: no table is read, so it costs the same on a database of any size (and no
+    sqlite-utils, whose imports would add a tenth of a second to every `importd status`)."""
+    def pragma(name: str):
+        return db.execute(f"PRAGMA {name}").fetchone()[0]
     wal = path.with_name(path.name + "-wal")
-    page_size = db.execute("PRAGMA page_size").fetchone()[0]
     return {
         "kind": "sqlite",
         "path": str(path),
         "size": path.stat().st_size,
         "wal_size": wal.stat().st_size if wal.exists() else 0,
-        "reclaimable": db.execute("PRAGMA freelist_count").fetchone()[0] * page_size,
+        "reclaimable": pragma("freelist_count") * pragma("page_size"),
         "disk_free": shutil.disk_usage(path.parent).free,
-        "journal_mode": utils.journal_mode,
-        "schema_version": db.execute("PRAGMA user_version").fetchone()[0],
-        "sqlite_version": ".".join(map(str, utils.sqlite_version)),
+        "journal_mode": pragma("journal_mode"),
+        "schema_version": pragma("user_version"),
+        "sqlite_version": sqlite3.sqlite_version,
     }
 
 
