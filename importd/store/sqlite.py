@@ -71,20 +71,32 @@ def _migrate(db: sqlite3.Connection) -> None:
     under the write lock, so two processes opening the same old file do not both alter it.
     Any error undoes all of it: the file stays as the older release left it."""
     utils = tools(db)
+    step = "starting"
     try:
         with schema_change(db, "BEGIN IMMEDIATE"):
             for table, column, kind in _missing_columns(shapes(db)):
+                step = f"adding {table}.{column}"
                 utils[table].add_column(column, kind)
             for table, changes in _rebuilds(shapes(db)).items():
+                step = f"rebuilding {table} for {_declarations(table, changes)}"
                 utils[table].transform(**changes)
             for statement in MIGRATION_SCHEMA.split(";"):
                 if statement.strip():
+                    step = " ".join(statement.split())[:80]
                     db.execute(statement)
     except sqlite3.OperationalError:
         raise       # locked, full, I/O: a fault the caller retries
     except Exception as e:
-        raise MigrationFailed(f"the database could not be brought up to date, nothing was changed: "
-                              f"{type(e).__name__}: {e}") from e
+        raise MigrationFailed(f"the database could not be brought up to date, nothing was changed:"
+                              f" {step}: {type(e).__name__}: {e}") from e
+
+
+def _declarations(table: str, changes: dict) -> str:
+    """What a rebuild gives the table, as its DDL says it: "last_value INTEGER NOT NULL"."""
+    declared = declared_shape()[table]
+    columns = sorted({*changes.get("types", ()), *changes.get("not_null", ())})
+    return ", ".join([f"{name} {declared[name][0]}{' NOT NULL' * declared[name][1]}" for name in columns]
+                     + ([f"PRIMARY KEY ({', '.join(changes['pk'])})"] if "pk" in changes else []))
 
 
 def _missing_columns(tables: dict[str, dict]) -> list[tuple[str, str, str]]:
@@ -131,8 +143,8 @@ def shapes(db: sqlite3.Connection) -> dict[str, dict[str, tuple[str, bool, int]]
     """Per table, each column's declared type, NOT NULL and place in the primary key (0: not in
     it); a view or an index appears with no columns."""
     tables: dict[str, dict] = {}
-    for table, kind, column, type_, not_null, pk in db.execute(
-            "SELECT m.name, m.type, c.name, c.type, c.\"notnull\", c.pk FROM sqlite_master AS m"
+    for table, column, type_, not_null, pk in db.execute(
+            "SELECT m.name, c.name, c.type, c.\"notnull\", c.pk FROM sqlite_master AS m"
             " LEFT JOIN pragma_table_info(m.name) AS c ON m.type = 'table'"
             " WHERE m.type IN ('table', 'view', 'index') AND m.name NOT LIKE 'sqlite_%'"):
         columns = tables.setdefault(table, {})
