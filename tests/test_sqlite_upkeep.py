@@ -17,22 +17,26 @@ from conftest import SAMPLES, importd
 from importd.store.sqlite import declared_shape, shapes
 from test_migration import everything, release_database
 
-# `counters` as an older design might have had it: last_value as TEXT, and nullable.
-OLD_COUNTERS = """
-CREATE TABLE counters_old (series TEXT NOT NULL, scope TEXT NOT NULL, last_value TEXT, last_date TEXT,
-                           PRIMARY KEY (series, scope));
-INSERT INTO counters_old SELECT series, scope, CAST(last_value AS TEXT), last_date FROM counters;
-DROP TABLE counters;
-ALTER TABLE counters_old RENAME TO counters;
-"""
 
 
-def older_counters(path: Path, extra_sql: str = "") -> None:
+def older_table(path: Path, table: str, declared: str, older: str, then: str = "") -> None:
+    """Give `table` the design an older release might have left: its column declared `older`
+    instead of `declared` (the rows copied over, values as they are); then run `then`."""
     db = sqlite3.connect(path, isolation_level=None)
     try:
-        db.executescript(f"BEGIN; {OLD_COUNTERS} {extra_sql} COMMIT;")
+        sql = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        assert declared in sql
+        old = sql.replace(declared, older).replace(f"CREATE TABLE {table}", f"CREATE TABLE {table}_old", 1)
+        db.executescript(f"BEGIN; {old}; INSERT INTO {table}_old SELECT * FROM {table}; DROP TABLE {table};"
+                         f" ALTER TABLE {table}_old RENAME TO {table}; {then} COMMIT;")
     finally:
         db.close()
+
+
+def older_counters(path: Path) -> None:
+    """`counters` with last_value as TEXT, nullable, and its values stored as text."""
+    older_table(path, "counters", "last_value INTEGER NOT NULL", "last_value TEXT",
+                "UPDATE counters SET last_value = CAST(last_value AS TEXT);")
 
 
 def design(path: Path) -> list[tuple]:
@@ -70,16 +74,19 @@ def test_a_column_whose_type_and_not_null_changed_is_rebuilt_keeping_every_row(s
 
 
 def test_a_migration_that_fails_midway_leaves_the_older_database_untouched(setup):
-    """The added columns come first, then the rebuild of `counters` fails (a row has no
-    last_value, which the schema declares NOT NULL): the whole migration is rolled back, the file
+    """The added columns come first, then `counters` is rebuilt, then the rebuild of
+    `external_refs` fails (a row has no internal_key, which the schema declares NOT NULL): the
+    whole migration is rolled back — sqlite-utils' steps did not commit on their own —, the file
     keeps its design and rows, and importd says what failed, without a traceback."""
     path = release_database(setup)
-    older_counters(path, "INSERT INTO counters VALUES ('order', 'broken', NULL, NULL);")
+    older_counters(path)
+    older_table(path, "external_refs", "internal_key TEXT NOT NULL", "internal_key TEXT",
+                "INSERT INTO external_refs (source, entity, external_id) VALUES ('inbox', 'customer', 'lost');")
     rows, shape = everything(path), design(path)
     result = setup.run_once()
     assert result.returncode != 0
     assert "could not be brought up to date, nothing was changed" in result.stderr
-    assert "rebuilding counters" in result.stderr and "NOT NULL" in result.stderr
+    assert "rebuilding external_refs for internal_key TEXT NOT NULL: IntegrityError" in result.stderr
     assert "Traceback" not in result.stderr
     assert everything(path) == rows and design(path) == shape
     status = importd("status", "-c", str(setup.config))
