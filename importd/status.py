@@ -23,7 +23,7 @@ def report(config: Config, store: Store) -> dict:
     return {
         "service": holder(config.spool) or {"state": "stopped"},
         "database": (sqlite_store.describe(config.database, store.db) if isinstance(config.database, Path)
-                     else {"kind": "postgresql"}),
+                     else {"kind": "postgresql", "url": str(config.database)}),     # never holds a password
         "sources": [{"name": name, "states": by_state, "inbox": inbox.get(name, 0),
                      "spool": spooled.get(name, 0), "last_success": last_success.get(name)}
                     for name, by_state in states.items()],
@@ -75,7 +75,7 @@ def _service_line(service: dict) -> str:
 
 def _database_line(database: dict) -> str:
     if database["kind"] != "sqlite":
-        return f"database: {database['kind']}"
+        return f"database: {database['kind']} {database['url']}"
     line = (f"database: {database['path']}, {_size(database['size'])} + WAL {_size(database['wal_size'])}"
             f" ({database['journal_mode']}, schema {database['schema_version']}, SQLite {database['sqlite_version']});"
             f" {_size(database['disk_free'])} free on its disk")

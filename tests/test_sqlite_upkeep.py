@@ -1,6 +1,7 @@
 """Keeping an SQLite file in shape: an older file is brought up to date in one transaction
 (sqlite-utils' add_column, and transform for what ALTER TABLE cannot change), a file not in
-WAL mode is switched to it, and `importd status` says what an operator checks of the file.
+WAL mode is switched to it, and `importd status` says what an operator checks of the file
+(and, on PostgreSQL, names the database by its URL).
 The database made by the previous release (tests/fixtures/release-5e48e29.db) is the start,
 given here and there the shape an older release might have left a table in."""
 
@@ -13,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import SAMPLES, importd
+from conftest import SAMPLES, importd, use_database
 from importd.store.sqlite import declared_shape, shapes
 from test_migration import everything, release_database
 
@@ -144,3 +145,13 @@ def test_status_describes_the_database_file(setup):
     line = next(line for line in text.splitlines() if line.startswith("database: "))
     assert str(path) in line and "(wal, schema 1, SQLite " in line and "free on its disk" in line
     assert "VACUUM gives it back" in line
+
+
+def test_status_names_a_postgresql_database_by_its_url(tmp_path, postgresql):
+    """On PostgreSQL the database line is the URL the setup names (it never holds a password)."""
+    root = tmp_path / "site"
+    assert importd("init", str(root)).returncode == 0
+    use_database(root / "importd.toml", postgresql)
+    result = importd("status", "--json", "-c", str(root / "importd.toml"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["database"] == {"kind": "postgresql", "url": postgresql.url}
