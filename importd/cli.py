@@ -17,7 +17,7 @@ from importd import log
 from importd.config import DEFAULT_NUMBERING, Config, load_config
 from importd.daemonize import AlreadyRunning, detach
 from importd.durable import move_file
-from importd.errors import ConfigError
+from importd.errors import ConfigError, MigrationFailed
 from importd.faults import TRANSIENT, classify, hint
 from importd.instance import LOCK_NAME, InstanceLock, SetupInUse, holder
 from importd.parking import release
@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except SetupInUse as e:
         print(f"importd: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except MigrationFailed as e:
+        print(f"importd: {e}\n  what to do: the release that made the database still runs on it; fix the rows"
+              f" the error names (a back-up first), or report it with the database's schema", file=sys.stderr)
         return EXIT_USAGE
     except TRANSIENT as e:           # a database that cannot be reached or is locked: say so, no traceback
         kind = classify(e)

@@ -73,6 +73,11 @@ class Hold(Exception):
         self.details = details
 
 
+class MigrationFailed(Exception):
+    """A database made by an earlier release could not be brought up to date; its migration
+    was rolled back whole, so the file is as that release left it."""
+
+
 class StopRequested(BaseException):
     """Raised by a second stop signal: stop now (the ledger keeps it safe).
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from importd.config import Config
 from importd.instance import holder
 from importd.sources.local import is_temporary
 from importd.store import Store
+from importd.store import sqlite as sqlite_store
 
 
 def report(config: Config, store: Store) -> dict:
-    """The service's state; per source: files by state, backlog, last success; then parked,
-    quarantine, counters."""
+    """The service's state; the database; per source: files by state, backlog, last success;
+    then parked, quarantine, counters."""
     states: dict[str, dict] = {s.name: {} for s in config.sources}
     for row in store.counts_by_state():
         states.setdefault(row["source"], {})[row["state"]] = row["n"]
@@ -19,6 +22,8 @@ def report(config: Config, store: Store) -> dict:
     inbox = {s.name: _waiting(s.path) for s in config.sources}
     return {
         "service": holder(config.spool) or {"state": "stopped"},
+        "database": (sqlite_store.describe(config.database, store.db) if isinstance(config.database, Path)
+                     else {"kind": "postgresql", "url": str(config.database)}),     # never holds a password
         "sources": [{"name": name, "states": by_state, "inbox": inbox.get(name, 0),
                      "spool": spooled.get(name, 0), "last_success": last_success.get(name)}
                     for name, by_state in states.items()],
@@ -38,6 +43,7 @@ def render(data: dict) -> str:
     out += [f"  {f['kind']} in {f['stage']}{' of ' + f['source'] if f['source'] else ''} since {f['since']}"
             f" ({f['count']} failures): {f['error']}\n    what to do: {f['hint']}"
             for f in data["service"].get("faults", ())]
+    out.append(_database_line(data["database"]))
     for src in data["sources"]:
         states = ", ".join(f"{k} {v}" for k, v in sorted(src["states"].items())) or "no files yet"
         out.append(f"source {src['name']}: {states}; {src['inbox']} waiting in the inbox, "
@@ -65,6 +71,25 @@ def _service_line(service: dict) -> str:
         return "service: not running"
     return (f"service: {service.get('state', 'running')} ({service.get('verb', 'importd')}, pid {service.get('pid')} on "
             f"{service.get('host')}, since {service.get('started_at')})")
+
+
+def _database_line(database: dict) -> str:
+    if database["kind"] != "sqlite":
+        return f"database: {database['kind']} {database['url']}"
+    line = (f"database: {database['path']}, {_size(database['size'])} + WAL {_size(database['wal_size'])}"
+            f" ({database['journal_mode']}, schema {database['schema_version']}, SQLite {database['sqlite_version']});"
+            f" {_size(database['disk_free'])} free on its disk")
+    if database["reclaimable"]:
+        line += f"; {_size(database['reclaimable'])} unused inside (VACUUM gives it back)"
+    return line
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
 
 
 def _waiting(path) -> int:

@@ -9,7 +9,9 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from conftest import SAMPLES
+import sqlite_utils
+
+from conftest import SAMPLES, Setup, importd
 from importd.store.schema import ACCOUNT_COLUMNS
 
 RELEASE_DB = Path(__file__).parent / "fixtures" / "release-5e48e29.db"
@@ -74,3 +76,29 @@ def test_documents_of_the_release_database_sent_again_are_duplicates(setup):
                                                         ("orders_export_again.csv", "duplicate")]
     assert [json.loads(f["summary"])["counts"] for f in files] == [{"duplicate": 6}, {"duplicate": 3}]
     assert setup.quarantined() == []
+
+
+def shape(path: Path) -> dict:
+    """What sqlite-utils reads of a database's design: each table's columns (type, NOT NULL,
+    place in the primary key), each index's and view's definition."""
+    db = sqlite_utils.Database(path)
+    try:
+        tables = {name: {c.name: (c.type.upper(), bool(c.notnull), c.is_pk) for c in db[name].columns}
+                  for name in db.table_names()}
+        indexes = {i.name: (name, tuple(i.columns), i.unique, i.partial) for name in db.table_names()
+                   for i in db[name].indexes}
+        views = {view.name: view.schema for view in db.views}
+        return {"tables": tables, "indexes": indexes, "views": views, "journal_mode": db.journal_mode}
+    finally:
+        db.close()
+
+
+def test_release_database_ends_with_the_shape_of_a_new_one(setup, tmp_path):
+    """Opened once, the old database has every column, index and view a new database has, with
+    the same types, NOT NULLs and primary keys (column order aside): nothing is left half-migrated."""
+    release_database(setup)
+    assert importd("status", "-c", str(setup.config)).returncode == 0
+    fresh = Setup(tmp_path / "fresh")
+    assert importd("init", str(fresh.root)).returncode == 0
+    assert importd("status", "-c", str(fresh.config)).returncode == 0
+    assert shape(setup.root / "importd.db") == shape(fresh.root / "importd.db")
