@@ -182,6 +182,10 @@ class Connection:
             cursor.executemany(translate(sql), [tuple(row) for row in rows])
             return cursor
 
+    def copy_in(self, table: str, columns: list[str]) -> psycopg.Copy:
+        """COPY … FROM STDIN, for bulk loading (`importd db copy`): rows go in with write_row."""
+        return self._ready().cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN")
+
     def close(self) -> None:
         self._conn.close()
 
