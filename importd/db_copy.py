@@ -81,7 +81,7 @@ def cmd_db_copy(args) -> int:
         owner = spool_owner(config.spool, shared=True)
     try:
         if not path.is_file():
-            print(f"importd db copy: no SQLite database at {path}", file=sys.stderr)
+            print(f"importd db copy: no SQLite database at {path}: nothing to move", file=sys.stderr)
             return EXIT_USAGE
         return _copy(path, target, owner, busy_timeout)
     finally:

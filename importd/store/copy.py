@@ -10,6 +10,7 @@ or error everything is rolled back and the target stays as it was.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation, localcontext
@@ -18,8 +19,11 @@ import psycopg
 
 from importd.faults import DatabaseFault
 from importd.store.postgresql import Connection
+from importd.store.schema import MIGRATION_SCHEMA, SCHEMA
 
 BATCH = 5000            # rows fetched from SQLite at a time
+# The tables schema.py defines: those a target must not hold rows in (another program's may share a schema).
+IMPORTD_TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA + MIGRATION_SCHEMA))
 
 
 class CopyRefused(Exception):
@@ -84,8 +88,8 @@ def copy_database(source: sqlite3.Connection, target: Connection, spool_owner: s
 
 
 def _copy(source: sqlite3.Connection, target: Connection, spool_owner: str | None) -> Copied:
+    _refuse_unless_empty(target)
     tables, copied = _plan(source, target)
-    _refuse_unless_empty(target, [t.name for t in tables])
     spooled = source.execute("SELECT count(*) FROM import_files WHERE spool_path IS NOT NULL").fetchone()[0]
     if spooled and spool_owner is None:
         raise CopyRefused(f"{spooled} file(s) are still in the setup's spool: copy with -c importd.toml of that "
@@ -107,7 +111,8 @@ def _copy(source: sqlite3.Connection, target: Connection, spool_owner: str | Non
 
 
 def _plan(source: sqlite3.Connection, target: Connection) -> tuple[list[_Table], Copied]:
-    """The tables to copy: SQLite's that the target has, each with the columns SQLite has."""
+    """The tables to copy: importd's that SQLite has (connect made them all on the target), each
+    with the columns SQLite has."""
     types: dict[str, dict[str, str]] = {}
     for row in target.execute("SELECT c.table_name, c.column_name, c.data_type, c.is_identity"
                               " FROM information_schema.columns c JOIN information_schema.tables t"
@@ -118,7 +123,7 @@ def _plan(source: sqlite3.Connection, target: Connection) -> tuple[list[_Table],
     tables = []
     for (name,) in source.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
                                   " AND name NOT LIKE 'sqlite_%' ORDER BY name").fetchall():
-        if name not in types:
+        if name not in IMPORTD_TABLES:
             copied.not_copied.append(name)
             continue
         columns = [row[1] for row in source.execute(f"PRAGMA table_info({name})")]
@@ -129,8 +134,8 @@ def _plan(source: sqlite3.Connection, target: Connection) -> tuple[list[_Table],
     return tables, copied
 
 
-def _refuse_unless_empty(target: Connection, tables: list[str]) -> None:
-    held = [f"{name} ({count} rows)" for name in tables
+def _refuse_unless_empty(target: Connection) -> None:
+    held = [f"{name} ({count} rows)" for name in IMPORTD_TABLES
             if (count := target.execute(f"SELECT count(*) FROM {name}").fetchone()[0])]
     if held:
         raise CopyRefused(f"the PostgreSQL database already holds importd rows: {', '.join(held)}. "
