@@ -78,6 +78,7 @@ def cmd_db_copy(args) -> int:
         path, busy_timeout = config.database, config.busy_timeout
         lock = InstanceLock(config.spool, "db copy")
         lock.acquire()                    # SetupInUse while the service runs: the CLI says so
+        lock.update({"state": "copying the database to PostgreSQL"})
         owner = spool_owner(config.spool, shared=True)
     try:
         if not path.is_file():

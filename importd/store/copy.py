@@ -172,7 +172,7 @@ def _decimal(table: _Table, column: str, value) -> Decimal:
     try:
         return Decimal(value if isinstance(value, str) else str(value))
     except InvalidOperation:
-        raise CopyRefused(f"table {table.name}, column {column}: {value!r} is not a number") from None
+        raise CopyFailed(f"table {table.name}, column {column}: {value!r} is not a number") from None
 
 
 def _checks(source: sqlite3.Connection, target: Connection, tables: list[_Table], spooled: int,
