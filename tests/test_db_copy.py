@@ -10,6 +10,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from builders import order_rows
 from conftest import CORPUS, SAMPLES, Setup, importd, stop, use_database
 
@@ -215,16 +217,19 @@ def test_a_difference_rolls_everything_back_and_is_named(setup, postgresql):
     assert not any(counts(postgresql).values())
 
 
-def test_a_row_postgresql_refuses_rolls_everything_back(setup, postgresql):
+@pytest.mark.parametrize("table, column, value, said", [
+    ("orders", "order_date", "soon", "table orders: PostgreSQL refused a row"),
+    ("order_lines", "line_total", "1,50", "table order_lines, column line_total: '1,50' is not a number")])
+def test_a_value_that_cannot_be_copied_rolls_everything_back(setup, postgresql, table, column, value, said):
     setup.drop_sample("orders_export_1.csv")
     assert setup.run_once().returncode == 0
     conn = sqlite3.connect(setup.root / "importd.db")
     with conn:
-        conn.execute("UPDATE orders SET order_date = 'soon' WHERE rowid = 2")
+        conn.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = 2", (value,))
     conn.close()
     result = copy(setup, postgresql)
     assert result.returncode == 1
-    assert "table orders: PostgreSQL refused a row" in result.stderr and "soon" in result.stderr
+    assert said in result.stderr and value in result.stderr and "Rolled back" in result.stderr
     assert not any(counts(postgresql).values())
 
 

@@ -144,21 +144,20 @@ def _refuse_unless_empty(target: Connection) -> None:
 
 def _stream(source: sqlite3.Connection, target: Connection, table: _Table) -> None:
     """COPY the table's rows in SQLite's rowid order (external_refs keeps the order documents
-    were recorded in), summing its NUMERIC columns exactly on the way."""
-    names = ", ".join(table.columns)
+    were recorded in), summing its NUMERIC columns exactly on the way, a batch at a time."""
     reader = source.cursor()
     reader.row_factory = None
-    reader.execute(f"SELECT {names} FROM {table.name} ORDER BY rowid")
+    reader.execute(f"SELECT {', '.join(table.columns)} FROM {table.name} ORDER BY rowid")
     at = [table.columns.index(c) for c in table.numeric]
     sums: list[Decimal | None] = [None] * len(at)
     try:
         with localcontext() as exact, target.copy_in(table.name, table.columns) as copy:
             exact.prec = 200               # sums of money never rounded
             while batch := reader.fetchmany(BATCH):
+                for k, i in enumerate(at):
+                    if values := [row[i] for row in batch if row[i] is not None]:
+                        sums[k] = _sum(table, table.columns[i], values) + (sums[k] or 0)
                 for row in batch:
-                    for k, i in enumerate(at):
-                        if (value := row[i]) is not None:
-                            sums[k] = _decimal(table, table.columns[i], value) + (sums[k] or 0)
                     copy.write_row(row)
                 table.rows += len(batch)
     except (psycopg.Error, DatabaseFault) as e:
@@ -168,11 +167,21 @@ def _stream(source: sqlite3.Connection, target: Connection, table: _Table) -> No
     table.sums = dict(zip(table.numeric, sums))
 
 
-def _decimal(table: _Table, column: str, value) -> Decimal:
+def _sum(table: _Table, column: str, values: list) -> Decimal:
+    """The exact sum of a column's values (text, as importd writes them; str() of anything else)."""
     try:
-        return Decimal(value if isinstance(value, str) else str(value))
+        return sum(map(Decimal, map(str, values)), Decimal(0))
     except InvalidOperation:
-        raise CopyFailed(f"table {table.name}, column {column}: {value!r} is not a number") from None
+        bad = next(v for v in values if not _is_number(str(v)))
+        raise CopyFailed(f"table {table.name}, column {column}: {bad!r} is not a number") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+        return True
+    except InvalidOperation:
+        return False
 
 
 def _checks(source: sqlite3.Connection, target: Connection, tables: list[_Table], spooled: int,
