@@ -161,6 +161,23 @@ def test_sums_of_money_stay_exact(setup, postgresql):
     assert on_postgresql == [{"s": "3.00", "p": "3.00"}]
 
 
+def test_text_is_copied_as_written(setup, postgresql):
+    """What COPY's text format escapes — tab, newline, backslash, a literal \\N — and what it does
+    not need to: every character arrives as it was, and NULL stays NULL, not the text."""
+    setup.drop_sample("orders_export_1.csv")
+    assert setup.run_once().returncode == 0
+    awkward = "Ł\tÉ\\N \\ \"quoted\"\nnext line\r\n😀"
+    conn = sqlite3.connect(setup.root / "importd.db")
+    with conn:
+        conn.execute("UPDATE customers SET name = ?, address2 = NULL, extra = ? WHERE rowid = 1",
+                     (awkward, '{"note": "a\\tb"}'))
+        (code,) = conn.execute("SELECT code FROM customers WHERE rowid = 1").fetchone()
+    conn.close()
+    assert copy(setup, postgresql).returncode == 0
+    rows = Setup(Path("."), postgresql).rows("SELECT name, address2, extra FROM customers WHERE code = ?", code)
+    assert rows == [{"name": awkward, "address2": None, "extra": '{"note": "a\\tb"}'}]
+
+
 def test_a_target_that_holds_rows_is_refused_and_left_as_it_was(setup, postgresql):
     setup.drop_sample("orders_export_1.csv")
     assert setup.run_once().returncode == 0
