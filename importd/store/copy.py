@@ -45,10 +45,11 @@ class Check:
     what: str
     source: str
     target: str
+    same: bool | None = None        # compared by value (sums: 0.30 is 0.3); else as shown
 
     @property
     def ok(self) -> bool:
-        return self.source == self.target
+        return self.source == self.target if self.same is None else self.same
 
 
 @dataclass(slots=True)
@@ -156,7 +157,8 @@ def _stream(source: sqlite3.Connection, target: Connection, table: _Table) -> No
             while batch := reader.fetchmany(BATCH):
                 for k, i in enumerate(at):
                     if values := [row[i] for row in batch if row[i] is not None]:
-                        sums[k] = _sum(table, table.columns[i], values) + (sums[k] or 0)
+                        total = _sum(table, table.columns[i], values)
+                        sums[k] = total if sums[k] is None else sums[k] + total
                 for row in batch:
                     copy.write_row(row)
                 table.rows += len(batch)
@@ -193,8 +195,8 @@ def _checks(source: sqlite3.Connection, target: Connection, tables: list[_Table]
         counted = target.execute(f"SELECT count(*){sums} FROM {table.name}").fetchone()
         checks.append(Check(f"{table.name}: rows", str(table.rows), str(counted[0])))
         for column, value in zip(table.numeric, counted[1:]):
-            checks.append(Check(f"{table.name}: sum of {column}", _shown(table.sums[column]),
-                                _shown(None if value is None else Decimal(value))))
+            before, after = table.sums[column], None if value is None else Decimal(value)
+            checks.append(Check(f"{table.name}: sum of {column}", _shown(before), _shown(after), before == after))
     counters = "SELECT series, scope, last_value, last_date FROM counters ORDER BY series, scope"
     before = {(r[0], r[1]): _last(r) for r in source.execute(counters)}
     after = {(r[0], r[1]): _last(r) for r in target.execute(counters)}
