@@ -16,6 +16,7 @@ from pathlib import Path
 from importd import log
 from importd.config import DEFAULT_NUMBERING, Config, load_config
 from importd.daemonize import AlreadyRunning, detach
+from importd.db_copy import add_verb as add_db_verb
 from importd.durable import move_file
 from importd.errors import ConfigError, MigrationFailed
 from importd.faults import TRANSIENT, classify, hint
@@ -94,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true")
     add_review_verb(verb)
     add_snapshot_verb(verb)
+    add_db_verb(sub)
     v = verb("web", cmd_web, "serve the read-only ops page (127.0.0.1:9465 unless importd.toml says otherwise)")
     v.add_argument("--address", help="listen here instead of web_address (a non-loopback one needs web_token_file)")
     v.add_argument("--port", type=int, help="listen on this port instead of web_port (0: a free one, logged)")

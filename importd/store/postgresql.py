@@ -200,6 +200,10 @@ class Connection:
                     copy.write_row(row)
             return cursor
 
+    def copy_in(self, table: str, columns: list[str]) -> psycopg.Copy:
+        """COPY … FROM STDIN, for bulk loading (`importd db copy`): rows go in with write_row."""
+        return self._ready().cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN")
+
     def close(self) -> None:
         self._conn.close()
 
