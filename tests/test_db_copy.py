@@ -114,8 +114,11 @@ def test_a_site_moves_to_postgresql_and_goes_on_where_it_stopped(setup, postgres
     assert moved.rows(recorded) == setup.rows(recorded)         # the order documents were recorded in
     assert moved.rows("SELECT id, spool_owner FROM import_files WHERE spool_path IS NOT NULL") == [
         {"id": spooled_id, "spool_owner": owner}]
+    assert moved.rows("SELECT DISTINCT spool_owner FROM import_files") == [{"spool_owner": owner}]
 
     use_database(setup.config, postgresql)
+    (bad,) = moved.rows("SELECT id FROM import_files WHERE state = 'quarantined'")
+    assert f"#{bad['id']}" in importd("quarantine", "list", "-c", str(setup.config)).stdout     # still the setup's
     moved.drop_sample("orders_export_1.csv", "orders_export_again.csv")      # the same bytes again
     moved.drop("orders_export_new.csv", order_rows(moved, 8000, 1))
     moved.drop("invoice-7777.xml", invoice("F2026-7777"))

@@ -71,11 +71,14 @@ class _Table:
 
 def copy_database(source: sqlite3.Connection, target: Connection, spool_owner: str | None) -> Copied:
     """Copy `source` into the empty `target` (its tables made), checked, in one transaction.
-    `spool_owner`: the name the setup's spool has on a shared database, given to the files
-    still in the spool so that setup processes them after the move (None: refuse such files)."""
+    `spool_owner`: the name the setup's spool has on a shared database, given to every file of the
+    ledger, so that setup processes those still in the spool after the move and retries its
+    quarantined ones (None: refuse files in the spool)."""
     source.execute("BEGIN")           # a read transaction: one snapshot for every table
     try:
-        target.execute("BEGIN IMMEDIATE")     # the writers' lock: no importd writes meanwhile
+        target.execute("BEGIN")
+        # no importd writes meanwhile (readers go on): an instance started now waits, then finds rows
+        target.execute(f"LOCK TABLE {', '.join(IMPORTD_TABLES)} IN EXCLUSIVE MODE")
         try:
             copied = _copy(source, target, spool_owner)
         except BaseException:
@@ -98,8 +101,8 @@ def _copy(source: sqlite3.Connection, target: Connection, spool_owner: str | Non
     for table in tables:
         _stream(source, target, table)
         copied.rows += table.rows
-    if spooled:
-        target.execute("UPDATE import_files SET spool_owner = ? WHERE spool_path IS NOT NULL", (spool_owner,))
+    if spool_owner is not None:
+        target.execute("UPDATE import_files SET spool_owner = ?", (spool_owner,))
     for table in tables:
         for column in table.identity:           # new rows must not take an id the copy wrote
             target.execute(f"SELECT setval(pg_get_serial_sequence(?, ?), max({column})) FROM {table.name}"
