@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"importd: {e}\n  what to do: the release that made the database still runs on it; fix the rows"
               f" the error names (a back-up first), or report it with the database's schema", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:          # `importd status | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # no second error at exit
+        return EXIT_OK
     except TRANSIENT as e:           # a database that cannot be reached or is locked: say so, no traceback
         kind = classify(e)
         print(f"importd: {kind}: {e}\n  what to do: {hint(kind)}", file=sys.stderr)
