@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from builders import order_rows
-from conftest import Setup, stop, use_database
+from conftest import SAMPLES, Setup, stop, use_database
 from importd.instance import holder
 from sshd import Sshd
 from test_sftp import SOURCE, make_site, put
@@ -44,6 +44,18 @@ def one_order(site: Setup, n: int) -> str:
     text = order_rows(site, n, 1)
     return text.replace(f"c{n % 7}@example.fr", f"c{n % CUSTOMERS}@example.fr").replace(
         f"Client {n % 7},", f"Client {n % CUSTOMERS},")
+
+
+def invoice(k: int) -> str:
+    """The shipped UBL invoice under a number of its own (its buyer, Boutique Jeteste, the same in all)."""
+    text = (SAMPLES / "ubl-invoice-FA1001.xml").read_text()
+    return text.replace("<cbc:ID>F2026-1001</cbc:ID>", f"<cbc:ID>F-T{k:05d}</cbc:ID>", 1)
+
+
+def payment(k: int) -> str:
+    """The whole amount of invoice F-T<k>: parked when it comes first, booked when the invoice commits."""
+    header = (SAMPLES / "payments-2026-11.csv").read_text().splitlines()[0]
+    return f"{header}\nVIR-T{k:05d};F-T{k:05d};;2026-11-20;288.00;EUR;transfer\n"
 
 
 class Instance:
@@ -85,16 +97,17 @@ def drained(sites: list[Setup], server: Sshd) -> bool:
 def test_three_instances_killed_at_random_on_one_postgresql_lose_nothing_and_double_nothing(tmp_path, postgresql,
                                                                                             sshd):
     """~3,000 one-order files (each inbox, the shared SFTP folder, some files sent to two inboxes,
-    some orders sent twice in different files) while a random instance is killed -9 every second or
-    so (at least 50 kills): afterwards each input is imported once (the other copy `duplicate`),
-    each order has one number, the order and customer series run 1..N without a gap, every ledger
-    row is settled and its file archived, and no file is left in an inbox, a spool or on the server."""
+    some orders sent twice in different files), and invoices with their payments in any order,
+    while a random instance is killed -9 every second or so (at least 50 kills): afterwards each
+    input is imported once (the other copy `duplicate`), each document has one number, every
+    series runs 1..N without a gap, every payment is booked, every ledger row is settled and its
+    file archived, and no file is left in an inbox, a spool or on the server."""
     sites = []
     for name in SITES:
         site = Setup(make_site(tmp_path / name, sshd, poll_interval=0.2, settle=0.3, stale_claim=2).root, postgresql)
         use_database(site.config, postgresql)
         sites.append(site)
-    per_inbox, remote, twins, echoes = (int(x * SCALE) for x in (850, 360, 40, 40))
+    per_inbox, remote, twins, echoes, invoices = (int(x * SCALE) for x in (850, 360, 40, 40, 60))
     rng = random.Random()
     seed = rng.randrange(1 << 30)
     rng.seed(seed)
@@ -122,6 +135,9 @@ def test_three_instances_killed_at_random_on_one_postgresql_lose_nothing_and_dou
         drops.append((first, f"orders_export_e{n:05d}.csv", one_order(first, n)))
         drops.append((second, f"orders_export_f{n:05d}.csv", one_order(second, n).replace("\n", "\r\n")))
     orders = n
+    for k in range(1, invoices + 1):     # an invoice and its payment, each to any inbox, in any order
+        drops.append((rng.choice(sites), f"invoice-t{k:05d}.xml", invoice(k)))
+        drops.append((rng.choice(sites), f"payments-t{k:05d}.csv", payment(k)))
     rng.shuffle(drops)
 
     instances = [Instance(site) for site in sites]
@@ -198,6 +214,8 @@ def test_three_instances_killed_at_random_on_one_postgresql_lose_nothing_and_dou
     for first, second in twin_names:
         assert sorted((state[first], state[second])) == ["duplicate", "imported"], (first, second)
     duplicates = [r for r in ledger if r["state"] == "duplicate" and r["source"] == "inbox"]
+    assert sorted(r["name"] for r in ledger if r["name"].startswith(("invoice-", "payments-"))) == sorted(
+        name for _, name, _ in drops if name.startswith(("invoice-", "payments-")))
     assert len(duplicates) == twins + echoes
     # One number per order, 1..N with no gap; one reference per order; the customers once each.
     numbers = [r["number"] for r in a.rows("SELECT number FROM orders ORDER BY number")]
@@ -206,10 +224,28 @@ def test_three_instances_killed_at_random_on_one_postgresql_lose_nothing_and_dou
     assert a.rows("SELECT count(*) AS n, count(DISTINCT external_id) AS d FROM external_refs"
                   " WHERE entity = 'order'") == [{"n": orders, "d": orders}]
     assert a.rows("SELECT count(*) AS n FROM order_lines") == [{"n": orders}]
-    customers = a.rows("SELECT code, email FROM customers ORDER BY code")
-    assert [c["code"] for c in customers] == [f"CLIE{k:03d}" for k in range(1, CUSTOMERS + 1)]
-    assert sorted(c["email"] for c in customers) == sorted(f"c{k}@example.fr" for k in range(CUSTOMERS))
-    counters = {r["series"]: r["last_value"] for r in a.rows("SELECT series, last_value FROM counters")}
-    assert counters["order"] == orders and counters["customer"] == CUSTOMERS
+    # Invoices and payments: each once, both series gapless, every payment booked against its
+    # invoice (those parked by one instance released by the commit of another's), none left parked.
+    assert [r["number"] for r in a.rows("SELECT number FROM invoices ORDER BY number")] == [
+        f"FA-2026-{k:06d}" for k in range(1, invoices + 1)]
+    paid = a.rows("SELECT p.number, p.external_ref, i.external_ref AS invoice FROM payments p"
+                  " JOIN invoices i ON i.number = p.invoice_number ORDER BY p.number")
+    assert [r["number"] for r in paid] == [f"RG-2026-{k:06d}" for k in range(1, invoices + 1)]
+    assert sorted((r["external_ref"], r["invoice"]) for r in paid) == [
+        (f"VIR-T{k:05d}", f"F-T{k:05d}") for k in range(1, invoices + 1)]
+    assert a.rows("SELECT count(*) AS n FROM invoices WHERE payment_status <> 'paid'") == [{"n": 0}]
+    assert a.rows("SELECT count(*) AS n FROM parked_records") == [{"n": 0}]
+    assert any('"event": "document.parked"' in i.log.read_text(errors="replace") for i in instances)
+    # Customers: each created once (by whichever file came first), each prefix's series gapless.
+    customers = a.rows("SELECT code, email, name FROM customers ORDER BY code")
+    assert [c["code"] for c in customers if c["code"].startswith("CLIE")] == [
+        f"CLIE{k:03d}" for k in range(1, CUSTOMERS + 1)]
+    assert sorted(c["email"] for c in customers if c["code"].startswith("CLIE")) == sorted(
+        f"c{k}@example.fr" for k in range(CUSTOMERS))
+    assert [c["code"] for c in customers if not c["code"].startswith("CLIE")] == ["BOUT001"]
+    counters = {(r["series"], r["scope"]): r["last_value"] for r in a.rows("SELECT * FROM counters")}
+    assert counters == {("order", "CMD-2026-{seq}"): orders, ("customer", "CLIE{seq}"): CUSTOMERS,
+                        ("customer", "BOUT{seq}"): 1, ("invoice", "FA-2026-{seq}"): invoices,
+                        ("payment", "RG-2026-{seq}"): invoices}
     assert a.rows("SELECT count(*) AS n FROM orders o LEFT JOIN customers c ON c.code = o.customer_code"
                   " WHERE c.code IS NULL") == [{"n": 0}]
