@@ -249,3 +249,31 @@ def test_three_instances_killed_at_random_on_one_postgresql_lose_nothing_and_dou
                         ("payment", "RG-2026-{seq}"): invoices}
     assert a.rows("SELECT count(*) AS n FROM orders o LEFT JOIN customers c ON c.code = o.customer_code"
                   " WHERE c.code IS NULL") == [{"n": 0}]
+
+
+@pytest.mark.xfail(strict=True, reason="psycopg prepares a statement run 5 times (prepare_threshold) and PostgreSQL "
+                                       "then runs it from a generic plan made while the table was small (a seq scan), "
+                                       "for the rest of the transaction: a bulk file's lookups grow with every batch "
+                                       "(quadratic). plan_cache_mode=force_custom_plan or prepare_threshold=None on "
+                                       "importd's connection (importd/store/postgresql.py) avoids it")
+def test_reference_lookups_in_a_growing_transaction_are_planned_for_the_rows_there(postgresql):
+    """A bulk file's batches look their external references up in the table its earlier batches
+    filled, in one transaction: each lookup must be planned for the table as it is then (an index
+    scan once it is large), never run from a plan cached while it was empty."""
+    from importd.store import Store
+    store = Store(postgresql, 5.0)
+    db = store.db
+    try:
+        store.counts_by_state()                          # the tables exist
+        db.execute("BEGIN")
+        for batch in range(20):
+            ids = [f"#{batch * 500 + i}" for i in range(500)]
+            assert store.external_refs("inbox", "order", ids) == {}
+            db.executemany("INSERT INTO external_refs (source, entity, external_id, internal_key) VALUES (?, ?, ?, ?)",
+                           [("inbox", "order", i, f"CMD-{i}") for i in ids])
+        cached = db.execute("SELECT statement, generic_plans FROM pg_prepared_statements"
+                            " WHERE generic_plans > 0 AND statement LIKE 'SELECT%FROM external_refs%'").fetchall()
+        db.execute("ROLLBACK")
+    finally:
+        store.close()
+    assert [row[1] for row in cached] == []
