@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
-import multiprocessing
 import os
 import shutil
 import subprocess
@@ -35,9 +33,9 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from bulk import floor_shopify
-from common import Floor, _high_water_kib, fsync_dir, make_site, one_order_files
+from common import _high_water_kib, make_site, one_order_files
 from gen_orders import write_orders
+from scaling_floors import counter_floor, floor_bulk, floor_small
 
 PLAN_OPTION = [""]       # --custom-plans: PostgreSQL plans each lookup for the rows it has now
 
@@ -53,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--files", type=int, help="one-order files (overrides the size)")
     p.add_argument("--lines", type=int, help="bulk lines (overrides the size)")
     p.add_argument("--instances", default="1,2,4", help="instance counts (default 1,2,4)")
-    p.add_argument("--only", choices=("small", "bulk"), help="one kind of work")
+    p.add_argument("--only", choices=("small", "bulk", "counter"), help="one kind of work")
     p.add_argument("--custom-plans", action="store_true",
                    help="importd's connections with plan_cache_mode=force_custom_plan (see bench/README.md)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
@@ -91,6 +89,8 @@ def measure(url: str, files: int, lines: int, counts: list[int], only: str | Non
             for n in counts:
                 rows.append(bulk(work, source, url, n))
             rows.append(bulk(work, source, url, max(counts), own_series=True))
+        if only in (None, "counter"):
+            print(counter_rows(url, counts, files))
     finally:
         if keep:
             print(f"kept {work}")
@@ -229,65 +229,6 @@ def postgresql_counts(database: str, sql: str = SUMS) -> tuple:
         return db.execute(sql).fetchone()
 
 
-def floor_small(root: Path, staged: Path, parts: list[list[str]], database: str | None) -> float:
-    """The files through the floor, one worker process per part, all at once; wall seconds."""
-    folders = []
-    for i, part in enumerate(parts):
-        inbox = root / f"worker{i}" / "inbox"
-        inbox.mkdir(parents=True)
-        for name in part:
-            shutil.copy2(staged / name, inbox / name)
-        folders.append(root / f"worker{i}")
-    if database is not None:
-        import psycopg
-        with psycopg.connect(database) as db:
-            db.execute("CREATE TABLE files (name TEXT, sha256 TEXT, size INTEGER, at DOUBLE PRECISION)")
-    context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=_floor_worker, args=(folder, database)) for folder in folders]
-    start = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    seconds = time.perf_counter() - start
-    if any(worker.exitcode for worker in workers):
-        raise RuntimeError("a floor worker failed")
-    return seconds
-
-
-def _floor_worker(folder: Path, database: str | None) -> None:
-    floor = Floor(folder) if database is None else PostgresFloor(folder, database)
-    for path in sorted((folder / "inbox").iterdir()):
-        floor.take(path)
-    floor.close()
-
-
-class PostgresFloor:
-    """`common.Floor` with its one commit per file on PostgreSQL (synchronous_commit as the
-    server has it: on by default, the WAL flushed before COMMIT returns)."""
-
-    def __init__(self, root: Path, database: str):
-        import psycopg
-        self.spool, self.archive = root / "spool", root / "archive"
-        self.spool.mkdir(parents=True, exist_ok=True)
-        self.archive.mkdir(parents=True, exist_ok=True)
-        self.db = psycopg.connect(database)
-
-    def take(self, path: Path) -> None:
-        spooled = self.spool / path.name
-        os.rename(path, spooled)
-        fsync_dir(self.spool)
-        data = spooled.read_bytes()
-        self.db.execute("INSERT INTO files VALUES (%s, %s, %s, %s)",
-                        (path.name, hashlib.sha256(data).hexdigest(), len(data), time.time()))
-        self.db.commit()
-        os.rename(spooled, self.archive / path.name)
-        fsync_dir(self.archive)
-
-    def close(self) -> None:
-        self.db.close()
-
-
 # -- one large file per instance -----------------------------------------------------------------
 
 def bulk(work: Path, source: Path, url: str | None, count: int, own_series: bool = False) -> dict:
@@ -355,45 +296,19 @@ def check_bulk(configs: list[Path], database: str | None, source: Path, lines: i
     return []
 
 
-def floor_bulk(root: Path, parts: list[Path], database: str | None) -> float:
-    """Each part loaded as is into one table by a process of its own, all at once: SQLite's
-    floor (bulk.py's executemany) or a psycopg COPY; wall seconds."""
-    if database is not None:
-        import psycopg
-        with open(parts[0], encoding="utf-8", newline="") as f:
-            header = next(csv.reader(f))
-        with psycopg.connect(database) as db:
-            db.execute(f"CREATE TABLE floor_lines ({', '.join(_quoted(h) + ' TEXT' for h in header)})")
-    context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=_bulk_worker, args=(part, root / f"floor{i}.db", database))
-               for i, part in enumerate(parts)]
-    start = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    seconds = time.perf_counter() - start
-    if any(worker.exitcode for worker in workers):
-        raise RuntimeError("a floor worker failed")
-    return seconds
+# -- the counter row alone -----------------------------------------------------------------------
 
-
-def _bulk_worker(part: Path, sqlite_path: Path, database: str | None) -> None:
-    if database is None:
-        floor_shopify(part, sqlite_path)
-        return
-    import psycopg
-    with open(part, encoding="utf-8", newline="") as f, psycopg.connect(database) as db:
-        rows = csv.reader(f)
-        next(rows)
-        with db.cursor().copy("COPY floor_lines FROM STDIN") as copy:
-            for line in rows:
-                copy.write_row(line)
-        # leaving the connection's block commits: one transaction, the WAL flushed
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def counter_rows(url: str, counts: list[int], commits: int) -> str:
+    """The database alone: transactions that each number one row, on one counter row shared by
+    all the processes or on one each; commits/s of both, as a table."""
+    out = ["", f"counter row alone: {commits:,} transactions (next number FOR UPDATE, insert, commit)",
+           f"{'processes':>9} {'one row':>10} {'a row each':>11} {'each ÷ one':>10}"]
+    for n in counts:
+        with fresh_schema(url) as database:
+            shared = counter_floor(database, n, commits, own_rows=False)
+            own = counter_floor(database, n, commits, own_rows=True)
+        out.append(f"{n:>9} {shared:>10,.0f} {own:>11,.0f} {own / shared:>10.2f}")
+    return "\n".join(out)
 
 
 # -- the table -----------------------------------------------------------------------------------
