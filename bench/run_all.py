@@ -58,7 +58,7 @@ def run_scaling(sizes: dict) -> list[dict]:
               "PostgreSQL need a server; see bench/README.md)")
         return []
     rows = scaling.measure(url, sizes["small"], sizes["bulk"], [1, 2, 4])
-    return [{**row, "work": f"{row['setup']}, {row['instances']} instance(s)"} for row in rows]
+    return [{**row, "work": f"{row['setup']}, ×{row['instances']} instances"} for row in rows]
 
 
 def table(rows: list[dict]) -> str:
