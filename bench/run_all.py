@@ -12,6 +12,7 @@ run twice before trusting a difference of less than ~20 %.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from types import SimpleNamespace
 
 import bulk
 import latency
+import scaling
 import sftp
 import small_files
 import startup
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = FULL if p.parse_args(argv).full else QUICK
     rows = [run_bulk(sizes["bulk"], "shopify"), run_bulk(sizes["bulk"], "french"), small_files.measure(sizes["small"]),
             latency.measure(sizes["latency"], 50), *startup.measure(sizes["startup"]),
-            sftp.measure(sizes["sftp"])]
+            sftp.measure(sizes["sftp"]), *run_scaling(sizes)]
     print()
     print(table(rows))
     return 0 if all(row["ok"] for row in rows) else 1
@@ -46,6 +48,17 @@ def run_bulk(lines: int, export: str) -> dict:
         return bulk.bench(SimpleNamespace(lines=lines, file=None, keep=False, format=export, rules=None), work)
     finally:
         shutil.rmtree(work)
+
+
+def run_scaling(sizes: dict) -> list[dict]:
+    """scaling.py's rows when a PostgreSQL server is named; a line saying why not otherwise."""
+    url = os.environ.get("IMPORTD_TEST_POSTGRESQL")
+    if not url:
+        print("\nscaling.py skipped: IMPORTD_TEST_POSTGRESQL is not set (1, 2 and 4 instances on one "
+              "PostgreSQL need a server; see bench/README.md)")
+        return []
+    rows = scaling.measure(url, sizes["small"], sizes["bulk"], [1, 2, 4])
+    return [{**row, "work": f"{row['setup']}, ×{row['instances']} instances"} for row in rows]
 
 
 def table(rows: list[dict]) -> str:
