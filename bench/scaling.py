@@ -37,8 +37,6 @@ from common import _high_water_kib, make_site, one_order_files
 from gen_orders import write_orders
 from scaling_floors import counter_floor, floor_bulk, floor_small
 
-PLAN_OPTION = [""]       # --custom-plans: PostgreSQL plans each lookup for the rows it has now
-
 QUICK = {"files": 2_000, "lines": 100_000}
 FULL = {"files": 10_000, "lines": 1_000_000}
 
@@ -52,15 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lines", type=int, help="bulk lines (overrides the size)")
     p.add_argument("--instances", default="1,2,4", help="instance counts (default 1,2,4)")
     p.add_argument("--only", choices=("small", "bulk", "counter"), help="one kind of work")
-    p.add_argument("--custom-plans", action="store_true",
-                   help="importd's connections with plan_cache_mode=force_custom_plan (see bench/README.md)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
     args = p.parse_args(argv)
     if not args.url:
         print("scaling.py: no PostgreSQL server: set IMPORTD_TEST_POSTGRESQL or give --url", file=sys.stderr)
         return 2
-    if args.custom_plans:
-        PLAN_OPTION[0] = "%20-cplan_cache_mode%3Dforce_custom_plan"
     sizes = dict(FULL if args.full else QUICK)
     sizes.update({k: v for k, v in (("files", args.files), ("lines", args.lines)) if v})
     counts = [int(n) for n in args.instances.split(",")]
@@ -113,7 +107,7 @@ def fresh_schema(url: str):
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
     try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}{PLAN_OPTION[0]}"
+        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
     finally:
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
@@ -131,7 +125,9 @@ def make_sites(root: Path, database: str | None, count: int, own_series: bool) -
                            for line in text.splitlines(True))
         if own_series:
             text = text.replace('order       = "CMD-{year}', f'order       = "CMD{i}-{{year}}', 1)
-        config.write_text(text)
+        # instances importing into one room take turns: a part of the bulk file holds it longer
+        # than the default 30 s, and the others must wait for it, not give up and retry
+        config.write_text("busy_timeout = 600\n" + text)
         configs.append(config)
     for config in configs[:1] if database is not None else configs:     # the tables, before the clock starts
         subprocess.run(importd_cmd("run", "--once", "-c", str(config)), check=True, stdout=subprocess.DEVNULL)

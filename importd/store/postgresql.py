@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Iterator
 
 import psycopg
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.types.datetime import DateLoader, TimestamptzLoader
 from psycopg.types.string import StrDumperUnknown
 
@@ -82,6 +82,7 @@ def translate(sql: str) -> str:
     return sql.replace("GROUP BY +", "GROUP BY ")     # `+column` is a hint to SQLite's planner
 
 
+COPY_FROM = 64          # rows
 _PLAIN_INSERT = re.compile(r"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \([?, ]+\)")
 
 
@@ -113,10 +114,12 @@ def _row_class(names: tuple[str, ...]) -> type[Row]:
 
 
 def _rows(cursor):
-    """psycopg's row factory: a Row class per result's column names (made once per shape)."""
-    if cursor.description is None:
+    """psycopg's row factory: a Row class per result's column names (made once per shape). The
+    names are read from the result itself: cursor.description builds an object per column."""
+    result = cursor.pgresult
+    if result is None or result.status != ExecStatus.TUPLES_OK:       # no rows: a command, a COPY
         return tuple
-    return _row_class(tuple(column.name for column in cursor.description))
+    return _row_class(tuple(result.fname(i).decode() for i in range(result.nfields)))
 
 
 class _IsoDate(DateLoader):
@@ -187,13 +190,15 @@ class Connection:
             return conn.execute(translate(sql), tuple(params))
 
     def executemany(self, sql: str, rows) -> psycopg.Cursor:
-        """Many rows of one statement; a plain INSERT goes as COPY, several times faster for a
-        big file's documents (a unique key violated fails it as the INSERT would)."""
+        """Many rows of one statement; a plain INSERT of many rows goes as COPY, several times
+        faster for a big file's documents (a unique key violated fails it as the INSERT would).
+        A few rows go pipelined: a COPY costs more exchanges with the server than they do."""
+        rows = [tuple(row) for row in rows]
         with _faults():
             cursor = self._ready().cursor()
-            plain = _copy_statement(sql)
+            plain = _copy_statement(sql) if len(rows) >= COPY_FROM else None
             if plain is None:
-                cursor.executemany(translate(sql), [tuple(row) for row in rows])
+                cursor.executemany(translate(sql), rows)
                 return cursor
             with cursor.copy(plain) as copy:
                 for row in rows:
