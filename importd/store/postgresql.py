@@ -167,8 +167,11 @@ class Connection:
         conn = psycopg.connect(self.target.url, autocommit=True, row_factory=_rows, connect_timeout=10,
                                application_name="importd", **({"password": password} if password else {}))
         _adapt(conn.adapters)
-        # lock_timeout: as SQLite's busy timeout, a lock held too long becomes a fault that is retried
-        conn.execute(f"SET TIME ZONE 'UTC'; SET plan_cache_mode = force_custom_plan; SET lock_timeout = '{int(self.busy_timeout * 1000)}ms'"
+        # lock_timeout: as SQLite's busy timeout, a lock held too long becomes a fault that is retried.
+        # Custom plans: a big file's lookups are planned for the rows its transaction wrote, not run
+        # from the plan psycopg's prepared statement cached while the table was empty (a seq scan).
+        conn.execute(f"SET TIME ZONE 'UTC'; SET plan_cache_mode = force_custom_plan;"
+                     f" SET lock_timeout = '{int(self.busy_timeout * 1000)}ms'"
                      + ("; SET default_transaction_read_only = on" if self.readonly else ""))
         return conn
 
