@@ -8,6 +8,7 @@ files the routes name are loaded and checked here too.
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,11 +54,14 @@ class Source:
     scan_interval: float = 2.0   # seconds between full scans (events only hint)
     ready: str = "rename"        # taken at once when: renamed in | also closed after writing | never (quiet)
     sftp: SftpSettings | None = None   # the server and its folder (sftp sources)
+    _matchers: list | None = field(default=None, compare=False, repr=False)   # the routes' globs, compiled once
 
     def routes_for(self, filename: str) -> list[Route]:
         """The routes whose pattern fits `filename` (a glob, case-insensitive), in order."""
+        if self._matchers is None:
+            self._matchers = [(re.compile(fnmatch.translate(r.match.lower())).match, r) for r in self.routes]
         lowered = filename.lower()
-        return [r for r in self.routes if fnmatch.fnmatchcase(lowered, r.match.lower())]
+        return [route for match, route in self._matchers if match(lowered)]
 
     def route(self, filename: str) -> Route | None:
         return next(iter(self.routes_for(filename)), None)

@@ -16,7 +16,7 @@ def check_columns(rules: Rules, columns: list[str] | None) -> None:
     """Refuse a file whose header lacks a column the rules read."""
     if columns is None:
         return
-    missing = sorted(rules.columns - set(columns))
+    missing = sorted(rules.columns.difference(columns))
     if missing:
         raise FileRejected("missing_columns", f"the header lacks column(s): {', '.join(map(repr, missing))}",
                            line=1, rule=rules.name,

@@ -118,6 +118,7 @@ class Rules:
     compiled: dict = field(default_factory=dict)   # the map stage's compiled plans (importd.compiled)
     order_checks: OrderChecks | None = None        # orders: the arithmetic to check ([order_checks])
     require_accounts: bool = False     # a line (or shipping) left with no account refuses the file
+    _columns: frozenset | None = field(default=None, compare=False, repr=False)   # `columns`, worked out once
 
     def rule(self, section: str, target: str) -> FieldRule | None:
         return next((r for r in self.sections.get(section, ()) if r.target == target), None)
@@ -131,6 +132,9 @@ class Rules:
         return self.path.name
 
     @property
-    def columns(self) -> set[str]:
-        cols = {col for rules in self.sections.values() for rule in rules for col in rule.columns}
-        return cols | ({self.group_by} if self.group_by else set())
+    def columns(self) -> frozenset[str]:
+        """The source columns the rules read (checked against each file's header)."""
+        if self._columns is None:
+            cols = {col for rules in self.sections.values() for rule in rules for col in rule.columns}
+            self._columns = frozenset(cols | ({self.group_by} if self.group_by else set()))
+        return self._columns

@@ -70,7 +70,7 @@ class Service(Claims):
             from importd.sources.sftp import SftpSource   # paramiko loads only when it is needed
             return SftpSource(self.config, source, self.wake, once=self.once,
                               on_error=lambda name, kind: self.metrics.source_errors.labels(name, kind).inc())
-        return LocalSource(source, self.wake)
+        return LocalSource(source, self.wake, watch=not self.once)
 
     # -- signals ------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ from parsers import ParseError, Row
 from parsers.textio import decoded_lines
 
 OPTIONS = {"encoding": "utf-8", "delimiter": ",", "quotechar": '"'}
+KEPT_HEADERS = 16       # headers already checked: an inbox sees the same few, file after file
+_checked: dict[tuple, list[str]] = {}
 
 
 class CsvRecords:
@@ -35,12 +37,18 @@ class CsvRecords:
         if not header:
             raise ParseError("empty_file", "the file has no header row", line=1,
                              hint="the first line must name the columns")
+        raw = tuple(header)
+        if raw in _checked:
+            return _checked[raw]
         header = [name.strip() for name in header]
         seen = set()
         for name in header:
             if name in seen:
                 raise ParseError("bad_header", f"column {name!r} appears twice in the header", line=1)
             seen.add(name)
+        if len(_checked) >= KEPT_HEADERS:
+            _checked.clear()
+        _checked[raw] = header
         return header
 
     def __iter__(self) -> Iterator[Row]:

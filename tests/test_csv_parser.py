@@ -252,6 +252,19 @@ def test_duplicate_header_names_raise_bad_header(tmp_path):
     assert "'id'" in info.value.message
 
 
+def test_a_header_seen_before_is_checked_once_and_still_read_file_by_file(tmp_path):
+    """File after file with one header (checked once), then a header that differs only by a
+    repeated column: that one is still refused, and the first still reads."""
+    for n in range(3):
+        columns, records = read(write(tmp_path, f" id , name \n{n},Ann\n".encode(), f"{n}.csv"))
+        assert columns == ["id", "name"]
+        assert records == [(2, {"id": str(n), "name": "Ann"})]
+    with pytest.raises(parsers.ParseError) as info:
+        read(write(tmp_path, b" id , name , id\n1,Ann,2\n", "bad.csv"))
+    assert info.value.code == "bad_header"
+    assert read(write(tmp_path, b" id , name \n9,Bo\n", "again.csv"))[1] == [(2, {"id": "9", "name": "Bo"})]
+
+
 def test_header_names_are_trimmed(tmp_path):
     """Spaces around header names are not part of the column names."""
     path = write(tmp_path, b" id ; name \n1;Ann\n")

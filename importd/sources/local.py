@@ -81,9 +81,10 @@ class _Hint(FileSystemEventHandler):
 class LocalSource:
     failure = None                            # a local folder has no server to lose (see SftpSource)
 
-    def __init__(self, source: Source, wake: threading.Event):
+    def __init__(self, source: Source, wake: threading.Event, watch: bool = True):
         self.source = source
         self.wake = wake
+        self.watch = watch                    # `run --once` scans only: it never waits for an event
         self.pending = 0                      # files seen but not yet handed out
         self._seen: dict[str, tuple[int, int, float]] = {}   # name → (size, mtime_ns, since)
         self._complete: set[str] = set()     # names whose last event says they are whole
@@ -101,6 +102,8 @@ class LocalSource:
 
     def start(self) -> None:
         self.source.path.mkdir(parents=True, exist_ok=True)
+        if not self.watch:
+            return
         self._observer = _observer()
         self._observer.schedule(_Hint(self), str(self.source.path), recursive=False)
         self._observer.daemon = True
