@@ -102,20 +102,27 @@ class Floor:
         self.spool, self.archive = root / "spool", root / "archive"
         self.spool.mkdir(parents=True, exist_ok=True)
         self.archive.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(root / "floor.db", isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS files (name TEXT, sha256 TEXT, size INTEGER, at REAL)")
+        self.db = self.open_database(root)
+
+    def open_database(self, root: Path):
+        db = sqlite3.connect(root / "floor.db", isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("CREATE TABLE IF NOT EXISTS files (name TEXT, sha256 TEXT, size INTEGER, at REAL)")
+        return db
+
+    def commit(self, row: tuple) -> None:
+        """The file's one durable commit: a row (name, sha256, size, time)."""
+        self.db.execute("BEGIN")
+        self.db.execute("INSERT INTO files VALUES (?, ?, ?, ?)", row)
+        self.db.execute("COMMIT")
 
     def take(self, path: Path) -> None:
         spooled = self.spool / path.name
         os.rename(path, spooled)
         fsync_dir(self.spool)
         data = spooled.read_bytes()
-        self.db.execute("BEGIN")
-        self.db.execute("INSERT INTO files VALUES (?, ?, ?, ?)",
-                        (path.name, hashlib.sha256(data).hexdigest(), len(data), time.time()))
-        self.db.execute("COMMIT")
+        self.commit((path.name, hashlib.sha256(data).hexdigest(), len(data), time.time()))
         os.rename(spooled, self.archive / path.name)
         fsync_dir(self.archive)
 

@@ -210,11 +210,11 @@ SUMS = ("SELECT (SELECT count(*) FROM import_files WHERE state = 'imported'), (S
         " (SELECT coalesce(sum(last_value), 0) FROM counters WHERE series = 'order')")
 
 
-def sqlite_counts(path: Path) -> tuple:
+def sqlite_counts(path: Path, sql: str = SUMS) -> tuple:
     import sqlite3
     db = sqlite3.connect(path)
     try:
-        return db.execute(SUMS).fetchone()
+        return db.execute(sql).fetchone()
     finally:
         db.close()
 
@@ -277,12 +277,7 @@ def check_bulk(configs: list[Path], database: str | None, source: Path, lines: i
     sql = ("SELECT (SELECT count(*) FROM order_lines), (SELECT count(*) FROM orders),"
            " (SELECT coalesce(sum(last_value), 0) FROM counters WHERE series = 'order')")
     if database is None:
-        import sqlite3
-        found = []
-        for config in configs:
-            db = sqlite3.connect(config.parent / "importd.db")
-            found.append(db.execute(sql).fetchone())
-            db.close()
+        found = [sqlite_counts(config.parent / "importd.db", sql) for config in configs]
         have = tuple(sum(f[i] for f in found) for i in range(3))
     else:
         have = postgresql_counts(database, sql)

@@ -11,15 +11,13 @@ durability and nothing else, on PostgreSQL (or SQLite, for the one-instance comp
 from __future__ import annotations
 
 import csv
-import hashlib
 import multiprocessing
-import os
 import shutil
 import time
 from pathlib import Path
 
-from bulk import floor_shopify
-from common import Floor, fsync_dir
+from bulk import _quoted, floor_shopify
+from common import Floor
 
 
 def floor_small(root: Path, staged: Path, parts: list[list[str]], database: str | None) -> float:
@@ -45,30 +43,21 @@ def _floor_worker(folder: Path, database: str | None) -> None:
     floor.close()
 
 
-class PostgresFloor:
+class PostgresFloor(Floor):
     """`common.Floor` with its one commit per file on PostgreSQL (synchronous_commit as the
     server has it: on by default, the WAL flushed before COMMIT returns)."""
 
     def __init__(self, root: Path, database: str):
+        self.database = database
+        super().__init__(root)
+
+    def open_database(self, root: Path):
         import psycopg
-        self.spool, self.archive = root / "spool", root / "archive"
-        self.spool.mkdir(parents=True, exist_ok=True)
-        self.archive.mkdir(parents=True, exist_ok=True)
-        self.db = psycopg.connect(database)
+        return psycopg.connect(self.database)
 
-    def take(self, path: Path) -> None:
-        spooled = self.spool / path.name
-        os.rename(path, spooled)
-        fsync_dir(self.spool)
-        data = spooled.read_bytes()
-        self.db.execute("INSERT INTO files VALUES (%s, %s, %s, %s)",
-                        (path.name, hashlib.sha256(data).hexdigest(), len(data), time.time()))
+    def commit(self, row: tuple) -> None:
+        self.db.execute("INSERT INTO files VALUES (%s, %s, %s, %s)", row)
         self.db.commit()
-        os.rename(spooled, self.archive / path.name)
-        fsync_dir(self.archive)
-
-    def close(self) -> None:
-        self.db.close()
 
 
 def floor_bulk(root: Path, parts: list[Path], database: str | None) -> float:
@@ -95,10 +84,6 @@ def _bulk_worker(part: Path, sqlite_path: Path, database: str | None) -> None:
             for line in rows:
                 copy.write_row(line)
         # leaving the connection's block commits: one transaction, the WAL flushed
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def counter_floor(database: str, count: int, commits: int, own_rows: bool) -> float:

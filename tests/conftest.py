@@ -185,6 +185,16 @@ def postgresql(postgresql_url: str):
         admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+@pytest.fixture
+def sshd(tmp_path: Path):
+    """A real OpenSSH server on loopback (sshd.py), for the SFTP sources."""
+    from sshd import Sshd
+    server = Sshd(tmp_path / "sshd")
+    server.start()
+    yield server
+    server.stop()
+
+
 def use_database(config: Path, database: PostgresDatabase) -> None:
     """Point an importd.toml at `database` instead of its SQLite file."""
     lines = config.read_text().splitlines(keepends=True)

@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -32,14 +31,6 @@ from test_sftp import SOURCE, make_site, put
 SITES = ("a", "b", "c")
 CUSTOMERS = 23                    # e-mails the orders share: each customer is created by one file only
 SCALE = float(os.environ.get("IMPORTD_TORTURE_SCALE", "1"))     # a quicker or longer run, by hand
-
-
-@pytest.fixture
-def sshd(tmp_path: Path):
-    server = Sshd(tmp_path / "sshd")
-    server.start()
-    yield server
-    server.stop()
 
 
 def one_order(site: Setup, n: int) -> str:

@@ -193,17 +193,30 @@ def test_a_lost_connection_is_reopened_at_the_next_statement(postgresql):
 
 # -- several instances, one database -----------------------------------------------------------
 
-def test_two_instances_on_one_database_keep_one_gapless_series(tmp_path, postgresql):
-    """Two setups (each its own inbox and spool) import at the same time into one PostgreSQL:
-    one order series, consecutive; a file dropped into both, and an order sent in two files,
-    are imported once; neither instance touches the other's spooled files."""
+def two_setups(tmp_path: Path, postgresql) -> list[Setup]:
+    """Setups a and b, each its own inbox and spool, on one PostgreSQL database."""
     sites = []
     for name in ("a", "b"):
         assert importd("init", str(tmp_path / name)).returncode == 0
         site = Setup(tmp_path / name, postgresql)
         use_database(site.config, postgresql)
         sites.append(site)
-    a, b = sites
+    return sites
+
+
+def run_once_together(sites: list[Setup]) -> None:
+    """`run --once` in every setup, all started at once; each must exit 0."""
+    runs = [site.start("--once") for site in sites]
+    for run in runs:
+        out, err = run.communicate(timeout=240)
+        assert run.returncode == 0, err[-3000:]
+
+
+def test_two_instances_on_one_database_keep_one_gapless_series(tmp_path, postgresql):
+    """Two setups (each its own inbox and spool) import at the same time into one PostgreSQL:
+    one order series, consecutive; a file dropped into both, and an order sent in two files,
+    are imported once; neither instance touches the other's spooled files."""
+    a, b = sites = two_setups(tmp_path, postgresql)
     files = 15
     for i in range(files):
         a.drop(f"orders_export_a{i:02d}.csv", order_rows(a, 1000 + i * 3, 3))
@@ -213,10 +226,7 @@ def test_two_instances_on_one_database_keep_one_gapless_series(tmp_path, postgre
     b.drop("orders_export_shared.csv", shared)
     a.drop("orders_export_one.csv", order_rows(a, 9500, 1))       # the same order, in two files
     b.drop("orders_export_same.csv", order_rows(b, 9500, 1))
-    runs = [site.start("--once") for site in sites]
-    for run in runs:
-        out, err = run.communicate(timeout=240)
-        assert run.returncode == 0, err[-3000:]
+    run_once_together(sites)
     services = [site.start_watching() for site in sites]     # then file by file, as they arrive
     try:
         for i in range(files):
@@ -249,13 +259,7 @@ def test_two_instances_paying_one_invoice_keep_its_balance_exact(tmp_path, postg
     """Payments for one invoice reach two instances at once: each is booked once, numbered in one
     gapless series, and the balance is their exact sum; a payment parked by one instance is booked
     once, when the invoice arrives at the other."""
-    sites = []
-    for name in ("a", "b"):
-        assert importd("init", str(tmp_path / name)).returncode == 0
-        site = Setup(tmp_path / name, postgresql)
-        use_database(site.config, postgresql)
-        sites.append(site)
-    a, b = sites
+    a, b = sites = two_setups(tmp_path, postgresql)
     header = "Payment ID;Invoice;Seller;Paid on;Amount;Currency;Method"
     b.drop("payments-parked.csv", f"{header}\nVIR-P;F2026-1001;;2026-11-20;10.00;EUR;transfer\n")
     assert b.run_once().returncode == 0
@@ -265,10 +269,7 @@ def test_two_instances_paying_one_invoice_keep_its_balance_exact(tmp_path, postg
         for i in range(12):
             rows = [f"VIR-{site.root.name}{i}-{k};F2026-1001;;2026-11-21;1.10;EUR;card" for k in range(3)]
             site.drop(f"payments-{i:02d}.csv", "\n".join([header, *rows]) + "\n")
-    runs = [site.start("--once") for site in sites]
-    for run in runs:
-        out, err = run.communicate(timeout=240)
-        assert run.returncode == 0, err[-3000:]
+    run_once_together(sites)
     payments = a.rows("SELECT number, external_ref FROM payments ORDER BY number")
     assert [p["number"] for p in payments] == [f"RG-2026-{n:06d}" for n in range(1, 74)]
     assert len({p["external_ref"] for p in payments}) == 73
@@ -279,13 +280,7 @@ def test_two_instances_paying_one_invoice_keep_its_balance_exact(tmp_path, postg
 def test_quarantine_commands_keep_to_their_own_setup(tmp_path, postgresql):
     """Setups sharing a database list and retry their own quarantined files: another setup's
     copy is in its own folder, perhaps on another machine."""
-    sites = []
-    for name in ("a", "b"):
-        assert importd("init", str(tmp_path / name)).returncode == 0
-        site = Setup(tmp_path / name, postgresql)
-        use_database(site.config, postgresql)
-        sites.append(site)
-    a, b = sites
+    a, b = two_setups(tmp_path, postgresql)
     a.drop("orders_export_bad.csv", "not,an,order\n1,2,3\n")
     assert a.run_once().returncode != 0
     (file_id,) = [r["id"] for r in a.rows("SELECT id FROM import_files WHERE state = 'quarantined'")]

@@ -19,14 +19,6 @@ from sshd import Sshd, keygen
 SOURCE = "partner"
 
 
-@pytest.fixture
-def sshd(tmp_path: Path):
-    server = Sshd(tmp_path / "sshd")
-    server.start()
-    yield server
-    server.stop()
-
-
 def make_site(root: Path, server: Sshd, **keys) -> Setup:
     """An `importd init` folder plus an sftp source on `server` (keys override the defaults)."""
     result = importd("init", str(root))

@@ -19,6 +19,7 @@ import psycopg
 
 from importd.faults import DatabaseFault
 from importd.store.postgresql import Connection
+from importd.store.queries import transaction
 from importd.store.schema import MIGRATION_SCHEMA, SCHEMA
 
 BATCH = 5000            # rows fetched from SQLite at a time
@@ -76,17 +77,10 @@ def copy_database(source: sqlite3.Connection, target: Connection, spool_owner: s
     quarantined ones (None: refuse files in the spool)."""
     source.execute("BEGIN")           # a read transaction: one snapshot for every table
     try:
-        target.execute("BEGIN")
-        # no importd writes meanwhile (readers go on): an instance started now waits, then finds rows
-        target.execute(f"LOCK TABLE {', '.join(IMPORTD_TABLES)} IN EXCLUSIVE MODE")
-        try:
-            copied = _copy(source, target, spool_owner)
-        except BaseException:
-            if target.in_transaction:
-                target.execute("ROLLBACK")
-            raise
-        target.execute("COMMIT")
-        return copied
+        with transaction(target):
+            # no importd writes meanwhile (readers go on): an instance started now waits, then finds rows
+            target.execute(f"LOCK TABLE {', '.join(IMPORTD_TABLES)} IN EXCLUSIVE MODE")
+            return _copy(source, target, spool_owner)
     finally:
         source.execute("ROLLBACK")
 

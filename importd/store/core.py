@@ -20,7 +20,7 @@ from importd.database_settings import Database
 from importd.store import sqlite
 from importd.store.invoices import InvoiceStore
 from importd.store.parking import ParkingStore
-from importd.store.queries import now, rows_in
+from importd.store.queries import now, rows_in, transaction
 from importd.store.review import ReviewStore
 from importd.store.schema import CUSTOMER_FIELDS, LINE_COLUMNS, ORDER_COLUMNS, PRODUCT_FIELDS
 from importd.store.snapshot import SnapshotStore
@@ -59,15 +59,9 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
         if self.db.in_transaction:
             yield from self._savepoint()
             return
-        self.db.execute("BEGIN IMMEDIATE")
         try:
-            try:
+            with transaction(self.db, "BEGIN IMMEDIATE"):
                 yield
-            except BaseException:
-                if self.db.in_transaction:     # SQLite may have rolled back already (a full disk)
-                    self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
         finally:
             self._rooms.clear()
 

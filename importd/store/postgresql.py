@@ -27,7 +27,7 @@ from psycopg.types.string import StrDumperUnknown
 
 from importd.database_settings import PostgresDatabase
 from importd.faults import DatabaseFault
-from importd.store.queries import schema_change
+from importd.store.queries import transaction
 from importd.store.schema import ADDED_COLUMNS, MIGRATION_SCHEMA, NEWEST_OBJECT, SCHEMA
 
 # Advisory locks are per database, not per schema: each key pairs the schema's name with a room's
@@ -263,7 +263,7 @@ def open_readonly(target: PostgresDatabase, busy_timeout: float) -> Connection |
 
 def _create(db: Connection) -> None:
     """The tables, and what later versions added, under a lock: instances may start together."""
-    with schema_change(db, "BEGIN"):
+    with transaction(db):
         db.execute(LOCK, (SCHEMA_LOCK,))
         if not has_table(db, "import_files"):
             for statement in ddl(SCHEMA):

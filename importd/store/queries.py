@@ -28,14 +28,14 @@ def run_in(db, sql: str, values: list, *params) -> None:
 
 
 @contextmanager
-def schema_change(db, begin: str) -> Iterator[None]:
-    """`begin` … COMMIT around creating or migrating the tables, rolled back on any error;
-    for a connection opened before a Store owns it (the Store has its own transactions)."""
+def transaction(db, begin: str = "BEGIN") -> Iterator[None]:
+    """`begin` … COMMIT on a connection (SQLite's or postgresql.Connection), rolled back on any
+    error: the Store's transactions, creating or migrating the tables, `importd db copy`."""
     db.execute(begin)
     try:
         yield
     except BaseException:
-        if db.in_transaction:
+        if db.in_transaction:       # SQLite may have rolled back already (a full disk)
             db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")

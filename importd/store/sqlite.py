@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 
 from importd.errors import MigrationFailed
-from importd.store.queries import schema_change
+from importd.store.queries import transaction
 from importd.store.schema import ADDED_COLUMNS, MIGRATION_SCHEMA, NEWEST_OBJECT, SCHEMA, SCHEMA_VERSION
 
 # Decimals are written as their exact text, never as REAL.
@@ -73,7 +73,7 @@ def _migrate(db: sqlite3.Connection) -> None:
     utils = tools(db)
     step = "starting"
     try:
-        with schema_change(db, "BEGIN IMMEDIATE"):
+        with transaction(db, "BEGIN IMMEDIATE"):
             for table, column, kind in _missing_columns(shapes(db)):
                 step = f"adding {table}.{column}"
                 utils[table].add_column(column, kind)
