@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from importd.config import Config
+from importd.config.config import Config
 from importd.durable import ledger_name
 from importd.faults import TRANSIENT
 from importd.spool import Unregistered, record, register, spool_in

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from importd import log
-from importd.config import DEFAULT_NUMBERING, Config, load_config
+from importd.config.config import DEFAULT_NUMBERING, Config, load_config
 from importd.daemonize import AlreadyRunning, detach
 from importd.db_copy import add_verb as add_db_verb
 from importd.durable import move_file

@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from importd.config import load_config
-from importd.database_settings import PostgresDatabase, database_setting
+from importd.config.config import load_config
+from importd.config.database import PostgresDatabase, database_setting
 from importd.errors import ConfigError
 from importd.instance import InstanceLock, spool_owner
 

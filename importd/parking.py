@@ -16,7 +16,7 @@ from pathlib import Path
 
 from importd import rooms
 from importd.commit import apply_plan, resolver_for
-from importd.config import Config
+from importd.config.config import Config
 from importd.errors import FileRejected, Hold
 from importd.model import Document
 from importd.numbering import Numbering

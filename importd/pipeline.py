@@ -18,7 +18,7 @@ import parsers
 from parsers import xml as xml_parser
 from importd import log, rooms
 from importd.commit import Rejects, commit_file
-from importd.config import Config
+from importd.config.config import Config
 from importd.errors import FileRejected
 from importd.faults import TRANSIENT
 from importd.mapping import check_columns, map_records

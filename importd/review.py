@@ -19,7 +19,7 @@ from pathlib import Path
 
 from importd import rooms
 from importd.commit import apply_plan, resolver_for
-from importd.config import Config
+from importd.config.config import Config
 from importd.durable import fs_name, write_atomic
 from importd.errors import FileRejected, Hold
 from importd.model import Document

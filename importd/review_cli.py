@@ -16,7 +16,7 @@ import json
 import sys
 
 from importd import log, review
-from importd.config import load_config
+from importd.config.config import load_config
 from importd.errors import FileRejected, Hold
 from importd.store import Store
 

@@ -13,7 +13,7 @@ from importd.errors import ConfigError
 from importd.model import EXTRA, KINDS, LINE_SECTIONS, TARGETS
 from importd.order_checks import load_order_checks
 from importd.rules import FieldRule, Rules
-from importd.tomlfile import TomlFile
+from importd.config.tomlfile import TomlFile
 from importd.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
 
 FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format",

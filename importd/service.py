@@ -15,7 +15,7 @@ from pathlib import Path
 
 from importd import log
 from importd.claimer import Claimer, Claims
-from importd.config import Config, Source, load_config
+from importd.config.config import Config, Source, load_config
 from importd.errors import ConfigError, StopRequested
 from importd.faults import SHARED_KINDS, TRANSIENT, Backoff, Faults, classify
 from importd.instance import InstanceLock

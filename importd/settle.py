@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
-from importd.config import Config
+from importd.config.config import Config
 from importd.durable import atomic_text, fs_name, fsync_files, fsync_path, move_file, write_atomic
 from importd.faults import TRANSIENT
 from importd.store import Store

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from importd import log
-from importd.config import Config
+from importd.config.config import Config
 from importd.settle import place
 
 DEPTH = 2

@@ -6,7 +6,7 @@ import json
 import sys
 
 from importd import log, snapshot
-from importd.config import load_config
+from importd.config.config import load_config
 from importd.review import reviewer
 from importd.store import Store
 

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from importd.config import Config
+from importd.config.config import Config
 from importd.durable import copy_file, fs_name, fsync_dir, ledger_name, move_file
 from importd.faults import TRANSIENT
 from importd.store import Store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from importd.config import Config
+from importd.config.config import Config
 from importd.instance import holder
 from importd.sources.local import is_temporary
 from importd.store import Store

@@ -26,7 +26,7 @@ from watchdog.events import (FileClosedEvent, FileCreatedEvent, FileDeletedEvent
                              FileMovedEvent, FileSystemEventHandler)
 from watchdog.observers import Observer
 
-from importd.config import Source
+from importd.config.config import Source
 
 # watchdog logs its own shutdown races on stderr; the scan is the truth, our log says what matters.
 logging.getLogger("watchdog").setLevel(logging.CRITICAL)

@@ -35,7 +35,7 @@ from pathlib import Path
 import paramiko
 
 from importd import log
-from importd.config import Config, Source
+from importd.config.config import Config, Source
 from importd.faults import TRANSIENT, Backoff, Faults
 from importd.pids import alive
 from importd.sources.local import is_temporary

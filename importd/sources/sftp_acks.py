@@ -13,7 +13,7 @@ from pathlib import Path
 
 import paramiko
 
-from importd.config import Config
+from importd.config.config import Config
 
 
 def unpushed_acks(config: Config, source: str) -> list[Path]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import paramiko
 
-from importd.config import Config
+from importd.config.config import Config
 from importd.durable import fsync_dir
 from importd.sources.sftp_pipeline import READ_SIZE, Attrs, Pipeline
 from importd.spool import spool_path

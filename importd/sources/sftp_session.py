@@ -14,7 +14,7 @@ import socket
 
 import paramiko
 
-from importd.sftp_settings import SecretUnavailable, SftpSettings
+from importd.config.sftp import SecretUnavailable, SftpSettings
 
 KEEPALIVE_S = 15
 

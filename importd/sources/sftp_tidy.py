@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import paramiko
 
-from importd.sftp_settings import SftpSettings
+from importd.config.sftp import SftpSettings
 from importd.sources.sftp_pipeline import Pipeline
 
 

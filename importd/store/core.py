@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from importd.database_settings import Database
+from importd.config.database import Database
 from importd.store import sqlite
 from importd.store.invoices import InvoiceStore
 from importd.store.parking import ParkingStore

@@ -25,7 +25,7 @@ from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.types.datetime import DateLoader, TimestamptzLoader
 from psycopg.types.string import StrDumperUnknown
 
-from importd.database_settings import PostgresDatabase
+from importd.config.database import PostgresDatabase
 from importd.faults import DatabaseFault
 from importd.store.queries import transaction
 from importd.store.schema import ADDED_COLUMNS, MIGRATION_SCHEMA, NEWEST_OBJECT, SCHEMA

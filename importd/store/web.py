@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from importd.database_settings import Database
+from importd.config.database import Database
 from importd.faults import DatabaseFault
 from importd.store import sqlite
 

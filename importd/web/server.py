@@ -30,7 +30,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from importd import __version__
 from importd.store import web as store_web
-from importd.config import Config
+from importd.config.config import Config
 from importd.web.settings import is_loopback
 from importd.web.views import Query, page
 

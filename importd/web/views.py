@@ -17,7 +17,7 @@ from pathlib import Path
 
 from importd import __version__
 from importd.store import web as store_web
-from importd.config import Config
+from importd.config.config import Config
 from importd.instance import holder
 from importd.numbering import render_number
 from importd.waiting import inbox_waiting

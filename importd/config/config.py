@@ -12,14 +12,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from importd.database_settings import DATABASE_KEYS, Database, database_setting
+from importd.config.database import DATABASE_KEYS, Database, database_setting
 from importd.errors import ConfigError
 from importd.instance import spool_owner
 from importd.numbering import check_format
 from importd.rules import Rules
 from importd.rules_loader import load_rules
-from importd.sftp_settings import SFTP_KEYS, SftpSettings, sftp_settings
-from importd.tomlfile import TomlFile
+from importd.config.sftp import SFTP_KEYS, SftpSettings, sftp_settings
+from importd.config.tomlfile import TomlFile
 from importd.web.settings import WEB_KEYS, WebSettings, web_settings
 
 DEFAULT_NUMBERING = {
