@@ -114,7 +114,7 @@ def source_tables(database: Path) -> list[tuple[str, int]]:
 def floor(database: Path, url: str) -> None:
     """importd's tables made, then each SQLite table COPYed in batches, one transaction."""
     import psycopg
-    from importd.database_settings import PostgresDatabase
+    from importd.config.database import PostgresDatabase
     from importd.store import postgresql
     postgresql.connect(PostgresDatabase(url), 30).close()
     source = sqlite3.connect(database)

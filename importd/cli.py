@@ -26,7 +26,7 @@ from importd.parking import release
 from importd.pipeline import Transient, process
 from importd.review_cli import add_verb as add_review_verb
 from importd.snapshot_cli import add_verb as add_snapshot_verb
-from importd.rules_loader import load_rules
+from importd.mapping.rules_loader import load_rules
 from importd.scaffold import init
 from importd.spool import Unregistered, claim, register, spool_path
 from importd.store import Store

@@ -20,10 +20,10 @@ from typing import Iterable
 
 from importd import rooms
 from importd.model import Document
-from importd.numbering import Numbering
-from importd.resolve import Plan, Resolver
-from importd.resolve_invoices import InvoicePlan, InvoiceResolver, apply_invoice_plan
-from importd.rules import Rules
+from importd.resolve.numbering import Numbering
+from importd.resolve.resolve import Plan, Resolver
+from importd.resolve.invoices import InvoicePlan, InvoiceResolver, apply_invoice_plan
+from importd.mapping.rules import Rules
 from importd.snapshot import apply_snapshot
 from importd.store import Store, now
 

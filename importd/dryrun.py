@@ -15,9 +15,9 @@ from pathlib import Path
 import parsers
 from importd.commit import BATCH, apply_plan, resolver_for
 from importd.errors import FileRejected
-from importd.mapping import check_columns, map_records
-from importd.numbering import Numbering
-from importd.rules import Rules
+from importd.mapping.mapping import check_columns, map_records
+from importd.resolve.numbering import Numbering
+from importd.mapping.rules import Rules
 from importd.store import Store
 
 

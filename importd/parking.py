@@ -19,9 +19,9 @@ from importd.commit import apply_plan, resolver_for
 from importd.config.config import Config
 from importd.errors import FileRejected, Hold
 from importd.model import Document
-from importd.numbering import Numbering
-from importd.rules import Rules
-from importd.rules_loader import load_rules
+from importd.resolve.numbering import Numbering
+from importd.mapping.rules import Rules
+from importd.mapping.rules_loader import load_rules
 from importd.durable import write_atomic
 from importd.settle import quarantine_path
 from importd.store import Store

@@ -21,7 +21,7 @@ from importd.commit import Rejects, commit_file
 from importd.config.config import Config
 from importd.errors import FileRejected
 from importd.faults import TRANSIENT
-from importd.mapping import check_columns, map_records
+from importd.mapping.mapping import check_columns, map_records
 from importd.settle import (archive_path, drop_ack_lines, mark_settled, open_ack_lines, quarantine_path,
                             rejects_path, settle)
 from importd.store import FINAL_STATES, Store

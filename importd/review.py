@@ -23,9 +23,9 @@ from importd.config.config import Config
 from importd.durable import fs_name, write_atomic
 from importd.errors import FileRejected, Hold
 from importd.model import Document
-from importd.numbering import Numbering
-from importd.rules import Rules
-from importd.rules_loader import load_rules
+from importd.resolve.numbering import Numbering
+from importd.mapping.rules import Rules
+from importd.mapping.rules_loader import load_rules
 from importd.store import Store, now
 
 CHOICES = ("incoming", "stored")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 from importd import rooms
-from importd.rules import Rules
+from importd.mapping.rules import Rules
 from importd.store import Store, now
 
 SHOWN = 10      # references named in the log line

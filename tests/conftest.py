@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from importd.database_settings import PostgresDatabase
+from importd.config.database import PostgresDatabase
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"

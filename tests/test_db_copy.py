@@ -15,7 +15,7 @@ import pytest
 from builders import order_rows
 from conftest import CORPUS, SAMPLES, Setup, importd, stop, use_database
 
-from importd.config import load_config
+from importd.config.config import load_config
 from importd.spool import claim
 from importd.store import Store
 

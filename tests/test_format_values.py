@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 from openpyxl.utils.datetime import from_excel
 
 from importd.errors import ValueRejected
-from importd.values import excel_serial_date, parse_xsd_decimal
+from importd.mapping.values import excel_serial_date, parse_xsd_decimal
 from parsers.json import scalar_text
 from parsers.xlsx import cell_text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from importd.numbering import Numbering
+from importd.resolve.numbering import Numbering
 from importd.store import Store
 
 FORMATS = {"order": "CMD-{year}-{month:02d}-{seq:04d}", "customer": "{name4}{seq:03d}"}

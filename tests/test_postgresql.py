@@ -14,7 +14,7 @@ import pytest
 from builders import order_rows
 from conftest import Setup, importd, log_lines, stop, use_database
 
-from importd.database_settings import PostgresDatabase
+from importd.config.database import PostgresDatabase
 from importd.faults import TRANSIENT, DatabaseFault, classify
 from importd.instance import holder
 

@@ -8,7 +8,7 @@ import pycountry
 import pytest
 
 from importd.errors import ValueRejected
-from importd.transforms import TRANSFORMS, country, email, fold, name4
+from importd.mapping.transforms import TRANSFORMS, country, email, fold, name4
 
 
 @pytest.mark.parametrize("value, code", [

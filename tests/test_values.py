@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from importd.errors import ValueRejected
-from importd.values import parse_date, parse_datetime, parse_decimal, round_money
+from importd.mapping.values import parse_date, parse_datetime, parse_decimal, round_money
 
 NBSP = "\u00a0"
 NNBSP = "\u202f"

@@ -19,7 +19,7 @@ from importd import __version__
 from importd.store import web as store_web
 from importd.config.config import Config
 from importd.instance import holder
-from importd.numbering import render_number
+from importd.resolve.numbering import render_number
 from importd.waiting import inbox_waiting
 from importd.web.chart import stacked_bars
 

@@ -20,7 +20,7 @@ from stdnum.fr import siren as fr_siren, siret as fr_siret
 from unidecode import unidecode
 
 from importd.errors import ValueDoubtful, ValueRejected
-from importd.values import excel_serial_date
+from importd.mapping.values import excel_serial_date
 
 COUNTRY_LANGUAGES = ("fr", "de", "es", "it", "nl")
 

@@ -1,5 +1,5 @@
 """Reading a rules file: every key checked, every problem reported at once, the result
-compiled into the objects of `importd.rules` (FieldRule, Rules)."""
+compiled into the objects of `importd.mapping.rules` (FieldRule, Rules)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from parsers import FORMATS
 from parsers.xml import XPathError, compile_xpath, record_paths
 from importd.errors import ConfigError
 from importd.model import EXTRA, KINDS, LINE_SECTIONS, TARGETS
-from importd.order_checks import load_order_checks
-from importd.rules import FieldRule, Rules
+from importd.resolve.order_checks import load_order_checks
+from importd.mapping.rules import FieldRule, Rules
 from importd.config.tomlfile import TomlFile
-from importd.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
+from importd.mapping.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
 
 FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format",
                "namespaces", "record", "skip", "sheet", "max_unzipped_mb"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from importd.compiled import extra_json
+from importd.mapping.compiled import extra_json
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 A match by a key is no match when the record found already carries another
 reference of the same source and entity. Customers are then created apart
-(importd.lookups, `shared_key = "create"`) or held (`"review"`). A product's
+(importd.resolve.lookups, `shared_key = "create"`) or held (`"review"`). A product's
 SKU is its key in our database, so a second upstream product with the same SKU
 cannot be created apart: it is always held for a person.
 """
@@ -10,9 +10,9 @@ cannot be created apart: it is always held for a person.
 from __future__ import annotations
 
 from importd.errors import Hold
-from importd.lookups import Lookups
+from importd.resolve.lookups import Lookups
 from importd.model import Document
-from importd.rules import Rules
+from importd.mapping.rules import Rules
 from importd.store import Store
 
 

@@ -2,7 +2,7 @@
 
 A rules file says how one kind of incoming file becomes documents: its format,
 the document kind, and for each target field where its value comes from. See
-rules/README.md for every key; `importd.rules_loader` reads and checks the file.
+rules/README.md for every key; `importd.mapping.rules_loader` reads and checks the file.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from parsers.xml import text_of
 from importd.errors import ValueDoubtful, ValueRejected
-from importd.order_checks import OrderChecks
+from importd.resolve.order_checks import OrderChecks
 
 
 @dataclass(slots=True)
@@ -115,7 +115,7 @@ class Rules:
     snapshot_max_absent: float = 0.2   # a larger share missing holds the snapshot for confirmation
     lines: str | None = None           # [document] lines: the XPath (XML) or key (JSON) of the lines
     select_lines: object = None        # XML: compiled `lines`, node → line elements
-    compiled: dict = field(default_factory=dict)   # the map stage's compiled plans (importd.compiled)
+    compiled: dict = field(default_factory=dict)   # the map stage's compiled plans (importd.mapping.compiled)
     order_checks: OrderChecks | None = None        # orders: the arithmetic to check ([order_checks])
     require_accounts: bool = False     # a line (or shipping) left with no account refuses the file
     _columns: frozenset | None = field(default=None, compare=False, repr=False)   # `columns`, worked out once

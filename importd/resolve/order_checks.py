@@ -1,8 +1,8 @@
 """Orders add up: their arithmetic, checked on a mapped order before anything is written.
 
-Like invoices (importd.checks), exact decimals and no tolerance beyond the
+Like invoices (importd.resolve.invoice_checks), exact decimals and no tolerance beyond the
 currency's minor unit: a line's total is its quantity × unit price rounded
-there, half up (importd.values.round_money, the one place money is rounded).
+there, half up (importd.mapping.values.round_money, the one place money is rounded).
 
 ORD-QTY       quantity > 0 (< 0 too with allow_returns; 0 never)
 ORD-LINE      line_total          = round(quantity × unit_price)
@@ -31,7 +31,7 @@ from functools import lru_cache
 
 from importd.errors import FileRejected
 from importd.model import Document
-from importd.values import round_money
+from importd.mapping.values import round_money
 
 ZERO = Decimal(0)
 _EXACT = Context(prec=80)       # sums and products of amounts in range never round before round_money

@@ -6,10 +6,10 @@ from itertools import chain
 from typing import Callable, Iterable, Iterator
 
 from parsers import Record, Row
-from importd.compiled import DICT, ROW, XML, Plan, plan_for
+from importd.mapping.compiled import DICT, ROW, XML, Plan, plan_for
 from importd.errors import FileRejected
 from importd.model import LINE_SECTIONS, Document
-from importd.rules import Rules
+from importd.mapping.rules import Rules
 
 
 def check_columns(rules: Rules, columns: list[str] | None) -> None:

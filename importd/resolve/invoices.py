@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from importd.accounts import check_accounts, from_catalogue
-from importd.checks import check_invoice
+from importd.mapping.accounts import check_accounts, from_catalogue
+from importd.resolve.invoice_checks import check_invoice
 from importd.errors import FileRejected, Hold
 from importd.model import Document
-from importd.resolve import Plan, Resolver, _outcome
+from importd.resolve.resolve import Plan, Resolver, _outcome
 
 INVOICE_KINDS = ("invoice", "credit_note")
 ZERO = Decimal(0)

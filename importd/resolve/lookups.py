@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from importd.errors import Hold
 from importd.model import Document
-from importd.rules import Rules
+from importd.mapping.rules import Rules
 from importd.store import Store
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importd.errors import FileRejected
 from importd.model import Document, LINE_SECTIONS
-from importd.rules import Rules
+from importd.mapping.rules import Rules
 
 BOOKED = ("account", "vat_code")
 

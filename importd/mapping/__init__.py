@@ -1,0 +1,1 @@
+"""Records to documents: rules files read and compiled, field mapping, value transforms."""

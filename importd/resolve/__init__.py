@@ -1,0 +1,1 @@
+"""What exists and who is right: lookups, identity, priorities, checks and numbering."""
