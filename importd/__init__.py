@@ -2,8 +2,9 @@
 from one gapless counter, writes them into the management database in one
 transaction, then archives or quarantines the file.
 
-Layers, one way: cli → config → service → pipeline stages (spool, parsers,
-mapping, resolve, commit, settle) → store.
+Layers, one way: commands → service → sources → stages → resolve → store →
+mapping and config → parsers and the shared floor (model, errors, faults,
+durable, log, pids). README "Where the code lives" names each wing.
 """
 
 __version__ = "0.1.0"

@@ -1,5 +1,5 @@
 import sys
 
-from importd.cli import main
+from importd.commands.cli import main
 
 sys.exit(main())

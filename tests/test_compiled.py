@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, strategies as st
 
 import parsers
-from importd.mapping.compiled import DICT, plan_for
 from importd.errors import FileRejected, ValueRejected
+from importd.mapping.compiled import DICT, plan_for
 from importd.mapping.mapping import map_records
-from importd.model import DIGEST_VERSION, LINE_SECTIONS
 from importd.mapping.rules_loader import load_rules
 from importd.mapping.values import parse_date, parse_decimal, parse_xsd_decimal
+from importd.model import DIGEST_VERSION, LINE_SECTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = [  # every shipped rules file with its sample

@@ -16,7 +16,7 @@ from builders import order_rows
 from conftest import CORPUS, SAMPLES, Setup, importd, stop, use_database
 
 from importd.config.config import load_config
-from importd.spool import claim
+from importd.stages.spool import claim
 from importd.store import Store
 
 RELEASE_DB = Path(__file__).parent / "fixtures" / "release-5e48e29.db"

@@ -3,7 +3,7 @@ collecting from one shared SFTP folder, fed some 3,000 files while they are kill
 instants and restarted: nothing lost, nothing doubled, every series consecutive.
 
 The test holds whatever the writers' locking (it was written against one lock per schema, and
-holds with the rooms of importd/rooms.py): it checks only what must hold once all has drained.
+holds with the rooms of importd/store/rooms.py): it checks only what must hold once all has drained.
 
 After it, two small reproductions of what the scaling bench found on PostgreSQL (both fixed): a
 bulk file's lookups ran from plans cached while its tables were empty, and a lock timeout as a
@@ -24,7 +24,7 @@ import pytest
 
 from builders import order_rows
 from conftest import SAMPLES, Setup, stop, use_database
-from importd.instance import holder
+from importd.service.instance import holder
 from sshd import Sshd
 from test_sftp import SOURCE, make_site, put
 

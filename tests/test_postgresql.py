@@ -16,7 +16,7 @@ from conftest import Setup, importd, log_lines, stop, use_database
 
 from importd.config.database import PostgresDatabase
 from importd.faults import TRANSIENT, DatabaseFault, classify
-from importd.instance import holder
+from importd.service.instance import holder
 
 SECRET = "importd_test"          # the test role's password (IMPORTD_TEST_POSTGRESQL's server)
 
@@ -176,7 +176,7 @@ def test_postgresql_faults_are_transient_and_named(postgresql):
 
 def test_a_sqlite_site_does_not_load_psycopg():
     """psycopg costs a tenth of a second to import: a SQLite setup's commands never pay it."""
-    code = "import sys, importd.cli, importd.service, importd.web.server; print('psycopg' in sys.modules)"
+    code = "import sys, importd.commands.cli, importd.service.service, importd.web.server; print('psycopg' in sys.modules)"
     assert importd_python(code) == "False"
 
 

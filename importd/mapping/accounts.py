@@ -10,8 +10,8 @@ no account refuses the file, before any number is taken.
 from __future__ import annotations
 
 from importd.errors import FileRejected
-from importd.model import Document, LINE_SECTIONS
 from importd.mapping.rules import Rules
+from importd.model import Document, LINE_SECTIONS
 
 BOOKED = ("account", "vat_code")
 

@@ -15,9 +15,9 @@ from functools import lru_cache, partial
 from typing import Callable
 
 from importd.errors import FileRejected, ValueDoubtful, ValueRejected
-from importd.model import EXTRA
 from importd.mapping.rules import FieldRule, Rules
 from importd.mapping.values import parse_date, parse_decimal, parse_xsd_decimal
+from importd.model import EXTRA
 
 CACHED_VALUES = 4096        # per field: holds what repeats (countries, prices, line amounts, days); ~1 MB at most
 # A buyer comes back order after order, anywhere in the file: the customer's fields keep the

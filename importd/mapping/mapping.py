@@ -5,11 +5,11 @@ from __future__ import annotations
 from itertools import chain
 from typing import Callable, Iterable, Iterator
 
-from parsers import Record, Row
-from importd.mapping.compiled import DICT, ROW, XML, Plan, plan_for
 from importd.errors import FileRejected
-from importd.model import LINE_SECTIONS, Document
+from importd.mapping.compiled import DICT, ROW, XML, Plan, plan_for
 from importd.mapping.rules import Rules
+from importd.model import LINE_SECTIONS, Document
+from parsers import Record, Row
 
 
 def check_columns(rules: Rules, columns: list[str] | None) -> None:

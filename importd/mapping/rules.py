@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parsers.xml import text_of
 from importd.errors import ValueDoubtful, ValueRejected
-from importd.resolve.order_checks import OrderChecks
+from importd.mapping.order_rules import OrderChecks
+from parsers.xml import text_of
 
 
 @dataclass(slots=True)

@@ -10,9 +10,9 @@ cannot be created apart: it is always held for a person.
 from __future__ import annotations
 
 from importd.errors import Hold
-from importd.resolve.lookups import Lookups
-from importd.model import Document
 from importd.mapping.rules import Rules
+from importd.model import Document
+from importd.resolve.lookups import Lookups
 from importd.store import Store
 
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from importd.mapping.accounts import check_accounts, from_catalogue
-from importd.resolve.invoice_checks import check_invoice
 from importd.errors import FileRejected, Hold
+from importd.mapping.accounts import check_accounts, from_catalogue
 from importd.model import Document
+from importd.resolve.invoice_checks import check_invoice
 from importd.resolve.resolve import Plan, Resolver, _outcome
 
 INVOICE_KINDS = ("invoice", "credit_note")

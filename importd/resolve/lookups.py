@@ -13,8 +13,8 @@ writes here too (remember_ref).
 from __future__ import annotations
 
 from importd.errors import Hold
-from importd.model import Document
 from importd.mapping.rules import Rules
+from importd.model import Document
 from importd.store import Store
 
 
@@ -32,7 +32,7 @@ class Lookups:
         self._parked: set[tuple[str, str]] = set()
         self._new_customers: dict[str, dict] = {}
         self._refs_of: dict[tuple[str, str], set[str]] = {}               # (entity, key) → this source's refs
-        self.chosen: str | None = None      # a reviewer's pick ("" : a new customer), see importd.review
+        self.chosen: str | None = None      # a reviewer's pick ("" : a new customer), see importd.stages.review
         self._customer_refs: dict[str, tuple[str, str | None]] = {}       # ext → (code, hash), all batches
 
     def prefetch(self, docs: list[Document]) -> None:

@@ -17,18 +17,18 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from importd.mapping.accounts import check_accounts, from_catalogue, line_priorities
 from importd.errors import FileRejected, Hold
+from importd.mapping.accounts import check_accounts, from_catalogue, line_priorities
+from importd.mapping.rules import Rules
+from importd.mapping.transforms import name4
+from importd.mapping.values import round_money
+from importd.model import Document
 from importd.resolve.identity import excluded_refs, shared_sku
 from importd.resolve.lookups import Lookups
-from importd.model import Document
 from importd.resolve.numbering import Numbering
 from importd.resolve.order_checks import check_order
 from importd.resolve.priority import decide
-from importd.mapping.rules import Rules
 from importd.store import CUSTOMER_FIELDS, PRODUCT_FIELDS, Store
-from importd.mapping.transforms import name4
-from importd.mapping.values import round_money
 
 _CUSTOMER_FIELDS = frozenset(CUSTOMER_FIELDS)
 

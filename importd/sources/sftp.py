@@ -45,7 +45,7 @@ from importd.sources.sftp_fetch import (SMALL, FileChanged, Stopping, batches, d
 from importd.sources.sftp_pipeline import Pipeline
 from importd.sources.sftp_session import describe, open_session
 from importd.sources.sftp_tidy import on_success
-from importd.spool import register
+from importd.stages.spool import register
 from importd.store import Store
 
 CLAIM_MARK = ".importd-"

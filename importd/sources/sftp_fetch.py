@@ -19,7 +19,7 @@ import paramiko
 from importd.config.config import Config
 from importd.durable import fsync_dir
 from importd.sources.sftp_pipeline import READ_SIZE, Attrs, Pipeline
-from importd.spool import spool_path
+from importd.stages.spool import spool_path
 
 CHUNK = 1 << 20
 SMALL = 1 << 20                           # files up to this size are fetched in batches

@@ -29,9 +29,9 @@ from urllib.parse import parse_qs
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from importd import __version__
-from importd.store import web as store_web
 from importd.config.config import Config
-from importd.web.settings import is_loopback
+from importd.config.web import is_loopback
+from importd.store import web as store_web
 from importd.web.views import Query, page
 
 TEMPLATES = Path(__file__).parent / "templates"

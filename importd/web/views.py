@@ -16,11 +16,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from importd import __version__
-from importd.store import web as store_web
 from importd.config.config import Config
-from importd.instance import holder
 from importd.resolve.numbering import render_number
-from importd.waiting import inbox_waiting
+from importd.service.instance import holder
+from importd.service.waiting import inbox_waiting
+from importd.store import web as store_web
 from importd.web.chart import stacked_bars
 
 QUARANTINE_PAGE = 25         # quarantined files per page, newest first

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from importd.config.config import load_config
 from importd.config.database import PostgresDatabase, database_setting
+from importd.config.owner import spool_owner
 from importd.errors import ConfigError
-from importd.instance import InstanceLock, spool_owner
+from importd.service.instance import InstanceLock
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -13,11 +13,11 @@ from itertools import islice
 from pathlib import Path
 
 import parsers
-from importd.commit import BATCH, apply_plan, resolver_for
 from importd.errors import FileRejected
 from importd.mapping.mapping import check_columns, map_records
-from importd.resolve.numbering import Numbering
 from importd.mapping.rules import Rules
+from importd.resolve.numbering import Numbering
+from importd.stages.commit import BATCH, apply_plan, resolver_for
 from importd.store import Store
 
 

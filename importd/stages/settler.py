@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from importd import log
 from importd.config.config import Config
-from importd.settle import place
+from importd.stages.settle import place
 
 DEPTH = 2
 

@@ -16,9 +16,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
+from importd.service.waiting import inbox_waiting
 from importd.store import web as store_web
 from importd.store.snapshot import absent_counts
-from importd.waiting import inbox_waiting
 
 WAITING_EVERY = 5.0      # seconds between the figures that scan the inboxes and read the ledger
 

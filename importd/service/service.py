@@ -14,21 +14,21 @@ import time
 from pathlib import Path
 
 from importd import log
-from importd.claimer import Claimer, Claims
 from importd.config.config import Config, Source, load_config
 from importd.errors import ConfigError, StopRequested
 from importd.faults import SHARED_KINDS, TRANSIENT, Backoff, Faults, classify
-from importd.instance import InstanceLock
-from importd.metrics import Metrics
-from importd.notify import Notifier
-from importd.parking import release
-from importd.pipeline import Transient, decide, groups, log_outcome
-from importd.reporting import StateReport
-from importd.review import acknowledge_pending
-from importd.settle import mark_settled
-from importd.settler import Settler, seconds_each
+from importd.service.instance import InstanceLock
+from importd.service.metrics import Metrics
+from importd.service.notify import Notifier
+from importd.service.reporting import StateReport
 from importd.sources.local import LocalSource
-from importd.spool import Unregistered, recover
+from importd.stages.claimer import Claimer, Claims
+from importd.stages.parking import release
+from importd.stages.pipeline import Transient, decide, groups, log_outcome
+from importd.stages.review import acknowledge_pending
+from importd.stages.settle import mark_settled
+from importd.stages.settler import Settler, seconds_each
+from importd.stages.spool import Unregistered, recover
 from importd.store import Store
 
 PARKED_SWEEP = 3600.0      # seconds between sweeps of parked documents when nothing is imported

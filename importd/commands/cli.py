@@ -15,20 +15,20 @@ import time
 from pathlib import Path
 
 from importd import log
+from importd.commands.db_copy import add_verb as add_db_verb
+from importd.commands.init import init
+from importd.commands.review import add_verb as add_review_verb
+from importd.commands.snapshot import add_verb as add_snapshot_verb
 from importd.config.config import DEFAULT_NUMBERING, Config, load_config
-from importd.daemonize import AlreadyRunning, detach
-from importd.db_copy import add_verb as add_db_verb
 from importd.durable import move_file
 from importd.errors import ConfigError, MigrationFailed
 from importd.faults import TRANSIENT, classify, hint
-from importd.instance import LOCK_NAME, InstanceLock, SetupInUse, holder
-from importd.parking import release
-from importd.pipeline import Transient, process
-from importd.review_cli import add_verb as add_review_verb
-from importd.snapshot_cli import add_verb as add_snapshot_verb
 from importd.mapping.rules_loader import load_rules
-from importd.scaffold import init
-from importd.spool import Unregistered, claim, register, spool_path
+from importd.service.daemonize import AlreadyRunning, detach
+from importd.service.instance import LOCK_NAME, InstanceLock, SetupInUse, holder
+from importd.stages.parking import release
+from importd.stages.pipeline import Transient, process
+from importd.stages.spool import Unregistered, claim, register, spool_path
 from importd.store import Store
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE = 0, 1, 2
@@ -115,7 +115,7 @@ def cmd_init(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from importd.service import run_service        # here: the one-shot verbs start without the service's modules
+    from importd.service.service import run_service        # here: the one-shot verbs start without the service's modules
     if not args.detach:
         return run_service(args.config, once=args.once, log_format=args.log_format)
     if args.pidfile is None:
@@ -227,7 +227,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from importd import status
+    from importd.commands import status
     config = load_config(args.config)
     store = Store(config.database, config.busy_timeout, owner=config.spool_owner)
     try:
@@ -278,7 +278,7 @@ def cmd_quarantine(args) -> int:
 
 
 def _dry_run(args, rules) -> int:
-    from importd.dryrun import dry_run, render
+    from importd.commands.dryrun import dry_run, render
     """Against the configured database when there is one, else an empty one."""
     with tempfile.TemporaryDirectory() as scratch:
         if args.config.exists():
@@ -319,7 +319,7 @@ def cmd_parked(args) -> int:
 
 def cmd_web(args) -> int:
     from importd.web.server import serve        # jinja2 loads only for the page
-    from importd.web.settings import TokenUnavailable, exposure_problem, read_token
+    from importd.config.web import TokenUnavailable, exposure_problem, read_token
 
     config = load_config(args.config)
     log.configure(args.log_format or config.log_format)

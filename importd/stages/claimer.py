@@ -21,7 +21,7 @@ from pathlib import Path
 from importd.config.config import Config
 from importd.durable import ledger_name
 from importd.faults import TRANSIENT
-from importd.spool import Unregistered, record, register, spool_in
+from importd.stages.spool import Unregistered, record, register, spool_in
 
 
 @dataclass

@@ -14,16 +14,16 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from importd import rooms
-from importd.commit import apply_plan, resolver_for
 from importd.config.config import Config
+from importd.durable import write_atomic
 from importd.errors import FileRejected, Hold
-from importd.model import Document
-from importd.resolve.numbering import Numbering
 from importd.mapping.rules import Rules
 from importd.mapping.rules_loader import load_rules
-from importd.durable import write_atomic
-from importd.settle import quarantine_path
+from importd.model import Document
+from importd.resolve.numbering import Numbering
+from importd.stages.commit import apply_plan, resolver_for
+from importd.stages.settle import quarantine_path
+from importd.store import rooms
 from importd.store import Store
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import sys
 
-from importd import log, review
+from importd import log
 from importd.config.config import load_config
 from importd.errors import FileRejected, Hold
+from importd.stages import review
 from importd.store import Store
 
 EXIT_OK, EXIT_NOT_DONE, EXIT_USAGE = 0, 1, 2

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 
-from importd import log, snapshot
+from importd import log
 from importd.config.config import load_config
-from importd.review import reviewer
+from importd.stages import snapshot
+from importd.stages.review import reviewer
 from importd.store import Store
 
 

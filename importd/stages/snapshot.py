@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 
-from importd import rooms
 from importd.mapping.rules import Rules
+from importd.store import rooms
 from importd.store import Store, now
 
 SHOWN = 10      # references named in the log line

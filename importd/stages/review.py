@@ -17,15 +17,15 @@ import pwd
 from dataclasses import replace
 from pathlib import Path
 
-from importd import rooms
-from importd.commit import apply_plan, resolver_for
 from importd.config.config import Config
 from importd.durable import fs_name, write_atomic
 from importd.errors import FileRejected, Hold
-from importd.model import Document
-from importd.resolve.numbering import Numbering
 from importd.mapping.rules import Rules
 from importd.mapping.rules_loader import load_rules
+from importd.model import Document
+from importd.resolve.numbering import Numbering
+from importd.stages.commit import apply_plan, resolver_for
+from importd.store import rooms
 from importd.store import Store, now
 
 CHOICES = ("incoming", "stored")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from importd.config.config import Config
-from importd.instance import holder
+from importd.service.instance import holder
 from importd.sources.local import is_temporary
 from importd.store import Store
 from importd.store import sqlite as sqlite_store

@@ -48,8 +48,9 @@ routes = [
 
 def shipped(kind: str) -> Path:
     """The shipped `rules` or `samples` folder: inside the wheel, or the source checkout."""
-    packaged = Path(__file__).parent / "shipped" / kind
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / kind
+    package = Path(__file__).parent.parent          # importd/
+    packaged = package / "shipped" / kind
+    return packaged if packaged.is_dir() else package.parent / kind
 
 
 def init(target: Path) -> list[str]:

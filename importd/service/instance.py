@@ -20,7 +20,6 @@ from pathlib import Path
 from importd import __version__
 
 LOCK_NAME = ".importd.lock"
-OWNER_NAME = ".importd.owner"
 SIZE = 4096
 CONTENDED_FOR = 1.0     # seconds: a `status` probing the lock holds it for an instant
 
@@ -109,29 +108,3 @@ def _read(fd: int) -> dict:
         except ValueError:
             time.sleep(0.01)
     return {}
-
-
-def spool_owner(spool: Path, shared: bool) -> str | None:
-    """Which spool the ledger's unsettled rows of this setup belong to, when several setups share
-    one database (PostgreSQL): a random name kept in the spool, so it moves with the folder and
-    survives a new hostname. None for a database of one setup (SQLite), as before."""
-    if not shared:
-        return None
-    path = spool / OWNER_NAME
-    try:
-        return path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        pass
-    spool.mkdir(parents=True, exist_ok=True)
-    temp = spool / f"{OWNER_NAME}.{os.getpid()}.tmp"
-    with open(temp, "w", encoding="ascii") as f:
-        f.write(f"{socket.gethostname()}-{os.urandom(8).hex()}\n")
-        f.flush()
-        os.fsync(f.fileno())
-    try:
-        os.link(temp, path)              # the first writer wins; a second start reads its name
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(temp)
-    return path.read_text(encoding="ascii").strip()

@@ -18,13 +18,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable
 
-from importd import rooms
+from importd.mapping.rules import Rules
 from importd.model import Document
+from importd.resolve.invoices import InvoicePlan, InvoiceResolver, apply_invoice_plan
 from importd.resolve.numbering import Numbering
 from importd.resolve.resolve import Plan, Resolver
-from importd.resolve.invoices import InvoicePlan, InvoiceResolver, apply_invoice_plan
-from importd.mapping.rules import Rules
-from importd.snapshot import apply_snapshot
+from importd.stages.snapshot import apply_snapshot
+from importd.store import rooms
 from importd.store import Store, now
 
 BATCH = 500

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from importd.instance import InstanceLock
-from importd.metrics import Metrics
-from importd.notify import Notifier
+from importd.service.instance import InstanceLock
+from importd.service.metrics import Metrics
+from importd.service.notify import Notifier
 
 
 class StateReport:

@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Iterator
 
 import parsers
-from parsers import xml as xml_parser
-from importd import log, rooms
-from importd.commit import Rejects, commit_file
+from importd import log
 from importd.config.config import Config
 from importd.errors import FileRejected
 from importd.faults import TRANSIENT
 from importd.mapping.mapping import check_columns, map_records
-from importd.settle import (archive_path, drop_ack_lines, mark_settled, open_ack_lines, quarantine_path,
+from importd.stages.commit import Rejects, commit_file
+from importd.store import rooms
+from parsers import xml as xml_parser
+from importd.stages.settle import (archive_path, drop_ack_lines, mark_settled, open_ack_lines, quarantine_path,
                             rejects_path, settle)
 from importd.store import FINAL_STATES, Store
 

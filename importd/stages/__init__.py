@@ -1,0 +1,1 @@
+"""A file's journey: claim into the spool, map, resolve, commit, settle; parking, review, snapshots."""
