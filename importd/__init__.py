@@ -4,7 +4,7 @@ transaction, then archives or quarantines the file.
 
 Layers, one way: commands → service → sources → stages → resolve → store →
 mapping and config → parsers and the shared floor (model, errors, faults,
-durable, log, pids). README "Where the code lives" names each wing.
+durable, log, pids, tomlfile). README "Where the code lives" names each wing.
 """
 
 __version__ = "0.1.0"

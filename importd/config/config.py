@@ -16,11 +16,11 @@ from importd.config.database import DATABASE_KEYS, Database, database_setting
 from importd.config.owner import spool_owner
 from importd.config.series import check_format
 from importd.config.sftp import SFTP_KEYS, SftpSettings, sftp_settings
-from importd.config.tomlfile import TomlFile
 from importd.config.web import WEB_KEYS, WebSettings, web_settings
 from importd.errors import ConfigError
 from importd.mapping.rules import Rules
 from importd.mapping.rules_loader import load_rules
+from importd.tomlfile import TomlFile
 
 DEFAULT_NUMBERING = {
     "order": "CMD-{year}-{seq:06d}",

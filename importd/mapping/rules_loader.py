@@ -7,12 +7,12 @@ import re
 import string
 from pathlib import Path
 
-from importd.config.tomlfile import TomlFile
 from importd.errors import ConfigError
 from importd.mapping.order_rules import load_order_checks
 from importd.mapping.rules import FieldRule, Rules
 from importd.mapping.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
 from importd.model import EXTRA, KINDS, LINE_SECTIONS, TARGETS
+from importd.tomlfile import TomlFile
 from parsers import FORMATS
 from parsers.xml import XPathError, compile_xpath, record_paths
 
