@@ -81,7 +81,8 @@ def _format_section(draft, form, columns, placed, language) -> None:
     numeric = [p.column for p in placed if _type(p) == "decimal"]
     others = [c for c in columns if c.numbers and c not in numeric]
     mark = decimal_mark(numeric, others)
-    add("decimal_comma", mark.value, *mark.comments, todo=mark.todo)
+    if numeric:
+        add("decimal_comma", mark.value, *mark.comments, todo=mark.todo)
     for column in numeric:
         bad = unread_numbers(column, mark.value)
         if bad:
@@ -277,7 +278,8 @@ def _extras(draft: Draft, kind: str, columns: list[Column], used: dict, varies: 
         if column.name in used:
             continue
         if column.empty:
-            draft.unused.append(f"{column.name!r}: empty in every row")
+            draft.unused.append(f"{column.name!r}: empty in every row" + (
+                "" if column.name else " (a column with no name: the lines end with the delimiter)"))
             continue
         twin = next((c for c in columns if c.name in used and c.values == column.values), None)
         if twin is not None:

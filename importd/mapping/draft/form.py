@@ -179,9 +179,9 @@ def _check_header(header: list[str], rows: list) -> None:
     if len(rows) < 2:
         raise DraftError("the sample has a header and no rows: draft from a sample with some data")
     seen = set()
-    for name in header:
-        if not name:
-            raise DraftError("the header has an empty column name: importd needs every column named")
+    for i, name in enumerate(header):
+        if not name and any(i < len(row) and row[i].strip() for _, row in rows[1:]):
+            raise DraftError(f"column {i + 1} has no name in the header but holds values: name it upstream")
         if name in seen:
             raise DraftError(f"column {name!r} appears twice in the header: rename one upstream")
         seen.add(name)

@@ -37,8 +37,6 @@ def render(draft: Draft) -> str:
 
 def _entry(entry: Entry) -> list[str]:
     lines = [f"# {comment}" for comment in entry.comments]
-    if entry.todo:
-        lines.append("# TODO: a person decides (importd check refuses the file until then)")
     return lines + [f"{key(entry.key)} = {value(entry.value)}"]
 
 
