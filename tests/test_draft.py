@@ -141,6 +141,18 @@ def test_an_ambiguous_date_is_settled_by_the_titles_language():
     assert not draft.todos
 
 
+def test_an_ambiguous_date_is_settled_by_the_country_column(tmp_path):
+    """English titles, every day ≤ 12, customers in the US: month first, said with the rows that showed it."""
+    sample = tmp_path / "orders.csv"
+    sample.write_text("Order Number,Order Date,Email,Country,SKU,Quantity,Unit Price\n"
+                      "A-1,03/04/2026,a@example.com,US,S1,1,10.00\nA-2,05/06/2026,b@example.com,United States,S2,2,5.00\n",
+                      encoding="utf-8")
+    draft = draft_rules(sample)
+    assert tomllib.loads(draft.text)["format"]["date_format"] == "%m/%d/%Y"
+    assert "2 of 2 rows of 'Country' are US, where dates are written month first" in \
+        comments_before(draft.text, "date_format")
+
+
 def test_an_ambiguous_date_nothing_settles_is_a_todo_that_check_refuses(tmp_path):
     """English titles, one date column, every day ≤ 12: a TODO; `importd check` refuses it until a person writes
     the format, and then reads the dates that way."""

@@ -14,7 +14,14 @@ from importd.errors import ValueRejected
 from importd.mapping.draft.columns import Column
 from importd.mapping.values import parse_decimal
 
-DAY_FIRST_LANGUAGES = {"fr": "French", "de": "German", "es": "Spanish"}   # none of them writes month first
+# Unicode CLDR's short date patterns: French, German and Spanish write the day first (fr dd/MM/y,
+# de dd.MM.yy, es d/M/yy) — except Spanish in the United States (es_US M/d/yy); American
+# English writes the month first (en_US M/d/yy), British English the day (en_GB dd/MM/y).
+DAY_FIRST_LANGUAGES = {"fr": "French", "de": "German", "es": "Spanish"}
+MONTH_FIRST_COUNTRIES = {"US", "PR", "PH", "FM", "MH", "PW", "AS", "GU", "MP", "UM", "VI"}
+DAY_FIRST_COUNTRIES = {"FR", "BE", "LU", "CH", "MC", "DE", "AT", "LI", "ES", "IT", "PT", "NL", "IE", "GB", "GR",
+                       "PL", "CZ", "SK", "DK", "NO", "FI", "RO", "BG", "HR", "SI", "EE", "LV", "AR", "MX", "CO",
+                       "CL", "PE", "BR", "AU", "NZ", "IN", "ZA", "MA", "TN", "DZ", "SN", "CI"}
 
 
 @dataclass
@@ -98,9 +105,20 @@ def date_format(column: Column, columns: list[Column], language: str | None) -> 
             comments.append(f"column {other.name!r} writes {value!r} (line {line}): "
                             f"{'day' if order == 'dmy' else 'month'} first, so this one too")
             return Decided(reading.format_for(order), comments)
+    for other in columns:
+        if not other.countries:
+            continue
+        code, rows = max(other.countries.items(), key=lambda kv: kv[1])
+        if rows * 2 > sum(other.countries.values()) and code in MONTH_FIRST_COUNTRIES | DAY_FIRST_COUNTRIES:
+            order = "mdy" if code in MONTH_FIRST_COUNTRIES else "dmy"
+            comments.append(f"{rows} of {sum(other.countries.values())} rows of {other.name!r} are {code}, where "
+                            f"dates are written {'month' if order == 'mdy' else 'day'} first (Unicode CLDR): so "
+                            f"this one — change it if the sender writes otherwise")
+            return Decided(reading.format_for(order), comments)
     if language in DAY_FIRST_LANGUAGES:
         comments.append(f"the titles are {DAY_FIRST_LANGUAGES[language]}, where dates are written day first: "
-                        f"day first — change it if the sender writes month first")
+                        f"day first — change it if the sender writes month first"
+                        + (" (Spanish in the United States does)" if language == "es" else ""))
         return Decided(reading.format_for("dmy"), comments)
     dmy, mdy = reading.format_for("dmy"), reading.format_for("mdy")
     comments.append("nothing else in the file tells (no other date column, titles not French, German or "
