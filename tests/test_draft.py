@@ -281,6 +281,20 @@ def test_a_draft_writes_nothing_but_its_rules_file(tmp_path):
     assert not (site / "importd.db").exists() and not any((site / "inbox").iterdir())
 
 
+def test_a_secret_or_a_card_number_is_never_kept(tmp_path):
+    """password_hash and card.number are listed as unused, never made custom fields."""
+    sample = tmp_path / "customers.csv"
+    sample.write_text("email,firstname,lastname,password_hash,card.number,segment\n"
+                      "a@example.com,Ann,Lee,9a2b:3:1,4242424242424242,retail\n"
+                      "b@example.com,Bob,Ray,7c3d:3:1,4000056655665556,pro\n", encoding="utf-8")
+    draft = draft_rules(sample)
+    customer = tomllib.loads(draft.text)["customer"]
+    assert customer["external_ref"] == {"column": "email", "required": True}
+    assert customer["extra"] == {"first_name": "firstname", "last_name": "lastname", "segment": "segment"}
+    assert "'password_hash': its title says 'hash', a secret or a card number: never imported" in draft.unused
+    assert "'card.number': its title says 'card number', a secret or a card number: never imported" in draft.unused
+
+
 def test_an_existing_rules_file_is_not_overwritten(tmp_path):
     (tmp_path / "kunden.toml").write_text("# mine\n", encoding="utf-8")
     run = importd("rules", "draft", str(FIXTURES / "kunden.csv"), cwd=tmp_path)

@@ -13,6 +13,7 @@ from importd.errors import ValueRejected
 from importd.mapping.draft.columns import NAME_PARTS, Column, Placement
 from importd.mapping.draft.decide import date_format, decimal_mark, unread_numbers
 from importd.mapping.draft.form import Form
+from importd.mapping.draft.vocabulary import secret
 from importd.mapping.transforms import TRANSFORMS, fold, phone
 from importd.mapping.values import parse_decimal
 from importd.model import KINDS, LINE_SECTIONS, TARGETS
@@ -281,7 +282,11 @@ def _extras(draft: Draft, kind: str, columns: list[Column], used: dict, varies: 
             draft.unused.append(f"{column.name!r}: empty in every row" + (
                 "" if column.name else " (a column with no name: the lines end with the delimiter)"))
             continue
-        twin = next((c for c in columns if c.name in used and c.values == column.values), None)
+        if word := secret(column.name):
+            draft.unused.append(f"{column.name!r}: its title says {word!r}, a secret or a card number: never imported")
+            continue
+        twin = next((c for c in columns if ".extra." not in used.get(c.name, ".extra.") and c.values == column.values
+                     and len({v for _, v in column.values}) > 1), None)
         if twin is not None:
             draft.unused.append(f"{column.name!r}: the same values as {twin.name!r} ({used[twin.name]}) on every row")
             continue

@@ -54,7 +54,7 @@ TITLES: dict[tuple[str, str], dict[str, str]] = {
     ("customer", "company"): {"fr": "société | entreprise | raison sociale | nom de la société",
                               "en": "company | company name | organization | organisation | business name",
                               "de": "firma | unternehmen | firmenname", "es": "empresa | razón social | compañía"},
-    ("customer", "civility"): {"fr": "civilité", "en": "title | salutation", "de": "anrede",
+    ("customer", "civility"): {"fr": "civilité", "en": "title | salutation | prefix | social title", "de": "anrede",
                                "es": "tratamiento | título"},
     ("customer", "email"): {"fr": "e-mail | email | courriel | adresse e-mail | mail | adresse mail",
                             "en": "email | e-mail | email address | mail", "de": "e-mail | e-mail-adresse | email",
@@ -78,7 +78,7 @@ TITLES: dict[tuple[str, str], dict[str, str]] = {
                               "es": "país | código de país | código país"},
     ("customer", "vat_number"): {
         "fr": "n° tva | numéro de tva | numéro tva | tva intracommunautaire | n° tva intracommunautaire | tva intra",
-        "en": "vat number | vat id | vat no | tax id | vat registration number",
+        "en": "vat number | vat id | vat no | tax id | vat registration number | taxvat",
         "de": "ust idnr | ust id | umsatzsteuer id | ustid | umsatzsteuer identifikationsnummer",
         "es": "nif | cif | nif iva | número de iva | nif cif"},
     ("customer", "account"): {"fr": "compte | compte client | compte comptable", "en": "account | ledger account",
@@ -165,6 +165,19 @@ TITLES: dict[tuple[str, str], dict[str, str]] = {
     ("invoice_line", "vat_rate"): _VAT_RATE,
     ("invoice_line", "unit_code"): {"fr": "unité", "en": "unit", "de": "einheit", "es": "unidad"},
 }
+
+# Titles that say the column holds a secret or a card number: never kept, not even as a custom field.
+SECRET_WORDS = {"password", "passwd", "hash", "token", "secret", "cvv", "cvc", "passwort", "kennwort", "contrasena",
+                "mdp"}
+SECRET_PHRASES = ("mot de passe", "card number", "numero de carte", "kartennummer", "numero de tarjeta")
+
+
+def secret(title: str) -> str | None:
+    """The word of `title` that says it holds a secret or a card number, if any."""
+    words = fold(title)
+    found = sorted(set(words.split()) & SECRET_WORDS)
+    return found[0] if found else next((p for p in SECRET_PHRASES if f" {p} " in f" {words} "), None)
+
 
 # Words of a title that say the column is about delivery, not the buyer or the bill.
 SHIPPING_WORDS = {"shipping", "livraison", "liefer", "lieferung", "lieferadresse", "envio", "entrega", "delivery"}
