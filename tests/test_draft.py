@@ -5,7 +5,7 @@ as a TODO that check refuses.
 The samples (tests/fixtures/draft/): French orders in cp1252 with `;`, decimal commas with
 thousands dots and a day-first date settled by another column; German customers in UTF-8
 with a byte-order mark, with an IBAN and a customer group nobody asked for; Spanish products
-in cp1252 separated by tabs; Spanish payments whose dates are settled by the titles'
+in cp1252 separated by tabs; French invoices, one row per line; Spanish payments whose dates are settled by the titles'
 language; US payments with month-first dates and thousands commas; payments whose every day
 is 12 or less, in English: the TODO.
 """
@@ -24,7 +24,7 @@ from importd.mapping.rules_loader import load_rules
 from tests.conftest import SAMPLES, importd
 
 FIXTURES = Path(__file__).parent / "fixtures" / "draft"
-PROVED = ["commandes.csv", "kunden.csv", "productos.tsv", "pagos.csv", "payments-us.csv"]
+PROVED = ["commandes.csv", "kunden.csv", "productos.tsv", "pagos.csv", "payments-us.csv", "factures.csv"]
 
 
 def drafted(name: str, kind: str | None = None) -> tuple[object, dict]:
@@ -71,6 +71,24 @@ def test_french_orders_in_cp1252_with_decimal_commas_are_drafted_field_by_field(
         "phone": {"column": "Téléphone", "transform": "phone", "on_unknown": "keep"},
         "postcode": "Code postal", "city": "Ville", "country": {"column": "Pays", "transform": "country"}}
     assert not draft.todos and not draft.unused
+
+
+def test_invoice_rows_are_grouped_and_line_amounts_told_from_invoice_totals():
+    """`Montant HT` changes between the rows of one invoice: a line's net amount; `Total HT` does not: the
+    invoice's; with no amount-due column the gross total is the amount due (required, as check wants)."""
+    draft, rules = drafted("factures.csv")
+    assert rules["document"] == {"kind": "invoice", "group_by": "N° facture", "match_customer": ["email"]}
+    assert rules["invoice"] == {
+        "external_ref": {"column": "N° facture", "required": True},
+        "issue_date": {"column": "Date facture", "required": True}, "due_date": "Échéance",
+        "currency": {"column": "Devise", "transform": "upper"},
+        "total_net": "Total HT", "total_tax": "TVA", "total_gross": "Total TTC",
+        "amount_due": {"column": "Total TTC", "required": True}}
+    assert rules["invoice_line"] == {"description": "Désignation",
+                                     "quantity": {"column": "Quantité", "required": True},
+                                     "unit_price": {"column": "Prix unitaire", "required": True},
+                                     "net_amount": "Montant HT", "vat_rate": "Taux TVA"}
+    assert "a line's" in comments_before(draft.text, "net_amount")
 
 
 def test_a_day_first_date_is_settled_by_another_column():

@@ -13,12 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from importd.mapping.draft.columns import guess_kind, place, profile
-from importd.mapping.draft.compose import Draft, compose
+from importd.mapping.draft.compose import Draft, compose, varies_in_group
 from importd.mapping.draft.form import DraftError, read_form
 from importd.mapping.draft.render import render
 from importd.mapping.draft.shipped import recognise
 from importd.mapping.draft.vocabulary import headers_language
-from importd.model import KINDS
+from importd.model import KINDS, LINE_SECTIONS
 
 __all__ = ["Draft", "DraftError", "draft_rules"]
 
@@ -48,6 +48,9 @@ def draft_rules(sample: Path, kind: str | None = None) -> Draft:
     else:
         why = f"given with --kind (the titles' scores: {shown})"
     placed = placements.get(kind) or place(columns, kind)
+    group = next((p.column.name for p in placed if (p.section, p.target) == (kind, "external_ref")), None)
+    if kind in LINE_SECTIONS and group:          # again, knowing which columns change within a document
+        placed = place(columns, kind, varies_in_group(form, group))
     draft = Draft(kind, sample.name, kind_comments=[why])
     draft.intro += notes
     if language:

@@ -20,7 +20,7 @@ from importd.mapping.draft.form import Form
 from importd.mapping.draft.readings import DateReading, NumberReading, read_dates, read_numbers
 from importd.mapping.draft.vocabulary import SHIPPING_WORDS, title_score
 from importd.mapping.transforms import country, fold
-from importd.model import KINDS, TARGETS
+from importd.model import KINDS, LINE_SECTIONS, TARGETS
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _PHONE_CHARS = re.compile(r"\+?[0-9 ().\-/]{6,20}")
@@ -112,8 +112,9 @@ def roles(kind: str) -> list[tuple[str, str]]:
     return out
 
 
-def score(column: Column, role: tuple[str, str], kind: str) -> tuple[float, str]:
-    """How well `column` fits `role`, and the evidence in words."""
+def score(column: Column, role: tuple[str, str], kind: str, varies: set | None = None) -> tuple[float, str]:
+    """How well `column` fits `role`, and the evidence in words; `varies`: the columns whose value changes
+    between the rows of one document (a line's, not the document's)."""
     if column.empty:
         return 0.0, ""
     section, target = role
@@ -145,6 +146,13 @@ def score(column: Column, role: tuple[str, str], kind: str) -> tuple[float, str]
     if section == "customer" and kind in ("order", "invoice") and set(fold(column.name).split()) & SHIPPING_WORDS:
         points -= 1.5
         why.append("a delivery column, not the buyer's")
+    if varies is not None and points:
+        if section == LINE_SECTIONS.get(kind) and column.name in varies:
+            points += 0.5
+            why.append("changes between the rows of one document: a line's")
+        elif section != LINE_SECTIONS.get(kind) and column.name in varies:
+            points -= 1.0
+            why.append("changes between the rows of one document")
     if kind_of == "text" and column.numbers and target in ("name", "city", "first_name", "last_name",
                                                             "description", "email", "company"):
         return 0.0, ""
@@ -155,13 +163,13 @@ _SHAPE_WORDS = {"email": "e-mail addresses", "vat": "valid EU VAT numbers (pytho
                 "country": "countries pycountry knows", "phone": "possible phone numbers (phonenumbers)"}
 
 
-def place(columns: list[Column], kind: str) -> list[Placement]:
+def place(columns: list[Column], kind: str, varies: set | None = None) -> list[Placement]:
     """The best (column, field) pairs, each column and each field once, best score first."""
     candidates = []
     order = roles(kind)
     for rank, role in enumerate(order):
         for position, column in enumerate(columns):
-            points, why = score(column, role, kind)
+            points, why = score(column, role, kind, varies)
             if points >= 1.5:
                 candidates.append((-points, rank, position, role, column, why))
     candidates.sort(key=lambda c: c[:3])

@@ -21,7 +21,7 @@ from importd.model import KINDS, LINE_SECTIONS, TARGETS
 REGION_OF_LANGUAGE = {"fr": "FR", "de": "DE", "es": "ES"}
 # Fields an import cannot do without, made required when every row has them.
 REQUIRED = {"external_ref", "sku", "quantity", "unit_price", "amount", "paid_on", "invoice_ref", "order_date",
-            "total", "amount_due"}
+            "total", "amount_due", "issue_date"}
 
 
 @dataclass
@@ -56,7 +56,7 @@ def compose(draft: Draft, form: Form, columns: list[Column], placed: list[Placem
     by_role = {(p.section, p.target): p for p in placed}
     used: dict[str, str] = {}                    # column → where it went
     group = by_role.get((kind, "external_ref")) if kind in LINE_SECTIONS else None
-    varies = _varies_in_group(form, group.column.name) if group else set()
+    varies = varies_in_group(form, group.column.name) if group else set()
 
     _format_section(draft, form, columns, placed, language)
     _document_section(draft, kind, by_role, group, columns, language)
@@ -71,6 +71,8 @@ def compose(draft: Draft, form: Form, columns: list[Column], placed: list[Placem
         if section == "customer":
             _name(draft, by_role, used)
     _identity_fallback(draft, kind, by_role, used)
+    if kind == "invoice" and ("invoice", "amount_due") not in by_role:
+        _amount_due(draft, by_role)
     _extras(draft, kind, columns, used, varies)
 
 
@@ -271,6 +273,19 @@ def _identity_fallback(draft: Draft, kind: str, by_role, used) -> None:
     draft.todos.append(f"[{kind}] {key}: {entry.value['column']}")
 
 
+def _amount_due(draft: Draft, by_role) -> None:
+    """An invoice's balance starts from its amount due (BT-115); without that column, the gross total."""
+    gross = by_role.get(("invoice", "total_gross"))
+    if gross is not None:
+        entry = Entry("amount_due", {"column": gross.column.name, "required": True},
+                      [f"no amount-due column: the gross total {gross.column.name!r} (BT-112), as on an invoice "
+                       f"nothing was prepaid on (BT-113)"])
+    else:
+        entry = Entry("amount_due", {"column": "TODO: the column of the amount to pay (BT-115)", "required": True},
+                      ["no amount-due or gross-total column: a person says which"], todo=True)
+    draft.add("invoice", entry)
+
+
 def _extras(draft: Draft, kind: str, columns: list[Column], used: dict, varies: set) -> None:
     names = set()
     main = kind
@@ -319,7 +334,7 @@ def _extra_name(title: str, taken: set, targets) -> str:
     return name
 
 
-def _varies_in_group(form: Form, group_column: str) -> set[str]:
+def varies_in_group(form: Form, group_column: str) -> set[str]:
     """Columns whose value changes between the rows of one group."""
     index = form.header.index(group_column)
     firsts: dict[str, list[str]] = {}

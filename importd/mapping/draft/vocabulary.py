@@ -148,8 +148,8 @@ TITLES: dict[tuple[str, str], dict[str, str]] = {
     ("invoice", "due_date"): {"fr": "échéance | date d'échéance", "en": "due date | due", "de": "fälligkeit | "
                               "fällig am | fälligkeitsdatum", "es": "vencimiento | fecha de vencimiento"},
     ("invoice", "currency"): _CURRENCY,
-    ("invoice", "total_net"): {"fr": "total ht | montant ht", "en": "net | total net | net amount",
-                               "de": "nettobetrag | netto", "es": "base imponible | importe neto"},
+    ("invoice", "total_net"): {"fr": "total ht | net ht | total net", "en": "net | total net | net total",
+                               "de": "nettobetrag | netto | gesamt netto", "es": "base imponible | total neto"},
     ("invoice", "total_tax"): {"fr": "tva | montant tva | total tva", "en": "tax | vat | tax amount | vat amount",
                                "de": "mwst | steuerbetrag", "es": "iva | cuota iva | importe iva"},
     ("invoice", "total_gross"): {"fr": "total ttc | montant ttc | total", "en": "gross | total amount | total",
@@ -163,6 +163,10 @@ TITLES: dict[tuple[str, str], dict[str, str]] = {
     ("invoice_line", "quantity"): _QUANTITY,
     ("invoice_line", "unit_price"): _PRICE,
     ("invoice_line", "vat_rate"): _VAT_RATE,
+    ("invoice_line", "net_amount"): {"fr": "montant ht | montant ligne | total ligne | total ligne ht",
+                                     "en": "line amount | net amount | line total | line net amount | amount",
+                                     "de": "positionsbetrag | zeilenbetrag | betrag netto", "es": "importe | importe neto "
+                                     "| importe línea | total línea"},
     ("invoice_line", "unit_code"): {"fr": "unité", "en": "unit", "de": "einheit", "es": "unidad"},
 }
 
