@@ -156,6 +156,7 @@ def test_an_ambiguous_date_is_settled_by_the_titles_language():
     assert rules["format"]["date_format"] == "%d/%m/%Y"
     assert rules["format"]["decimal_comma"] is True
     assert "the titles are Spanish" in comments_before(draft.text, "date_format")
+    assert draft.doubts == ["'Fecha de pago': %d/%m/%Y because the titles are Spanish"]
     assert not draft.todos
 
 
@@ -335,6 +336,30 @@ def test_a_code_page_whose_bytes_mean_the_same_in_latin_1_is_written_cp1252(tmp_
     rules = tomllib.loads(draft.text)
     assert rules["format"]["encoding"] == "cp1252"
     assert "mean the same in cp1252, latin-1 and iso-8859-15" in comments_before(draft.text, "encoding")
+
+
+def test_a_dos_code_page_is_read_and_said_to_be_uncertain(tmp_path):
+    """cp850 (a DOS export): charset-normalizer reads it, the accents come out right, and the draft says it is
+    not sure, in the file and on the terminal."""
+    sample = tmp_path / "clients.csv"
+    sample.write_bytes("Code client;Prénom;Nom;Ville;E-mail\nC1;Éloïse;Lefèvre;Besançon;e@example.fr\n"
+                       "C2;Zoé;Brémond;Nîmes;z@example.fr\n".encode("cp850"))
+    run = importd("rules", "draft", str(sample), "-o", str(tmp_path / "c.toml"), cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "encoding cp850: charset-normalizer's best reading, not certain" in run.stdout
+    assert "name=Éloïse Lefèvre" in run.stdout and "city=Besançon" in run.stdout
+    assert "NOT SURE" in (tmp_path / "c.toml").read_text(encoding="utf-8")
+
+
+def test_orders_whose_rows_are_not_consecutive_are_flagged(tmp_path):
+    """group_by reads consecutive rows: an order number that comes back later is said, not ignored."""
+    sample = tmp_path / "orders.csv"
+    sample.write_text("Order Number,Order Date,Email,SKU,Quantity,Unit Price\n"
+                      "A-1,2026-11-02,a@example.com,S1,1,10.00\nA-2,2026-11-02,b@example.com,S2,1,5.00\n"
+                      "A-1,2026-11-02,a@example.com,S3,2,1.00\n", encoding="utf-8")
+    draft = draft_rules(sample)
+    assert draft.doubts == ["group_by: 'A-1' comes back at line 4"]
+    assert "NOT consecutive in the sample: 'A-1' comes back at line 4" in comments_before(draft.text, "group_by")
 
 
 def _written(tmp_path: Path, text: str) -> Path:

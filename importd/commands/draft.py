@@ -63,6 +63,8 @@ def cmd_rules(args) -> int:
     output.write_text(draft.text, encoding="utf-8")
     what = f"the shipped {draft.shipped}, recognised by its columns" if draft.shipped else f"{draft.kind} rules"
     print(f"wrote {output}: {what}")
+    if draft.doubts:
+        print("decided on weaker evidence, worth a look:\n" + "\n".join(f"  {doubt}" for doubt in draft.doubts))
     if draft.todos:
         print(f"\n{len(draft.todos)} decision(s) left to a person; `importd check` refuses the file until each "
               f"TODO is replaced:")

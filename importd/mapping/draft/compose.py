@@ -40,6 +40,7 @@ class Draft:
     sections: dict[str, list[Entry]] = field(default_factory=dict)      # "format", "document", "customer.extra"…
     unused: list[str] = field(default_factory=list)
     todos: list[str] = field(default_factory=list)
+    doubts: list[str] = field(default_factory=list)   # decided on weak evidence: a person should look
     shipped: str | None = None           # the shipped rules file proposed instead, by name
     text: str = ""
     kind_comments: list[str] = field(default_factory=list)
@@ -80,6 +81,8 @@ def _format_section(draft, form, columns, placed, language) -> None:
     add = lambda key, value, *comments, todo=False: draft.add("format", Entry(key, value, list(comments), todo))
     add("parser", "csv", f"header: line 1, {len(form.header)} columns; {len(form.rows)} data rows read, every one")
     add("encoding", form.encoding, *_wrap(form.encoding_note))
+    if not form.encoding_sure:
+        draft.doubts.append(f"encoding {form.encoding}: charset-normalizer's best reading, not certain")
     add("delimiter", form.delimiter, form.delimiter_note, form.quoting_note)
     numeric = [p.column for p in placed if _type(p) == "decimal"]
     others = [c for c in columns if c.numbers and c not in numeric]
@@ -94,6 +97,7 @@ def _format_section(draft, form, columns, placed, language) -> None:
     dated = [p for p in placed if _type(p) == "date"]
     decisions = {p.column.name: date_format(p.column, columns, language) for p in dated}
     formats = {d.value for d in decisions.values()}
+    draft.doubts += [d.doubt for d in decisions.values() if d.doubt]
     draft.date_decisions = {}
     if len(formats) == 1:
         comments = [c for d in decisions.values() for c in d.comments]
@@ -106,8 +110,14 @@ def _document_section(draft, kind, by_role, group, columns, language) -> None:
     add = lambda key, value, *comments: draft.add("document", Entry(key, value, list(comments)))
     add("kind", kind, *draft.kind_comments)
     if group is not None:
-        add("group_by", group.column.name, f"consecutive rows with the same {group.column.name!r} are one "
-                                           f"{kind} (its first row gives the {kind}'s fields)")
+        comments = [f"consecutive rows with the same {group.column.name!r} are one {kind} (its first row gives "
+                    f"the {kind}'s fields)"]
+        apart = _apart(group.column)
+        if apart:
+            comments.append(f"NOT consecutive in the sample: {apart} — importd would read two {kind}s; "
+                            f"ask the sender to sort the export")
+            draft.doubts.append(f"group_by: {apart}")
+        add("group_by", group.column.name, *comments)
     keys = [k for k in ("email", "vat_number") if ("customer", k) in by_role]
     if keys and kind in ("customer", "order", "invoice"):
         add("match_customer", keys, "after the upstream reference, an existing customer is found by "
@@ -116,8 +126,21 @@ def _document_section(draft, kind, by_role, group, columns, language) -> None:
         region, why = _region(by_role, language)
         if region:
             add("default_region", region, why)
+            if "guessed" in why:
+                draft.doubts.append(f"default_region {region}: guessed from the titles' language")
         else:
             draft.intro.append(f"phone numbers: {why}")
+
+
+def _apart(column: Column) -> str | None:
+    """The first value of a grouping column that comes back after another one."""
+    seen, last = set(), None
+    for line, value in column.values:
+        if value != last and value in seen:
+            return f"{value!r} comes back at line {line}"
+        seen.add(value)
+        last = value
+    return None
 
 
 def _region(by_role, language) -> tuple[str | None, str]:

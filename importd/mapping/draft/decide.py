@@ -29,6 +29,7 @@ class Decided:
     value: object                # what to write (a TODO text when undecided)
     comments: list[str]
     todo: bool = False
+    doubt: str | None = None     # decided on weaker evidence (a country, a language): worth a look
 
 
 def decimal_mark(mapped: list[Column], others: list[Column]) -> Decided:
@@ -114,12 +115,15 @@ def date_format(column: Column, columns: list[Column], language: str | None) -> 
             comments.append(f"{rows} of {sum(other.countries.values())} rows of {other.name!r} are {code}, where "
                             f"dates are written {'month' if order == 'mdy' else 'day'} first (Unicode CLDR): so "
                             f"this one — change it if the sender writes otherwise")
-            return Decided(reading.format_for(order), comments)
+            return Decided(reading.format_for(order), comments,
+                           doubt=f"{column.name!r}: {reading.format_for(order)} because most rows are in {code}")
     if language in DAY_FIRST_LANGUAGES:
         comments.append(f"the titles are {DAY_FIRST_LANGUAGES[language]}, where dates are written day first: "
                         f"day first — change it if the sender writes month first"
                         + (" (Spanish in the United States does)" if language == "es" else ""))
-        return Decided(reading.format_for("dmy"), comments)
+        return Decided(reading.format_for("dmy"), comments,
+                       doubt=f"{column.name!r}: {reading.format_for('dmy')} because the titles are "
+                             f"{DAY_FIRST_LANGUAGES[language]}")
     dmy, mdy = reading.format_for("dmy"), reading.format_for("mdy")
     comments.append("nothing else in the file tells (no other date column, titles not French, German or "
                     "Spanish): a person decides")

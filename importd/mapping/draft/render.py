@@ -18,6 +18,8 @@ def render(draft: Draft) -> str:
         out += ["#", f"# {len(draft.todos)} TODO(s) left for a person; `importd check` refuses this file until "
                      f"each is replaced:"]
         out += [f"#   {todo}" for todo in draft.todos]
+    if draft.doubts:
+        out += ["#", "# Decided on weaker evidence, worth a look:"] + [f"#   {doubt}" for doubt in draft.doubts]
     out += [f"# {line}" for line in draft.intro]
     order = ["format", "document", "order_checks"]
     for section in KINDS[draft.kind]:
