@@ -9,6 +9,7 @@ type (a decimal field needs numbers, a date field dates), and takes the best pai
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -71,23 +72,44 @@ def profile(form: Form) -> list[Column]:
     return columns
 
 
+PROBE = 200      # distinct values tried first: a shape most of them lack is not tried on the rest
+
+
 def _shapes(column: Column) -> None:
-    distinct = list(dict.fromkeys(v for _, v in column.values))
-    n = len(distinct)
-    column.shapes["email"] = sum(1 for v in distinct if _EMAIL.fullmatch(v)) / n
-    column.shapes["vat"] = sum(1 for v in distinct if len(v) >= 8 and eu_vat.is_valid(v)) / n
-    column.shapes["iban"] = sum(1 for v in distinct if len(v) >= 15 and iban.is_valid(v)) / n
-    column.shapes["phone"] = sum(1 for v in distinct if _PHONE_CHARS.fullmatch(v) and _possible_phone(v)) / n
-    codes = {}
-    for line, v in column.values:
-        try:
-            code = country(v)
-        except ValueRejected:
-            continue
-        codes[code] = codes.get(code, 0) + 1
-    if sum(codes.values()) >= 0.9 * len(column.values) and not all(v.isdigit() for _, v in column.values):
-        column.shapes["country"] = sum(codes.values()) / len(column.values)
+    """The share of distinct values of each shape: tried on the first PROBE, then on every one when most
+    have it (a phone only on the first PROBE: parsing every number of a big export costs seconds)."""
+    counts = Counter(v for _, v in column.values)
+    distinct = list(counts)
+    column.shapes["email"] = _share(_EMAIL.fullmatch, distinct)
+    column.shapes["vat"] = _share(lambda v: len(v) >= 8 and eu_vat.is_valid(v), distinct)
+    column.shapes["iban"] = _share(lambda v: len(v) >= 15 and iban.is_valid(v), distinct)
+    probe = distinct[:PROBE]
+    column.shapes["phone"] = sum(1 for v in probe if _PHONE_CHARS.fullmatch(v) and _possible_phone(v)) / len(probe)
+    if all(v.isdigit() for v in probe) or _share(_is_country, distinct[:PROBE]) < 0.8:
+        return
+    codes: dict[str, int] = {}
+    for value, n in counts.items():
+        if code := _is_country(value):
+            codes[code] = codes.get(code, 0) + n
+    share = sum(codes.values()) / len(column.values)
+    if share >= 0.9:
+        column.shapes["country"] = share
         column.countries = codes
+
+
+def _share(test, distinct: list[str]) -> float:
+    head = distinct[:PROBE]
+    share = sum(1 for v in head if test(v)) / len(head)
+    if share < 0.8 or len(distinct) <= PROBE:
+        return share
+    return sum(1 for v in distinct if test(v)) / len(distinct)
+
+
+def _is_country(value: str) -> str | None:
+    try:
+        return country(value)
+    except ValueRejected:
+        return None
 
 
 def _possible_phone(value: str) -> bool:
