@@ -10,6 +10,7 @@ Reads bytes and proposes rules; writes nothing. The command `importd rules draft
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from importd.mapping.draft.columns import guess_kind, place, profile
@@ -33,7 +34,7 @@ def draft_rules(sample: Path, kind: str | None = None) -> Draft:
         draft = Draft(shipped.rules.kind, sample.name, shipped=shipped.path.name)
         text = shipped.path.read_text(encoding="utf-8")
         draft.text = (f"# Proposed by `importd rules draft` from {sample.name}: the shipped rules file "
-                      f"{shipped.path.name}, as it is.\n" + "".join(f"# {line}\n" for line in _wrap(shipped.note))
+                      f"{shipped.path.name}, as it is.\n" + "".join(f"# {line}\n" for line in textwrap.wrap(shipped.note, 110, break_on_hyphens=False))
                       + "\n" + text)
         return draft
     columns = profile(form)
@@ -58,14 +59,3 @@ def draft_rules(sample: Path, kind: str | None = None) -> Draft:
     compose(draft, form, columns, placed, language)
     draft.text = render(draft)
     return draft
-
-
-def _wrap(text: str, width: int = 110) -> list[str]:
-    lines, line = [], ""
-    for word in text.split(" "):
-        if line and len(line) + len(word) + 1 > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    return lines + [line]

@@ -6,10 +6,11 @@ no field takes, and the columns left unused with why.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from importd.errors import ValueRejected
+from importd.errors import ValueDoubtful, ValueRejected
 from importd.mapping.draft.columns import NAME_PARTS, Column, Placement
 from importd.mapping.draft.decide import date_format, decimal_mark, unread_numbers
 from importd.mapping.draft.form import Form
@@ -80,7 +81,7 @@ def compose(draft: Draft, form: Form, columns: list[Column], placed: list[Placem
 def _format_section(draft, form, columns, placed, language) -> None:
     add = lambda key, value, *comments, todo=False: draft.add("format", Entry(key, value, list(comments), todo))
     add("parser", "csv", f"header: line 1, {len(form.header)} columns; {len(form.rows)} data rows read, every one")
-    add("encoding", form.encoding, *_wrap(form.encoding_note))
+    add("encoding", form.encoding, *textwrap.wrap(form.encoding_note, 110, break_on_hyphens=False))
     if not form.encoding_sure:
         draft.doubts.append(f"encoding {form.encoding}: charset-normalizer's best reading, not certain")
     add("delimiter", form.delimiter, form.delimiter_note, form.quoting_note)
@@ -242,7 +243,7 @@ def _cleaning(p: Placement, draft: Draft) -> tuple[str | None, str | None]:
             check(value)
         except ValueRejected as e:
             refused.append(f"line {line}: {e.message}")
-        except Exception:           # a doubtful phone: kept with a warning
+        except ValueDoubtful:       # a possible phone in an unallocated range: kept, with a warning
             pass
     if refused:
         return name, f"transform {name!r} refuses {len(refused)} value(s): " + "; ".join(refused[:3])
@@ -375,14 +376,3 @@ def varies_in_group(form: Form, group_column: str) -> set[str]:
 
 def _type(p: Placement) -> str:
     return "text" if p.target in NAME_PARTS else TARGETS[p.section][p.target]
-
-
-def _wrap(text: str, width: int = 110) -> list[str]:
-    words, lines, line = text.split(" "), [], ""
-    for word in words:
-        if line and len(line) + len(word) + 1 > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    return lines + [line]
