@@ -321,6 +321,13 @@ def test_an_existing_rules_file_is_not_overwritten(tmp_path):
     assert (tmp_path / "kunden.toml").read_text(encoding="utf-8") == "# mine\n"
 
 
+@pytest.mark.parametrize("sample", ["payments-2026-12.xlsx", "payments-2026-12.json", "ubl-invoice-FA1001.xml"])
+def test_a_sample_that_is_not_delimited_text_is_refused_with_what_it_is(tmp_path, sample):
+    run = importd("rules", "draft", str(SAMPLES / sample), cwd=tmp_path)
+    assert run.returncode == 2
+    assert "drafts are made from delimited text (CSV)" in run.stderr
+
+
 def test_a_sample_without_rows_cannot_be_drafted(tmp_path):
     (tmp_path / "empty.csv").write_text("Name,Email\n", encoding="utf-8")
     with pytest.raises(DraftError, match="no rows"):

@@ -47,12 +47,32 @@ def read_form(path: Path) -> Form:
     data = path.read_bytes()
     if not data.strip():
         raise DraftError(f"{path.name} is empty: draft from a sample with a header and some rows")
+    other = _not_delimited(data)
+    if other:
+        raise DraftError(f"{path.name} looks like {other}: drafts are made from delimited text (CSV); start from "
+                         f"a shipped XML, JSON or XLSX rules file (rules/README.md)")
     encoding, text, note, sure = _encoding(data)
     delimiter, rows, delimiter_note = _delimiter(text)
     header = [name.strip() for name in rows[0][1]]
     _check_header(header, rows)
     return Form(encoding, note, sure, delimiter, delimiter_note, _quoting(text, delimiter), header,
                 [(line, values) for line, values in rows[1:] if any(v.strip() for v in values)])
+
+
+def _not_delimited(data: bytes) -> str | None:
+    """What the bytes are when they are not delimited text: a workbook, a PDF, XML, JSON, binary."""
+    head = data[:512].lstrip(codecs.BOM_UTF8).lstrip()
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (an XLSX workbook?)"
+    if head.startswith(b"%PDF"):
+        return "a PDF"
+    if head.startswith(b"<"):
+        return "XML"
+    if head[:1] in (b"{", b"["):
+        return "JSON"
+    if b"\0" in data and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "binary data (it holds NUL bytes)"
+    return None
 
 
 def _encoding(data: bytes) -> tuple[str, str, str, bool]:
