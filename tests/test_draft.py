@@ -328,6 +328,13 @@ def test_a_sample_that_is_not_delimited_text_is_refused_with_what_it_is(tmp_path
     assert "drafts are made from delimited text (CSV)" in run.stderr
 
 
+def test_title_lines_above_the_header_are_named(tmp_path):
+    (tmp_path / "export.csv").write_text("Export des clients du 02/11/2026\n\nCode client;Nom;E-mail\n"
+                                         "C1;Dupont;d@example.fr\nC2;Martin;m@example.fr\n", encoding="utf-8")
+    with pytest.raises(DraftError, match=r"line 3 looks like the header \(3 fields separated by ';'"):
+        draft_rules(tmp_path / "export.csv")
+
+
 def test_a_sample_without_rows_cannot_be_drafted(tmp_path):
     (tmp_path / "empty.csv").write_text("Name,Email\n", encoding="utf-8")
     with pytest.raises(DraftError, match="no rows"):

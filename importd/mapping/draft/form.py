@@ -175,6 +175,8 @@ def _delimiter(text: str) -> tuple[str, list, str]:
         raise DraftError("no delimiter reads the file as CSV (quotes do not close): check the export")
     readings.sort(reverse=True)
     consistent, width, _, delimiter, rows, off, count = readings[0]
+    if not consistent:
+        _preamble(readings)
     if width < 2:
         raise DraftError("no delimiter among , ; tab | splits the header into columns: is this a CSV file?")
     if consistent:
@@ -185,6 +187,18 @@ def _delimiter(text: str) -> tuple[str, list, str]:
         note = (f"{SHOWN[delimiter]}: the header has {width} fields, as do {count - len(off)} of {count} rows; "
                 f"NOT every row: lines {', '.join(map(str, off[:5]))} differ (the dry run shows them)")
     return delimiter, rows, note
+
+
+def _preamble(readings: list) -> None:
+    """Title lines above the header (`Export du 02/11/2026`): the parser reads the header on line 1."""
+    for *_, delimiter, rows, _, _ in readings:
+        widths = [len(row) for _, row in rows]
+        for start in range(1, min(len(rows) - 1, 10)):
+            rest = widths[start:]
+            if rest[0] >= 2 and all(w == rest[0] for w in rest) and widths[0] != rest[0]:
+                raise DraftError(f"line {rows[start][0]} looks like the header ({rest[0]} fields separated by "
+                                 f"{SHOWN[delimiter]}, as every row after it), not line 1: importd reads the header "
+                                 f"on line 1 — ask for an export without the lines above it, or remove them")
 
 
 def _quoting(text: str, delimiter: str) -> str:
