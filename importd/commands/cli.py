@@ -16,6 +16,7 @@ from pathlib import Path
 
 from importd import log
 from importd.commands.db_copy import add_verb as add_db_verb
+from importd.commands.draft import add_verb as add_rules_verb
 from importd.commands.init import init
 from importd.commands.review import add_verb as add_review_verb
 from importd.commands.snapshot import add_verb as add_snapshot_verb
@@ -99,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true")
     add_review_verb(verb)
     add_snapshot_verb(verb)
+    add_rules_verb(verb)
     add_db_verb(sub)
     v = verb("web", cmd_web, "serve the read-only ops page (127.0.0.1:9465 unless importd.toml says otherwise)")
     v.add_argument("--address", help="listen here instead of web_address (a non-loopback one needs web_token_file)")

@@ -35,6 +35,7 @@ CHOICES = {   # [document] key → (allowed values, default)
 ON_UNKNOWN = ("error", "default", "keep", "empty")
 EXTRA_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 PRIORITIES = ("source", "database", "fill", "review")
+TODO = "TODO:"          # a value `importd rules draft` could not decide: refused until a person does
 
 
 def load_rules(path: Path) -> Rules:
@@ -46,6 +47,10 @@ def load_rules(path: Path) -> Rules:
     def problem(where: tuple, text: str) -> None:
         problems.append(f"{toml.where(*where)}: {text}")
 
+    for where, text in _todos(data):
+        problem(where, f"{'.'.join(map(str, where))} is still a TODO, a decision left to a person: {text[5:].strip()} "
+                       f"— replace the TODO with the answer")
+
     for key in data.keys() - {"format", "document", "order_checks", *TARGETS}:
         problem((key,), f"unknown section [{key}] — sections are [format], [document], [order_checks], "
                         f"{', '.join(f'[{t}]' for t in TARGETS)}")
@@ -56,7 +61,7 @@ def load_rules(path: Path) -> Rules:
     if parser not in FORMATS:
         problem(("format", "parser"), f"unknown parser {parser!r} — write one of: {', '.join(FORMATS)}")
     decimal_comma = fmt.get("decimal_comma", False)
-    if not isinstance(decimal_comma, bool):
+    if not isinstance(decimal_comma, bool) and not str(decimal_comma).startswith(TODO):
         problem(("format", "decimal_comma"), "decimal_comma must be true or false")
     date_format = fmt.get("date_format")
     namespaces = _namespaces(fmt, parser, problem)
@@ -139,6 +144,17 @@ def load_rules(path: Path) -> Rules:
                  sections=sections, lines=lines, select_lines=select_lines, snapshot=snapshot is True,
                  snapshot_max_absent=share, order_checks=order_checks, require_accounts=require_accounts is True,
                  **choices)
+
+
+def _todos(value, where: tuple = ()) -> list[tuple[tuple, str]]:
+    """Every string that starts with "TODO:" (what `importd rules draft` leaves a person to decide)."""
+    if isinstance(value, str):
+        return [(where, value)] if value.startswith(TODO) else []
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in _todos(item, where + (key,))]
+    if isinstance(value, list):
+        return [found for item in value for found in _todos(item, where)]
+    return []
 
 
 def _table(data: dict, name: str, problem) -> dict:
