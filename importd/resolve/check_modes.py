@@ -21,7 +21,7 @@ def run_check(doc: Document, rules: Rules, name: str, check, *args) -> None:
     try:
         check(*args)
     except FileRejected as error:
-        error.extra.setdefault("check", name)
+        error.extra.setdefault("check_name", name)     # "check" is the formula the check applied
         if rules.check_mode(name) == ENFORCE:
             raise
         doc.reports.append(would_refuse(name, error, rules))
