@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, importd, log_lines
+from conftest import REPO, importd, log_lines, use_database
 from importd.errors import ConfigError
 from importd.mapping.rules_loader import load_rules
 from importd.mapping.versions import RULES_VERSION
@@ -190,12 +190,40 @@ def test_replay_shows_what_turning_the_check_on_would_refuse(old_setup):
 
 
 def test_replay_of_a_setup_not_yet_upgraded_writes_nothing(old_setup):
-    """--replay reads the ledger of a database the new release has not opened yet, and leaves it as it was."""
+    """--replay reads the ledger of a database the new release has not opened yet, and leaves it as it
+    was; a file no longer in the archive is said to be missing, not counted as a difference."""
     digest = hashlib.sha256((old_setup / "importd.db").read_bytes()).hexdigest()
     code, files = replay(old_setup)
     assert code == 1 and files["orders_export_1.csv"]["would_refuse"] == {"order_checks": {"ORD-TOTAL": 3}}
     assert [f["now"] for f in files.values()] == ["imported"] * 4
     assert hashlib.sha256((old_setup / "importd.db").read_bytes()).hexdigest() == digest
+    (old_setup / ARCHIVED / "clients-2026-11.csv").unlink()       # removed by hand since: nothing to compare
+    code, files = replay(old_setup)
+    assert (files["clients-2026-11.csv"]["now"], files["clients-2026-11.csv"]["differs"]) == ("missing", False)
+    assert files["orders_export_1.csv"]["counts"] == {"created": 3}
+
+
+def test_upgraded_setup_moved_to_postgresql_still_counts_and_replays(old_setup, postgresql):
+    """The old setup, upgraded and fed, moves to PostgreSQL with `importd db copy`: status reads the
+    counts there, the replay reads the ledger there, and the next export is still imported."""
+    feed(old_setup)
+    config = old_setup / "importd.toml"
+    assert importd("run", "--once", "-c", str(config)).returncode == 0
+    copied = importd("db", "copy", "-c", str(config), "--to", postgresql.url)
+    assert copied.returncode == 0, copied.stdout + copied.stderr
+    use_database(config, postgresql)
+    data = json.loads(importd("status", "--json", "-c", str(config)).stdout)
+    assert [(r["check"], r["documents"], r["codes"]) for r in data["would_refuse"]] == \
+        [("order_checks", 2, {"ORD-TOTAL": 2})]
+    code, files = replay(old_setup)
+    assert code == 1 and not any(f["differs"] for f in files.values())
+    assert files["orders_export_2.csv"]["would_refuse"] == {"order_checks": {"ORD-TOTAL": 2}}
+    (old_setup / "inbox" / "orders_export_3.csv").write_text(
+        (FEED / "orders_export_2.csv").read_text().replace("#1004", "#1006").replace("#1005", "#1007"))
+    result = importd("run", "--once", "-c", str(config))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert [e["external_ref"] for e in log_lines(result.stdout) if e["event"] == "check.would_refuse"] == \
+        ["#1006", "#1007"]
 
 
 def test_replay_usage_errors(old_setup, tmp_path):

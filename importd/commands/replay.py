@@ -22,6 +22,7 @@ check in report mode would refuse once it is on.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -35,7 +36,6 @@ from importd.stages.pipeline import route_for
 from importd.store import Store
 from importd.store import web as store_web
 from importd.store.reports import settled_files
-import json
 
 
 @dataclass
@@ -57,6 +57,8 @@ class Replayed:
 
     @property
     def differs(self) -> bool:
+        if self.now == "missing":       # a quarantined file retried since, or removed: nothing to compare
+            return False
         return self.now != self.ledger or (self.now != "quarantined" and self.counts != self.ledger_counts)
 
     def as_dict(self) -> dict:
@@ -90,7 +92,7 @@ def replay(config: Config, source: str, stand_in: Rules | None = None, since: da
         store = Store(Path(scratch) / "replay.db")
         try:
             for row in rows:
-                reported = row["source"] == source and (since is None or row["received_at"][:10] >= since.isoformat())
+                reported = row["source"] == source and (since is None or row["received_at"][:10] >= str(since))
                 result = _replay_file(config, store, sources.get(row["source"]), row, stand_in)
                 if reported:
                     out.append(result)
@@ -102,7 +104,7 @@ def replay(config: Config, source: str, stand_in: Rules | None = None, since: da
 def _replay_file(config: Config, store: Store, source, row: dict, stand_in: Rules | None) -> Replayed:
     summary = json.loads(row["summary"] or "{}")
     result = Replayed(row["id"], row["name"], row["received_at"], row["state"],
-                      {k: v for k, v in (summary.get("counts") or {}).items()},
+                      dict(summary.get("counts") or {}),
                       f"{row['error_code']}: {row['error_message']}" if row["error_code"] else None)
     path = _located(config, row["settled_path"])
     if path is None or source is None:
@@ -180,14 +182,17 @@ def parse_since(text: str) -> date:
 
 
 def render(source: str, files: list[Replayed], stand_in: Rules | None) -> str:
-    rules = f"{stand_in.path} standing in for the configured {stand_in.path.name}" if stand_in else "the configured rules"
-    out = [f"replay of source {source}: {len(files)} file(s) from the archive, with {rules}"]
+    rules = (f"{stand_in.path} standing in for the configured {stand_in.path.name}" if stand_in
+             else "the configured rules")
+    out = [f"replay of source {source}: {len(files)} file(s) from the archive, with {rules}",
+           "(≠ ends otherwise than the ledger says; ! imported, but a check in report mode would refuse)"]
     totals_refused: dict[str, dict[str, int]] = {}
     totals_report: dict[str, dict[str, int]] = {}
     for f in files:
         mark = "≠" if f.differs else ("!" if f.would_refuse else " ")
-        out.append(f"{mark} #{f.id:<5} {f.name}  ledger: {f.ledger} ({_counts(f.ledger_counts)})"
-                   f"  now: {f.now} ({_counts(f.counts)})")
+        now = ("not in the archive or quarantine any more" if f.now == "missing"
+               else f"{f.now} ({_counts(f.counts)})")
+        out.append(f"{mark} #{f.id:<5} {f.name}  ledger: {f.ledger} ({_counts(f.ledger_counts)})  now: {now}")
         for check, codes in f.refused.items():
             out.append(f"      refused now by {check}: {_counts(codes)}")
             _add(totals_refused, check, codes)
