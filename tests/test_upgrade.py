@@ -141,6 +141,28 @@ def test_previous_release_setup_keeps_importing_its_files_with_a_warning_naming_
     assert "[order_checks] / enabled = true" in section
 
 
+def test_an_order_parked_under_old_rules_is_released_with_its_warning(old_setup):
+    """An order parked for its buyer under the old rules is released when the buyer arrives: it is
+    imported, and the check it could opt into is named then (it was held, not imported, before)."""
+    rules = old_setup / "rules" / "shopify-orders.toml"
+    rules.write_text(rules.read_text().replace('missing_customer = "create"', 'missing_customer = "park"'))
+    config = str(old_setup / "importd.toml")
+    shutil.copy(FEED / "orders_export_2.csv", old_setup / "inbox")
+    result = importd("run", "--once", "-c", config)
+    assert result.returncode == 0
+    assert [e["external_ref"] for e in log_lines(result.stdout) if e["event"] == "check.would_refuse"] == ["#1004"]
+    assert [r["external_id"] for r in rows(old_setup, "SELECT external_id FROM parked_records WHERE entity = 'order'")] \
+        == ["#1005"]
+    clients = (FEED / "clients-2026-12.csv").read_bytes().replace(b"paul.martin@example.fr", b"claire.dubois@example.fr")
+    (old_setup / "inbox" / "clients-2026-12.csv").write_bytes(clients)
+    result = importd("run", "--once", "-c", config)
+    assert result.returncode == 0
+    events = log_lines(result.stdout)
+    assert [e["number"] for e in events if e["event"] == "parked.released"] == ["CMD-2026-000005"]
+    assert [(e["external_ref"], e["check"], e["code"]) for e in events if e["event"] == "check.would_refuse"] == \
+        [("#1005", "order_checks", "ORD-TOTAL")]
+
+
 def replay(root: Path, *extra: str):
     result = importd("check", "--replay", "inbox", "--json", *extra, "-c", str(root / "importd.toml"))
     assert result.returncode in (0, 1), result.stderr
