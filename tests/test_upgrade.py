@@ -151,9 +151,9 @@ def test_an_order_parked_under_old_rules_is_released_with_its_warning(old_setup)
     result = importd("run", "--once", "-c", config)
     assert result.returncode == 0
     assert [e["external_ref"] for e in log_lines(result.stdout) if e["event"] == "check.would_refuse"] == ["#1004"]
-    assert [r["external_id"] for r in rows(old_setup, "SELECT external_id FROM parked_records WHERE entity = 'order'")] \
-        == ["#1005"]
-    clients = (FEED / "clients-2026-12.csv").read_bytes().replace(b"paul.martin@example.fr", b"claire.dubois@example.fr")
+    parked = rows(old_setup, "SELECT external_id FROM parked_records WHERE entity = 'order'")
+    assert [r["external_id"] for r in parked] == ["#1005"]
+    clients = (FEED / "clients-2026-12.csv").read_bytes().replace(b"paul.martin@", b"claire.dubois@")
     (old_setup / "inbox" / "clients-2026-12.csv").write_bytes(clients)
     result = importd("run", "--once", "-c", config)
     assert result.returncode == 0
