@@ -86,6 +86,8 @@ def test_previous_release_setup_keeps_importing_its_files_with_a_warning_naming_
               for r in rows(old_setup, "SELECT * FROM import_files ORDER BY id")}
     for name, (state, counts) in BEFORE.items():        # the old files' outcomes stand
         assert ledger[name]["state"] == state and json.loads(ledger[name]["summary"])["counts"] == counts
+    [said] = [e for e in log_lines(result.stdout) if e["event"] == "rules.checks_reporting"]
+    assert (said["rules"], said["rules_version"], said["checks"]) == ("shopify-orders.toml", 1, ["order_checks"])
     new = {r["name"]: r for r in rows(old_setup, "SELECT * FROM import_files WHERE id > 4")}
     assert {name: r["state"] for name, r in new.items()} == {
         "clients-2026-12.csv": "imported", "orders_export_2.csv": "imported", "cii-invoice-2026-118.xml": "imported",
