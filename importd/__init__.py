@@ -7,4 +7,4 @@ mapping and config → parsers and the shared floor (model, errors, faults,
 durable, log, pids, tomlfile). README "Where the code lives" names each wing.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -110,6 +110,7 @@ class Document:
     records: list = field(default_factory=list)   # the source records, for a rejects file
     line_numbers: list[int] = field(default_factory=list)   # the source line of each of `lines`, when one each
     warnings: list[str] = field(default_factory=list)
+    reports: list[dict] = field(default_factory=list)   # what checks in report mode would have refused
     error: Exception | None = None              # why this document cannot be imported
 
     @property

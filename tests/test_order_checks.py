@@ -125,6 +125,7 @@ def test_returns_are_refused_unless_the_rules_allow_them(setup):
 def test_a_stated_line_total_is_quantity_times_price_rounded_half_up(setup):
     """3 × 0.335 = 1.005 → 1.01 (half up, to the cent): a line stating 1.00 is refused (ORD-LINE), 1.01 imports."""
     (setup.root / "rules" / "lignes.toml").write_text(
+        'rules_version = 2\n'       # written for this release: its orders are checked (rules/README.md)
         '[format]\nparser = "csv"\ndelimiter = ";"\ndate_format = "%Y-%m-%d"\n'
         '[document]\nkind = "order"\ngroup_by = "Commande"\n'
         '[order]\nexternal_ref = "Commande"\norder_date = "Date"\ncurrency = { value = "EUR" }\n'

@@ -25,6 +25,7 @@ from importd.durable import move_file
 from importd.errors import ConfigError, MigrationFailed
 from importd.faults import TRANSIENT, classify, hint
 from importd.mapping.rules_loader import load_rules
+from importd.mapping.versions import describe
 from importd.service.daemonize import AlreadyRunning, detach
 from importd.service.instance import LOCK_NAME, InstanceLock, SetupInUse, holder
 from importd.stages.parking import release
@@ -87,9 +88,17 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("files", nargs="+", type=Path)
     v.add_argument("--source", help="the source whose routes apply (default: the first that matches)")
     v = verb("check", cmd_check, "validate the config and every rules file (or one rules file); "
-                                 "with a SAMPLE, show what it would write, writing nothing")
+                                 "with a SAMPLE, show what it would write, writing nothing; with --replay "
+                                 "SOURCE, what the archived files of SOURCE would do now")
     v.add_argument("rules", nargs="?", type=Path)
     v.add_argument("sample", nargs="?", type=Path)
+    v.add_argument("--replay", metavar="SOURCE", help="replay the files archived from SOURCE with today's rules "
+                                                      "against what the ledger says happened; writes nothing")
+    v.add_argument("--rules", dest="stand_in", metavar="FILE", type=Path,
+                   help="with --replay: use FILE instead of the configured rules file of the same name")
+    v.add_argument("--since", metavar="DATE", help="with --replay: report the files received since DATE "
+                                                   "(YYYY-MM-DD)")
+    v.add_argument("--json", action="store_true", help="with --replay: the report as JSON")
     v = verb("status", cmd_status, "files by state per source, last files, counters")
     v.add_argument("--json", action="store_true")
     v = verb("quarantine", cmd_quarantine, "list, show or retry quarantined files")
@@ -214,9 +223,15 @@ def _source_for(config: Config, name: str, wanted: str | None) -> str:
 
 
 def cmd_check(args) -> int:
+    if args.replay:
+        return _replay(args)
+    if args.stand_in or args.since or args.json:
+        print("importd check: --rules, --since and --json go with --replay SOURCE", file=sys.stderr)
+        return EXIT_USAGE
     if args.rules:
         rules = load_rules(args.rules.resolve())
-        print(f"{args.rules}: ok ({rules.kind} from {rules.parser}, columns: {', '.join(sorted(rules.columns))})")
+        print(f"{args.rules}: ok ({rules.kind} from {rules.parser}, columns: {', '.join(sorted(rules.columns))}; "
+              f"{describe(rules.version, rules.check_modes)})")
         if not args.sample:
             return EXIT_OK
         return _dry_run(args, rules)
@@ -224,8 +239,26 @@ def cmd_check(args) -> int:
     print(f"{args.config}: ok")
     for source in config.sources:
         for route in source.routes:
-            print(f"  {source.name}: {route.match} → {route.rules.path.name} ({route.rules.kind})")
+            print(f"  {source.name}: {route.match} → {route.rules.path.name} ({route.rules.kind}; "
+                  f"{describe(route.rules.version, route.rules.check_modes)})")
     return EXIT_OK
+
+
+def _replay(args) -> int:
+    """Exit 0 when every file would end as the ledger says and no check would refuse anything, else 1."""
+    from importd.commands import replay
+    if args.rules or args.sample:
+        print("importd check --replay SOURCE: give a rules file being edited with --rules FILE", file=sys.stderr)
+        return EXIT_USAGE
+    config = load_config(args.config)
+    stand_in = load_rules(args.stand_in.resolve()) if args.stand_in else None
+    since = replay.parse_since(args.since) if args.since else None
+    files = replay.replay(config, args.replay, stand_in, since)
+    if args.json:
+        print(json.dumps([f.as_dict() for f in files], indent=2, default=str))
+    else:
+        print(replay.render(args.replay, files, stand_in))
+    return EXIT_QUARANTINED if any(f.differs or f.refused or f.would_refuse for f in files) else EXIT_OK
 
 
 def cmd_status(args) -> int:

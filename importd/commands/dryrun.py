@@ -27,6 +27,8 @@ class DryRun:
     differences: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     warnings: list[dict] = field(default_factory=list)
+    reports: list[dict] = field(default_factory=list)    # what checks in report mode would refuse once on
+    kept: bool = False                                  # replay: the documents stayed in the scratch database
 
 
 class _Rollback(Exception):
@@ -34,8 +36,11 @@ class _Rollback(Exception):
 
 
 def dry_run(store: Store, rules: Rules, sample: Path, numbering_formats: dict[str, str],
-            source: str) -> DryRun:
+            source: str, keep: bool = False) -> DryRun:
+    """`keep` (a replay into a scratch database, commands/replay.py): commit what the file
+    would write, unless the rules' atomicity would have refused it whole."""
     report = DryRun()
+    atomicity = rules.atomicity
     rules = replace(rules, atomicity="document")
     try:
         records = parsers.open_records(rules.parser, sample, rules.options)
@@ -57,6 +62,13 @@ def dry_run(store: Store, rules: Rules, sample: Path, numbering_formats: dict[st
                                   for doc, error in plan.rejected]
                 report.warnings += [{"line": doc.line, "external_ref": doc.external_ref, "warning": w}
                                     for doc in batch for w in doc.warnings]
+                refused = {id(doc) for doc, _ in plan.parked} | {id(doc) for doc, _ in plan.rejected}
+                report.reports += [{**r, "external_ref": doc.external_ref} for doc in batch
+                                   if id(doc) not in refused for r in doc.reports]
+            if keep and not (atomicity == "file" and report.errors):
+                numbering.save()
+                report.kept = True
+                return report
             raise _Rollback
     except _Rollback:
         pass
@@ -86,6 +98,10 @@ def render(report: DryRun) -> str:
                 f" → {d.get('kept', 'held')} ({d['priority']})" for d in report.differences]
     if report.warnings:
         out += ["", "warnings:"] + [f"  line {w['line']}: {w['warning']}" for w in report.warnings]
+    if report.reports:
+        out += ["", "imported, but refused once its check is on (the rules file predates the check):"]
+        out += [f"  line {r['line'] or '-'}: {r['check']} {r['code']}: {r['message']} — turn it on: {r['opt_in']}"
+                for r in report.reports]
     if report.errors:
         out += ["", "errors:"] + [f"  line {e.get('line') or '-'}: {e['code']}: {e['message']}" for e in report.errors]
     total = len(report.outcomes)

@@ -9,6 +9,7 @@ from importd.service.instance import holder
 from importd.sources.local import is_temporary
 from importd.store import Store
 from importd.store import sqlite as sqlite_store
+from importd.store.reports import reported_checks
 
 
 def report(config: Config, store: Store) -> dict:
@@ -32,6 +33,7 @@ def report(config: Config, store: Store) -> dict:
         "absent": [dict(row) for row in store.absent_counts()],
         "snapshots_held": len(store.snapshot_holds()),
         "quarantined": store.quarantined_count(),
+        "would_refuse": reported_checks(store.db),
         "last_files": [{k: row[k] for k in ("id", "source", "name", "state", "finished_at", "documents",
                                              "error_code", "error_message")} for row in store.last_files()],
         "counters": [dict(row) for row in store.counters()],
@@ -54,6 +56,11 @@ def render(data: dict) -> str:
         absent = ", ".join(f"{a['source']} {a['entity']} {a['n']}" for a in data["absent"]) or "none"
         out.append(f"absent from full exports: {absent}; snapshots held for confirmation: "
                    f"{data['snapshots_held']} (`importd snapshot missing|held`)")
+    for r in data["would_refuse"]:
+        codes = ", ".join(f"{code} {n}" for code, n in sorted(r["codes"].items()))
+        out.append(f"check {r['check']} reports without refusing for source {r['source']}: {r['documents']} "
+                   f"document(s) in {r['files']} file(s) it would refuse ({codes}; last: {r['last_file']}); "
+                   f"see them: `importd check --replay {r['source']}`; turn it on: {r['opt_in']}")
     if data["last_files"]:
         out.append("\nlast files:")
         for f in data["last_files"]:

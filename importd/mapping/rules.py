@@ -13,6 +13,7 @@ from pathlib import Path
 
 from importd.errors import ValueDoubtful, ValueRejected
 from importd.mapping.order_rules import OrderChecks
+from importd.mapping.versions import ENFORCE, RULES_VERSION
 from parsers.xml import text_of
 
 
@@ -118,6 +119,8 @@ class Rules:
     compiled: dict = field(default_factory=dict)   # the map stage's compiled plans (importd.mapping.compiled)
     order_checks: OrderChecks | None = None        # orders: the arithmetic to check ([order_checks])
     require_accounts: bool = False     # a line (or shipping) left with no account refuses the file
+    version: int = RULES_VERSION       # rules_version: which release's meaning the file has (versions.py)
+    check_modes: dict = field(default_factory=dict)   # check name → "enforce" | "report" (versions.py)
     _columns: frozenset | None = field(default=None, compare=False, repr=False)   # `columns`, worked out once
 
     def rule(self, section: str, target: str) -> FieldRule | None:
@@ -126,6 +129,10 @@ class Rules:
     def priority(self, section: str, target: str) -> str:
         rule = self.rule(section, target)
         return rule.priority if rule else "source"
+
+    def check_mode(self, name: str) -> str:
+        """"enforce" (a failure refuses) or "report" (a failure is a warning): importd.mapping.versions."""
+        return self.check_modes.get(name, ENFORCE)
 
     @property
     def name(self) -> str:

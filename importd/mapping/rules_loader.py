@@ -10,6 +10,7 @@ from pathlib import Path
 from importd.errors import ConfigError
 from importd.mapping.order_rules import load_order_checks
 from importd.mapping.rules import FieldRule, Rules
+from importd.mapping.versions import check_modes, load_version
 from importd.mapping.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
 from importd.model import EXTRA, KINDS, LINE_SECTIONS, TARGETS
 from importd.tomlfile import TomlFile
@@ -51,9 +52,10 @@ def load_rules(path: Path) -> Rules:
         problem(where, f"{'.'.join(map(str, where))} is still a TODO, a decision left to a person: {text[5:].strip()} "
                        f"— replace the TODO with the answer")
 
-    for key in data.keys() - {"format", "document", "order_checks", *TARGETS}:
+    for key in data.keys() - {"rules_version", "format", "document", "order_checks", *TARGETS}:
         problem((key,), f"unknown section [{key}] — sections are [format], [document], [order_checks], "
-                        f"{', '.join(f'[{t}]' for t in TARGETS)}")
+                        f"{', '.join(f'[{t}]' for t in TARGETS)} (and the key rules_version)")
+    version = load_version(data, problem)
 
     fmt = _table(data, "format", problem)
     _unknown(fmt, FORMAT_KEYS, ("format",), problem)
@@ -143,7 +145,7 @@ def load_rules(path: Path) -> Rules:
                  group_by=group_by, match_customer=match_customer, park_timeout_hours=timeout,
                  sections=sections, lines=lines, select_lines=select_lines, snapshot=snapshot is True,
                  snapshot_max_absent=share, order_checks=order_checks, require_accounts=require_accounts is True,
-                 **choices)
+                 version=version, check_modes=check_modes(data, version, kind), **choices)
 
 
 def _todos(value, where: tuple = ()) -> list[tuple[tuple, str]]:

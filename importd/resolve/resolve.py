@@ -23,6 +23,7 @@ from importd.mapping.rules import Rules
 from importd.mapping.transforms import name4
 from importd.mapping.values import round_money
 from importd.model import Document
+from importd.resolve.check_modes import run_check
 from importd.resolve.identity import excluded_refs, shared_sku
 from importd.resolve.lookups import Lookups
 from importd.resolve.numbering import Numbering
@@ -181,8 +182,8 @@ class Resolver:
             raise self._changed(doc, known[0])
         # Decide everything first; a Hold or a rejection leaves no trace.
         rules = self.rules
-        if rules.order_checks is not None:
-            check_order(doc, rules.order_checks, self.rules_name)
+        if rules.order_checks is not None:      # enforced, or reported for a file that predates it
+            run_check(doc, rules, "order_checks", check_order, doc, rules.order_checks, self.rules_name)
         customer = doc.customer or {}
         customer_fields = {k: v for k, v in customer.items() if k in _CUSTOMER_FIELDS}
         customer_ext = customer.get("external_ref")
@@ -314,6 +315,8 @@ def _outcome(doc: Document, key: str, outcome: str, **more) -> dict:
     custom = doc.fields.get("extra")
     if custom:          # the document's custom fields, for the ack and check's dry run
         more["extra"] = _parsed(custom)
+    if doc.reports:     # what a check in report mode would have refused (mapping/versions.py)
+        more["would_refuse"] = [{k: r[k] for k in ("check", "code", "message")} for r in doc.reports]
     return {"entity": doc.kind, "external_ref": doc.external_ref, "number": key, "outcome": outcome,
             "line": doc.line, **more}
 

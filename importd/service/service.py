@@ -20,7 +20,7 @@ from importd.faults import SHARED_KINDS, TRANSIENT, Backoff, Faults, classify
 from importd.service.instance import InstanceLock
 from importd.service.metrics import Metrics
 from importd.service.notify import Notifier
-from importd.service.reporting import StateReport
+from importd.service.reporting import StateReport, say_reporting_checks
 from importd.sources.local import LocalSource
 from importd.stages.claimer import Claimer, Claims
 from importd.stages.parking import release
@@ -121,6 +121,7 @@ class Service(Claims):
             self.logger.info("metrics.listening", address=f"{host}:{port}")
         self.logger.info("service.started", sources=[s.name for s in self.sources],
                          database=str(self.config.database), once=self.once)
+        say_reporting_checks(self.config, self.logger)
         forced = False
         try:
             # systemd hears READY even on a full disk: the service is up, it waits and retries.
@@ -372,6 +373,7 @@ class Service(Claims):
         for source in self.sources if self._started else ():
             source.start()
         self.logger.info("config.reloaded", sources=[s.name for s in self.sources])
+        say_reporting_checks(self.config, self.logger)
         self.notify.ready("configuration reloaded")
 
 

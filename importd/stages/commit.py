@@ -30,6 +30,9 @@ from importd.store import Store, now
 BATCH = 500
 MAX_LISTED = 1000      # rejected documents listed in the ledger summary
 WARNINGS_LOGGED = 5    # per file: a file of out-of-order orders must not log one line per order
+REPORTS_LOGGED = 100   # per file: check.would_refuse lines, one per document; past it one line with the count
+
+
 @dataclass
 class Result:
     state: str = "imported"                 # imported | duplicate
@@ -39,6 +42,9 @@ class Result:
     rejected: list[dict] = field(default_factory=list)
     warnings: int = 0
     warning_examples: list[dict] = field(default_factory=list)    # the first WARNINGS_LOGGED
+    reported: int = 0                       # documents a check in report mode would have refused
+    reported_by: dict[str, dict[str, int]] = field(default_factory=dict)    # check → code → documents
+    opt_in: dict[str, str] = field(default_factory=dict)                    # check → the line that turns it on
 
     def summary(self, records: int) -> dict:
         out = {"records": records, "documents": self.documents, "counts": self.counts, "numbers": self.numbers}
@@ -46,7 +52,20 @@ class Result:
             out["rejected"] = self.rejected[:MAX_LISTED]
         if self.warnings:
             out["warnings"] = {"count": self.warnings, "examples": self.warning_examples}
+        if self.reported:
+            out["would_refuse"] = {"count": self.reported, "checks": self.reported_by, "opt_in": self.opt_in}
         return out
+
+    def would_refuse(self, logger, doc: Document) -> None:
+        """Count, and log (one line per document, up to REPORTS_LOGGED), what checks in report mode
+        would have refused of `doc`."""
+        self.reported += 1
+        for report in doc.reports:
+            by_code = self.reported_by.setdefault(report["check"], {})
+            by_code[report["code"]] = by_code.get(report["code"], 0) + 1
+            self.opt_in[report["check"]] = report["opt_in"]
+            if self.reported <= REPORTS_LOGGED:
+                logger.warning("check.would_refuse", entity=doc.kind, external_ref=doc.external_ref, **report)
 
     def warn(self, logger, doc: Document, warning: str) -> None:
         """Log a document's warning while the file has given fewer than WARNINGS_LOGGED; count it always."""
@@ -63,6 +82,11 @@ class Result:
                            examples=[f"line {e['line']} {e['external_ref']}: {e['warning']}"
                                      for e in self.warning_examples],
                            hint="the ledger summary of the file holds the count; fix the source or the rules")
+        if self.reported > REPORTS_LOGGED:
+            logger.warning("check.would_refuse_count", count=self.reported, logged=REPORTS_LOGGED,
+                           checks=self.reported_by, opt_in=self.opt_in,
+                           hint="the ledger summary of the file holds the counts; "
+                                "`importd check --replay SOURCE` lists them")
 
 
 class Rejects:
@@ -123,7 +147,8 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
         if ack_lines is not None and (outcomes := ack_lines.for_summary()) is not None:
             summary["outcomes"] = outcomes
         store.finish_file(file_id, result.state, rules=rules.name, settled_path=settled_path,
-                          records=records_seen(), documents=result.documents, summary=summary)
+                          records=records_seen(), documents=result.documents, summary=summary,
+                          reported=result.reported)
     return result
 
 
@@ -197,6 +222,11 @@ def _report(plan: Plan, batch: list[Document], result: Result, logger, rejects: 
         if doc.warnings:
             for warning in doc.warnings:
                 result.warn(logger, doc, warning)
+    if any(doc.reports for doc in batch):
+        refused = {id(doc) for doc, _ in plan.parked} | {id(doc) for doc, _ in plan.rejected}
+        for doc in batch:
+            if doc.reports and id(doc) not in refused:
+                result.would_refuse(logger, doc)
     for doc, hold in plan.parked:
         logger.info("document.held" if hold.waiting_for == "review" else "document.parked", entity=doc.kind,
                     external_ref=doc.external_ref, line=doc.line, waiting_for=hold.waiting_for, reason=hold.reason)

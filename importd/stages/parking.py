@@ -75,6 +75,8 @@ def _try(config: Config, store: Store, rules: Rules, row, log) -> str:
         return "rejected"
     outcome = plan.outcomes[0]
     log.info("parked.released", number=outcome["number"], outcome=outcome["outcome"])
+    for report in doc.reports:          # a check in report mode would refuse it (mapping/versions.py)
+        log.warning("check.would_refuse", **report)
     return "released"
 
 

@@ -147,7 +147,7 @@ def _decide(config: Config, store: Store, row, logger, progress, reserved: set[P
 
 def _import(config: Config, store: Store, row, logger, progress, reserved: set[Path]) -> None:
     source = config.source(row["source"])
-    route = _route(source, row["name"], config.spool / row["spool_path"])
+    route = route_for(source, row["name"], config.spool / row["spool_path"])
     if route is None:
         raise FileRejected("no_route", f"no route of source {source.name!r} matches {row['name']!r}",
                            hint="rename the file or add a route { match = ..., rules = ... } to importd.toml")
@@ -188,7 +188,7 @@ def _import(config: Config, store: Store, row, logger, progress, reserved: set[P
             rejects.close()
 
 
-def _route(source, name: str, path):
+def route_for(source, name: str, path):
     """The first route that fits the name; among XML rules, the one that reads the file's root element."""
     routes = source.routes_for(name)
     xml_routes = [r for r in routes if r.rules.parser == "xml"]

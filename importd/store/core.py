@@ -142,14 +142,16 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
     def finish_file(self, file_id: int, state: str, *, rules: str | None = None,
                     settled_path: str | None = None, records: int | None = None,
                     documents: int | None = None, summary: dict | None = None,
-                    error_code: str | None = None, error_message: str | None = None) -> None:
-        """Record a file's outcome; call inside the transaction that wrote its documents."""
+                    error_code: str | None = None, error_message: str | None = None,
+                    reported: int | None = None) -> None:
+        """Record a file's outcome; call inside the transaction that wrote its documents.
+        `reported`: its documents a check in report mode would have refused (NULL: none)."""
         self.db.execute(
             "UPDATE import_files SET state = ?, rules = ?, settled_path = ?, records = ?, documents = ?,"
-            " summary = ?, error_code = ?, error_message = ?, finished_at = ? WHERE id = ?",
+            " summary = ?, error_code = ?, error_message = ?, finished_at = ?, reported = ? WHERE id = ?",
             (state, rules, settled_path, records, documents,
              json.dumps(summary, default=str) if summary is not None else None, error_code, error_message,
-             now(), file_id))
+             now(), reported or None, file_id))
 
     def mark_settled(self, file_ids: list[int]) -> None:
         stamp = now()

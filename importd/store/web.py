@@ -14,6 +14,7 @@ from pathlib import Path
 from importd.config.database import Database
 from importd.faults import DatabaseFault
 from importd.store import sqlite
+from importd.store.reports import reported_checks as would_refuse   # noqa: F401 (the page reads it here)
 
 ERRORS = (sqlite3.Error, DatabaseFault)     # a database the page cannot read now
 
@@ -27,6 +28,8 @@ WEB_INDEXES = {
     "import_files_quarantined_newest": "ON import_files(id) WHERE state = 'quarantined'",
     # parked documents, the first to expire first
     "parked_records_expires": "ON parked_records(expires_at)",
+    # files with documents a check in report mode would have refused (store/reports.py)
+    "import_files_reported": "ON import_files(id) WHERE reported IS NOT NULL",
 }
 
 

@@ -6,6 +6,7 @@ import json
 import re
 
 from importd.mapping.draft.compose import Draft, Entry
+from importd.mapping.versions import RULES_VERSION
 from importd.model import KINDS
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
@@ -21,6 +22,7 @@ def render(draft: Draft) -> str:
     if draft.doubts:
         out += ["#", "# Decided on weaker evidence, worth a look:"] + [f"#   {doubt}" for doubt in draft.doubts]
     out += [f"# {line}" for line in draft.intro]
+    out += ["", f"rules_version = {RULES_VERSION}    # this release's meaning: every check on (rules/README.md, \"Rules versions\")"]
     order = ["format", "document", "order_checks"]
     for section in KINDS[draft.kind]:
         order += [section, f"{section}.extra"]
