@@ -8,7 +8,11 @@ BR-CO-10  Σ line net amounts (BT-131)               = BT-106
 BR-CO-13  BT-106 − BT-107 + BT-108                  = BT-109
 BR-CO-15  BT-109 + BT-110                           = BT-112
 BR-CO-16  BT-112 − BT-113 + BT-114                  = BT-115
-Absent optional totals (allowances, charges, prepaid, rounding, VAT) count as 0.
+          − third_party_paid, when a national extension states an amount a third party pays
+Absent optional totals (allowances, charges, prepaid, rounding, VAT, third party) count as 0.
+
+The lines summed are the lines the rules file selects: the shipped CII rules leave out
+Factur-X EXTENDED group (subtotal) and information lines, which do not count.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ def check_invoice(doc: Document, rule_file: str) -> None:
         ("BR-CO-15", "invoice.total_gross", "BT-112 (total with VAT)", get("total_gross"),
          "BT-109 + BT-110", get("total_net") + get("total_tax")),
         ("BR-CO-16", "invoice.amount_due", "BT-115 (amount due)", get("amount_due"),
-         "BT-112 − BT-113 + BT-114", get("total_gross") - get("prepaid") + get("rounding")),
+         "BT-112 − BT-113 + BT-114" + (" − third party paid" if f.get("third_party_paid") is not None else ""),
+         get("total_gross") - get("prepaid") + get("rounding") - get("third_party_paid")),
     ]
     for code, field, stated_name, stated, computed_name, computed in checks:
         if stated != computed:
