@@ -43,7 +43,7 @@ TARGETS: dict[str, dict[str, str]] = {
         "total_lines": "decimal", "allowance_total": "decimal", "charge_total": "decimal",  # BT-106..108
         "total_net": "decimal", "total_tax": "decimal", "total_gross": "decimal",          # BT-109, 110, 112
         "prepaid": "decimal", "rounding": "decimal", "amount_due": "decimal",             # BT-113, 114, 115
-        "third_party_paid": "decimal",  # paid by a third party (a national extension): lowers BT-115
+        "third_party_payment": "decimal",  # Σ BT-DEX-002 (XRechnung Extension): BR-DEX-09 adds it to BT-115
     },
     "invoice_line": {
         "line_id": "text", "sku": "text", "description": "text",        # BT-126, BT-155, BT-153

@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS invoices (
     amount_due TEXT, file_id INTEGER, seller_id TEXT, seller_name TEXT, total_lines TEXT,
     allowance_total TEXT, charge_total TEXT, prepaid TEXT, rounding TEXT,
     amount_paid TEXT, balance TEXT, payment_status TEXT, extra TEXT,
-    type_code TEXT, corrects_ref TEXT, corrects_date TEXT, third_party_paid TEXT);
+    type_code TEXT, corrects_ref TEXT, corrects_date TEXT, third_party_payment TEXT);
 CREATE TABLE IF NOT EXISTS invoice_lines (
     invoice_number TEXT NOT NULL, line_no INTEGER NOT NULL, sku TEXT, description TEXT,
     quantity TEXT, unit_code TEXT, unit_price TEXT, net_amount TEXT, vat_rate TEXT,
@@ -111,10 +111,10 @@ ADDED_COLUMNS = {
                      "spool_owner": "TEXT"},    # whose spool holds the file, when setups share a database
     **SNAPSHOT_COLUMNS,      # a record a full export no longer lists: absent since when, by which file
 }
-# What an e-invoice is (BT-3, the invoice a corrective one corrects: BT-25, BT-26), what a third
-# party paid (a national extension), and a sub-line's group (Factur-X EXTENDED ParentLineID).
+# What an e-invoice is (BT-3, the invoice a corrective one corrects: BT-25, BT-26), its third party
+# payments (Σ BT-DEX-002, XRechnung Extension), a sub-line's group (Factur-X EXTENDED ParentLineID).
 INVOICE_TYPE_COLUMNS = {
-    "invoices": {"type_code": "TEXT", "corrects_ref": "TEXT", "corrects_date": "TEXT", "third_party_paid": "TEXT"},
+    "invoices": {"type_code": "TEXT", "corrects_ref": "TEXT", "corrects_date": "TEXT", "third_party_payment": "TEXT"},
     "invoice_lines": {"parent_line_id": "TEXT"},
 }
 # Accounting and custom fields: `extra` holds a record's custom fields as one JSON text
@@ -145,7 +145,7 @@ INVOICE_COLUMNS = ("number", "kind", "source", "external_ref", "customer_code", 
                    "currency", "total_net", "total_tax", "total_gross", "amount_due", "file_id",
                    "seller_id", "seller_name", "total_lines", "allowance_total", "charge_total", "prepaid",
                    "rounding", "amount_paid", "balance", "payment_status", "extra",
-                   "type_code", "corrects_ref", "corrects_date", "third_party_paid")
+                   "type_code", "corrects_ref", "corrects_date", "third_party_payment")
 INVOICE_LINE_COLUMNS = ("invoice_number", "line_no", "line_id", "sku", "description", "quantity", "unit_code",
                         "unit_price", "net_amount", "vat_rate", "vat_category", "account", "vat_code", "extra",
                         "parent_line_id")
