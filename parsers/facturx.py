@@ -56,12 +56,12 @@ def extract_xml(path: Path) -> bytes:
 
 def document_file_names(reader) -> list[str]:
     """The attachment names the PDF's XMP metadata gives as the invoice, Factur-X's first."""
-    metadata = reader.root_object.get("/Metadata")
-    if metadata is None:
-        return []
     try:
+        metadata = reader.root_object.get("/Metadata")
+        if metadata is None:
+            return []
         root = etree.fromstring(metadata.get_object().get_data(), etree.XMLParser(**_PARSER_SAFETY))
-    except etree.XMLSyntaxError:
+    except Exception:               # pypdf raises anything from a damaged stream; lxml a syntax error
         return []                   # unreadable metadata: the attachment names decide
     if root.getroottree().docinfo.doctype:
         return []                   # a DTD in XMP is never legitimate: ignore it, do not read it
