@@ -229,3 +229,20 @@ def test_what_is_no_xs_date_time_zone_stays_a_bad_date(text):
     with pytest.raises(ValueRejected) as caught:
         parse_date(text, "%Y-%m-%d")
     assert caught.value.code == "bad_date"
+
+
+HOSTILE_XMP = b"""<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "a-delivery-note.xml">]>
+<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:fx="urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#">
+<fx:DocumentFileName>&e;</fx:DocumentFileName></rdf:Description></rdf:RDF></x:xmpmeta>"""
+
+
+@pytest.mark.parametrize("xmp", [HOSTILE_XMP, b"\x00 not XML at all"], ids=["entity", "garbage"])
+def test_xmp_with_entities_or_damage_is_not_followed(setup, xmp):
+    """XMP metadata declaring an entity (which would name the delivery note) or not XML at all is
+    not followed: the attachment named factur-x.xml is the invoice."""
+    delivery = b"<?xml version='1.0'?><deliveryNote><id>BL-9</id></deliveryNote>"
+    setup.drop("odd-xmp.pdf", pdf_with_attachments({"a-delivery-note.xml": delivery,
+                                                    "factur-x.xml": CII_SAMPLE.encode()}, xmp=xmp))
+    assert setup.run_once().returncode == 0, setup.quarantined()
+    assert invoice(setup, "2026-118")["type_code"] == "380"
