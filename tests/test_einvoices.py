@@ -246,3 +246,16 @@ def test_xmp_with_entities_or_damage_is_not_followed(setup, xmp):
                                                     "factur-x.xml": CII_SAMPLE.encode()}, xmp=xmp))
     assert setup.run_once().returncode == 0, setup.quarantined()
     assert invoice(setup, "2026-118")["type_code"] == "380"
+
+
+def test_sum_is_for_an_amount_read_by_xpath(tmp_path):
+    """`sum = true` on a text field is a rules error saying what it is for."""
+    from importd.errors import ConfigError
+    from importd.mapping.rules_loader import load_rules
+    rules = (Path(__file__).parent.parent / "rules" / "ubl-invoice.toml").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(rules.replace('currency     = { xpath = "cbc:DocumentCurrencyCode", required = true',
+                                 'currency     = { xpath = "cbc:DocumentCurrencyCode", sum = true, required = true'))
+    with pytest.raises(ConfigError) as caught:
+        load_rules(bad)
+    assert "sum = true adds up every node the xpath selects" in str(caught.value)
