@@ -16,14 +16,12 @@ def plain_pdf() -> bytes:
     return out.getvalue()
 
 
-def facturx_pdf(cii_xml: bytes, level: str = "en16931", others: dict[str, bytes] | None = None) -> bytes:
-    """A Factur-X PDF carrying `cii_xml` (and `others`, more attachments by name), made by the
-    factur-x library itself: its XMP metadata names factur-x.xml as the invoice."""
+def facturx_pdf(cii_xml: bytes, level: str = "en16931") -> bytes:
+    """A Factur-X PDF of `level` carrying `cii_xml`, made by the factur-x library itself: its XMP
+    metadata names factur-x.xml as the invoice."""
     from facturx import generate_from_binary
 
-    attachments = {name: {"filedata": data} for name, data in (others or {}).items()}
-    return generate_from_binary(plain_pdf(), cii_xml, flavor="factur-x", level=level, check_xsd=False,
-                                attachments=attachments or None)
+    return generate_from_binary(plain_pdf(), cii_xml, flavor="factur-x", level=level, check_xsd=False)
 
 
 def pdf_with_attachments(attachments: dict[str, bytes], xmp: bytes | None = None) -> bytes:

@@ -169,10 +169,22 @@ def test_zugferd_1_0_is_refused_with_a_code_naming_the_version(setup):
         assert "ZUGFeRD 2" in error["hint"]
 
 
-def test_pdf_with_zugferd_1_and_factur_x_is_read_from_the_attachment_the_xmp_names(setup):
-    """A PDF carrying a ZUGFeRD 1.0 copy (listed first) and the Factur-X XML: the XMP metadata names
-    factur-x.xml, and that one is imported."""
-    pdf = facturx_pdf(CII_SAMPLE.encode(), others={"ZUGFeRD-invoice.xml": (FIXTURES / "zugferd1-invoice.xml").read_bytes()})
+BOTH_VERSIONS_XMP = b"""<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:zf="urn:ferd:pdfa:CrossIndustryDocument:invoice:1p0#">
+ <zf:DocumentType>INVOICE</zf:DocumentType><zf:DocumentFileName>ZUGFeRD-invoice.xml</zf:DocumentFileName>
+ <zf:Version>1.0</zf:Version><zf:ConformanceLevel>BASIC</zf:ConformanceLevel></rdf:Description>
+<rdf:Description rdf:about="" xmlns:fx="urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#">
+ <fx:DocumentType>INVOICE</fx:DocumentType><fx:DocumentFileName>factur-x.xml</fx:DocumentFileName>
+ <fx:Version>1.0</fx:Version><fx:ConformanceLevel>EN 16931</fx:ConformanceLevel></rdf:Description>
+</rdf:RDF></x:xmpmeta>"""
+
+
+def test_pdf_with_zugferd_1_and_factur_x_is_read_from_the_factur_x_attachment(setup):
+    """A PDF carrying a ZUGFeRD 1.0 copy and the Factur-X XML, the ZUGFeRD 1.0 ones listed first
+    (attachment and XMP description): the Factur-X name of the XMP wins, and that one is imported."""
+    zf1 = (FIXTURES / "zugferd1-invoice.xml").read_bytes()
+    pdf = pdf_with_attachments({"ZUGFeRD-invoice.xml": zf1, "factur-x.xml": CII_SAMPLE.encode()},
+                               xmp=BOTH_VERSIONS_XMP)
     setup.drop("two.pdf", pdf)
     assert setup.run_once().returncode == 0, setup.quarantined()
     assert Decimal(invoice(setup, "2026-118")["amount_due"]) == Decimal("300.00")
