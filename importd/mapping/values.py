@@ -107,11 +107,14 @@ def parse_date(text: str, fmt: str) -> str:
     with `fmt`: the offset says where the calendar day was counted, and an invoice's date is
     that calendar day as its issuer wrote it (turned into UTC it would move to another day).
     """
-    if "%z" not in fmt and (zoned := _XSD_TIMEZONE.search(text.strip())):
-        try:
-            return _parse_date(text.strip()[:zoned.start()], fmt)
-        except ValueRejected:
-            pass                        # the date part alone does not read: the error names it whole
+    end = text.rstrip()[-6:]
+    if (end[-1:] == "Z" or end[:1] in ("+", "-") and end[3:4] == ":") and "%z" not in fmt:    # cheap first
+        stripped = text.strip()
+        if zoned := _XSD_TIMEZONE.search(stripped):
+            try:
+                return _parse_date(stripped[:zoned.start()], fmt)
+            except ValueRejected:
+                pass                    # the date part alone does not read: the error names it whole
     return _parse_date(text, fmt)
 
 
