@@ -169,7 +169,8 @@ def test_zugferd_1_0_is_refused_with_a_code_naming_the_version(setup):
         assert "ZUGFeRD 2" in error["hint"]
 
 
-BOTH_VERSIONS_XMP = b"""<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+BOTH_VERSIONS_XMP = b"""<x:xmpmeta xmlns:x="adobe:ns:meta/">
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
 <rdf:Description rdf:about="" xmlns:zf="urn:ferd:pdfa:CrossIndustryDocument:invoice:1p0#">
  <zf:DocumentType>INVOICE</zf:DocumentType><zf:DocumentFileName>ZUGFeRD-invoice.xml</zf:DocumentFileName>
  <zf:Version>1.0</zf:Version><zf:ConformanceLevel>BASIC</zf:ConformanceLevel></rdf:Description>
@@ -271,3 +272,30 @@ def test_sum_is_for_an_amount_read_by_xpath(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_rules(bad)
     assert "sum = true adds up every node the xpath selects" in str(caught.value)
+
+
+def test_a_database_without_the_new_columns_gains_them(setup):
+    """A database of the previous release (the invoice columns of this change dropped) gains them
+    when importd opens it — NUMERIC and DATE on PostgreSQL — old rows keep NULL, new ones fill them."""
+    from importd.store.queries import transaction
+    from importd.store.schema import INVOICE_TYPE_COLUMNS
+    setup.drop_sample("ubl-invoice-FA1001.xml")
+    assert setup.run_once().returncode == 0
+    conn = setup.db()
+    try:
+        with transaction(conn):
+            for table, columns in INVOICE_TYPE_COLUMNS.items():
+                for column in columns:
+                    conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    finally:
+        conn.close()
+    setup.drop("F2026-2001.xml", CORRECTED)
+    assert setup.run_once().returncode == 0, setup.quarantined()
+    assert invoice(setup, "F2026-1001")["type_code"] is None
+    corrected = invoice(setup, "F2026-2001")
+    assert (corrected["type_code"], corrected["corrects_ref"]) == ("384", "F2026-1001")
+    if setup.backend == "postgresql":
+        types = {r["column_name"]: r["data_type"] for r in setup.rows(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND column_name IN ('third_party_payment', 'corrects_date', 'type_code')")}
+        assert types == {"third_party_payment": "numeric", "corrects_date": "date", "type_code": "text"}
