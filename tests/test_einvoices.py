@@ -122,6 +122,16 @@ def test_extended_sub_lines_in_a_factur_x_pdf(setup):
         "1.1", "1.2", "3"]
 
 
+def test_extended_ctc_fr_sub_lines_in_ubl_count_as_the_french_rules_say(setup):
+    """UBL EXTENDED-CTC-FR: a line whose BillingReference names the invoice itself is a sub-line;
+    the GROUP one does not count, the DETAIL ones do (BR-FREXT-CO-10), and BR-CO-10 holds."""
+    setup.drop("F2026-3001.xml", (FIXTURES / "ubl-extended-ctc-fr-sublines.xml").read_bytes())
+    assert setup.run_once().returncode == 0, setup.quarantined()
+    assert Decimal(invoice(setup, "F2026-3001")["total_lines"]) == Decimal("100.00")
+    assert [li["line_id"] for li in setup.rows("SELECT line_id FROM invoice_lines ORDER BY line_no")] == [
+        "1.1", "1.2"]
+
+
 def test_xrechnung_third_party_payments_add_to_the_amount_due(setup):
     """XRechnung Extension: two third party payments (BT-DEX-002, 12.50 + 3.20) are summed exactly
     and BR-DEX-09 (BT-115 = BT-112 − BT-113 + BT-114 + Σ BT-DEX-002) holds instead of BR-CO-16."""
