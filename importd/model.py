@@ -35,12 +35,15 @@ TARGETS: dict[str, dict[str, str]] = {
     # EN 16931 business terms in brackets; see README "Invoices, payments and formats".
     "invoice": {
         "external_ref": "text",         # BT-1, the issuer's number
-        "kind": "text",                 # invoice | credit_note (BT-3 through a map)
+        "kind": "text",                 # invoice | credit_note (BT-3 through a map, or from type_code)
+        "type_code": "text",            # BT-3 as sent (UNTDID 1001): kind follows from it when not mapped
+        "corrects_ref": "text", "corrects_date": "date",    # BT-25, BT-26: the preceding invoice
         "issue_date": "date", "due_date": "date", "currency": "text",   # BT-2, BT-9, BT-5
         "seller_id": "text", "seller_name": "text",     # who issued it: VAT or legal id, else name
         "total_lines": "decimal", "allowance_total": "decimal", "charge_total": "decimal",  # BT-106..108
         "total_net": "decimal", "total_tax": "decimal", "total_gross": "decimal",          # BT-109, 110, 112
         "prepaid": "decimal", "rounding": "decimal", "amount_due": "decimal",             # BT-113, 114, 115
+        "third_party_payment": "decimal",  # Σ BT-DEX-002 (XRechnung Extension): BR-DEX-09 adds it to BT-115
     },
     "invoice_line": {
         "line_id": "text", "sku": "text", "description": "text",        # BT-126, BT-155, BT-153
@@ -48,6 +51,7 @@ TARGETS: dict[str, dict[str, str]] = {
         "unit_price": "decimal", "net_amount": "decimal",                # BT-146, BT-131
         "vat_category": "text", "vat_rate": "decimal",                   # BT-151, BT-152
         "account": "text", "vat_code": "text",
+        "parent_line_id": "text",       # Factur-X EXTENDED sub-line: the group line it belongs to
     },
     "payment": {
         "external_ref": "text",         # the payment's id upstream
@@ -149,8 +153,27 @@ class Document:
         if stored is None:
             return False
         if stored.startswith(DIGEST_VERSION):
-            return stored == digest
-        return stored == self.fingerprint_v1()
+            if stored == digest:
+                return True
+        elif stored == self.fingerprint_v1():
+            return True
+        earlier = self._as_mapped_before()
+        if earlier is None:
+            return False
+        return stored == (earlier.digest() if stored.startswith(DIGEST_VERSION) else earlier.fingerprint_v1())
+
+    def _as_mapped_before(self) -> "Document | None":
+        """This document without the fields the shipped rules map since BT-3 is kept (type code,
+        preceding invoice, sub-line parent), or None when it has none of them."""
+        added = _MAPPED_SINCE.get(self.kind)
+        if not added:
+            return None
+        fields, line_fields = added
+        if not (fields & self.fields.keys() or any(line_fields & line.keys() for line in self.lines)):
+            return None
+        return Document(self.kind, self.line, {k: v for k, v in self.fields.items() if k not in fields},
+                        [{k: v for k, v in line.items() if k not in line_fields} for line in self.lines],
+                        self.customer)
 
     def fingerprint_v1(self) -> str:
         """The digest importd stored before version 2 (a repr, sorted), read to compare old rows."""
@@ -174,6 +197,10 @@ class Document:
 
 
 DIGEST_VERSION = "v2:"      # stored digests without it are version 1's (fingerprint_v1)
+
+# Fields the shipped invoice rules map since the type code is kept: an invoice imported before,
+# sent again, is also compared without them, so it stays a duplicate (not a changed document).
+_MAPPED_SINCE = {"invoice": (frozenset({"type_code", "corrects_ref", "corrects_date"}), frozenset({"parent_line_id"}))}
 
 
 @lru_cache(maxsize=256)

@@ -20,7 +20,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from lxml import etree
 
-from parsers import ParseError, Record
+from parsers import ParseError, Record, einvoice
 
 # The largest text libxml2 accepts in one node without huge_tree (10 MB) stays its limit.
 _PARSER_SAFETY = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
@@ -111,6 +111,7 @@ class XmlRecords:
                 if event == "start":
                     if not stack:
                         _refuse_doctype(element)
+                        einvoice.refuse_root(element.tag)
                     stack.append(element.tag)
                     if not in_record and tuple(stack) in self._paths:
                         in_record = len(stack)
@@ -118,6 +119,7 @@ class XmlRecords:
                 if element.tag in self._skip:
                     element.clear(keep_tail=True)     # an attachment's megabytes are never kept
                 if len(stack) == in_record:
+                    einvoice.refuse_record(element)
                     found += 1
                     yield Record(element.sourceline or 0, {}, element)
                     in_record = 0

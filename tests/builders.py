@@ -16,11 +16,26 @@ def plain_pdf() -> bytes:
     return out.getvalue()
 
 
-def facturx_pdf(cii_xml: bytes) -> bytes:
-    """A Factur-X PDF carrying `cii_xml`, made by the factur-x library itself."""
+def facturx_pdf(cii_xml: bytes, level: str = "en16931") -> bytes:
+    """A Factur-X PDF of `level` carrying `cii_xml`, made by the factur-x library itself: its XMP
+    metadata names factur-x.xml as the invoice."""
     from facturx import generate_from_binary
 
-    return generate_from_binary(plain_pdf(), cii_xml, flavor="factur-x", level="en16931", check_xsd=False)
+    return generate_from_binary(plain_pdf(), cii_xml, flavor="factur-x", level=level, check_xsd=False)
+
+
+def pdf_with_attachments(attachments: dict[str, bytes], xmp: bytes | None = None) -> bytes:
+    """A one-page PDF embedding `attachments` (name → bytes) in that order, with `xmp` as its
+    XMP metadata stream when given: a PDF as other producers (ZUGFeRD 1.0, XRechnung tools) make it."""
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    for name, data in attachments.items():
+        writer.add_attachment(name, data)
+    if xmp is not None:
+        writer.xmp_metadata = xmp
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 def xlsx(sheets: dict[str, list[list]]) -> bytes:

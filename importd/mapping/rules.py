@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from importd.errors import ValueDoubtful, ValueRejected
 from importd.mapping.order_rules import OrderChecks
+from importd.mapping.values import parse_xsd_decimal
 from importd.mapping.versions import ENFORCE, RULES_VERSION
 from parsers.xml import text_of
 
@@ -38,6 +40,7 @@ class FieldRule:
     strict: bool = False                        # a doubtful value (phone not valid) is an error, not a warning
     doubts: bool = False                        # may keep a doubtful value with a warning (a phone, not strict)
     extra: bool = False                         # a custom field: kept in the section's `extra` JSON
+    sums: bool = False                          # XML: the exact sum of every node the xpath selects
 
     def correspond(self, text: str) -> str:
         """Extract, transform and look up `text`; ValueRejected when it does not correspond."""
@@ -78,6 +81,8 @@ class FieldRule:
         """
         if self.constant is not None:
             return self.constant
+        if self.sums:
+            return _sum_of(self.xpaths, raw)
         for xpath in self.xpaths:
             for item in xpath(raw)[:1]:               # the first node in document order
                 value = " ".join(text_of(item).split())
@@ -94,6 +99,18 @@ class FieldRule:
             if value:
                 return value
         return ""
+
+
+def _sum_of(xpaths: list, node) -> str:
+    """`sum = true`: the exact sum of the values the first xpath that selects any gives ("" for none).
+
+    XPath's own sum() counts in binary floats; money is added here as decimals.
+    """
+    for xpath in xpaths:
+        values = [text for item in xpath(node) if (text := "".join(text_of(item).split()))]
+        if values:
+            return str(sum(map(parse_xsd_decimal, values), Decimal(0)))
+    return ""
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "miss
                  "chronology", "park_timeout_hours", "default_region", "lines", "shared_key",
                  "snapshot", "snapshot_max_absent", "require_accounts"}
 FIELD_KEYS = {"column", "template", "value", "xpath", "default", "required", "transform", "format", "map",
-              "extract", "on_unknown", "priority", "strict"}
+              "extract", "on_unknown", "priority", "strict", "sum"}
 CHOICES = {   # [document] key → (allowed values, default)
     "missing_customer": (("create", "park", "reject"), "create"),
     "missing_product": (("ignore", "create", "park", "reject"), "ignore"),
@@ -241,6 +241,10 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
             rule.xpaths = [compile_xpath(x, namespaces or {}) for x in xpaths]
         except (XPathError, TypeError) as e:
             problem(where, f"{target}: {e}")
+        if spec.get("sum", False) is not False:
+            if spec["sum"] is not True or rule.type != "decimal":
+                problem(where, f"{target}: sum = true adds up every node the xpath selects, for an amount")
+            rule.sums = True
     elif "column" in spec:
         rule.templates = [[("", spec["column"])]]
     elif "template" in spec:

@@ -100,7 +100,29 @@ def excel_serial_date(text: str) -> str:
 
 
 def parse_date(text: str, fmt: str) -> str:
-    """Parse `text` with the explicit strptime format `fmt`; return an ISO 8601 date."""
+    """Parse `text` with the explicit strptime format `fmt`; return an ISO 8601 date.
+
+    An XML date (xs:date) may end with a time-zone offset: "2016-04-04+01:00", "2016-04-04Z".
+    When `fmt` itself reads no offset, such a suffix is set aside and the date part is read
+    with `fmt`: the offset says where the calendar day was counted, and an invoice's date is
+    that calendar day as its issuer wrote it (turned into UTC it would move to another day).
+    """
+    end = text.rstrip()[-6:]
+    if (end[-1:] == "Z" or end[:1] in ("+", "-") and end[3:4] == ":") and "%z" not in fmt:    # cheap first
+        stripped = text.strip()
+        if zoned := _XSD_TIMEZONE.search(stripped):
+            try:
+                return _parse_date(stripped[:zoned.start()], fmt)
+            except ValueRejected:
+                pass                    # the date part alone does not read: the error names it whole
+    return _parse_date(text, fmt)
+
+
+# The time zone an xs:date may carry (XML Schema 1.1 part 2, 3.3.9): Z, or ±hh:mm up to 14:00.
+_XSD_TIMEZONE = re.compile(r"(?<=[0-9])(Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))$")
+
+
+def _parse_date(text: str, fmt: str) -> str:
     fast = _fast_date_pattern(fmt)
     if fast is not None:
         pattern, year, month, day = fast

@@ -8,7 +8,12 @@ BR-CO-10  Σ line net amounts (BT-131)               = BT-106
 BR-CO-13  BT-106 − BT-107 + BT-108                  = BT-109
 BR-CO-15  BT-109 + BT-110                           = BT-112
 BR-CO-16  BT-112 − BT-113 + BT-114                  = BT-115
-Absent optional totals (allowances, charges, prepaid, rounding, VAT) count as 0.
+BR-DEX-09 BT-112 − BT-113 + BT-114 + Σ BT-DEX-002     = BT-115, in its stead when the invoice has a
+          third party payment (XRechnung Extension, KoSIT's schematron: `third_party_payment`)
+Absent optional totals (allowances, charges, prepaid, rounding, VAT, third party) count as 0.
+
+The lines summed are the lines the rules file selects: the shipped CII rules leave out
+Factur-X EXTENDED group (subtotal) and information lines, which do not count.
 """
 
 from __future__ import annotations
@@ -38,7 +43,11 @@ def check_invoice(doc: Document, rule_file: str) -> None:
         ("BR-CO-15", "invoice.total_gross", "BT-112 (total with VAT)", get("total_gross"),
          "BT-109 + BT-110", get("total_net") + get("total_tax")),
         ("BR-CO-16", "invoice.amount_due", "BT-115 (amount due)", get("amount_due"),
-         "BT-112 − BT-113 + BT-114", get("total_gross") - get("prepaid") + get("rounding")),
+         "BT-112 − BT-113 + BT-114", get("total_gross") - get("prepaid") + get("rounding"))
+        if f.get("third_party_payment") is None else
+        ("BR-DEX-09", "invoice.amount_due", "BT-115 (amount due)", get("amount_due"),
+         "BT-112 − BT-113 + BT-114 + Σ BT-DEX-002 (third party payments)",
+         get("total_gross") - get("prepaid") + get("rounding") + get("third_party_payment")),
     ]
     for code, field, stated_name, stated, computed_name, computed in checks:
         if stated != computed:

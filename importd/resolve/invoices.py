@@ -19,6 +19,7 @@ from importd.errors import FileRejected, Hold
 from importd.mapping.accounts import check_accounts, from_catalogue
 from importd.model import Document
 from importd.resolve.invoice_checks import check_invoice
+from importd.resolve.invoice_types import kind_of
 from importd.resolve.resolve import Plan, Resolver, _outcome
 
 INVOICE_KINDS = ("invoice", "credit_note")
@@ -66,10 +67,10 @@ class InvoiceResolver(Resolver):
     # -- invoices and credit notes -------------------------------------------------------
 
     def _invoice(self, doc: Document, plan: InvoicePlan) -> None:
+        kind = kind_of(doc, self.rules.name)        # before the digest: kind is part of it, as it was
         identity, digest = _identity(doc), doc.digest()
         if self._already(doc, "invoice", identity, digest, plan):
             return
-        kind = doc.fields.get("kind", "invoice")
         if kind not in INVOICE_KINDS:
             raise FileRejected("bad_kind", f"kind {kind!r} is neither invoice nor credit_note", line=doc.line,
                                field="invoice.kind", rule=self.rules.name,

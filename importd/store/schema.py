@@ -53,11 +53,12 @@ CREATE TABLE IF NOT EXISTS invoices (
     due_date TEXT, currency TEXT, total_net TEXT, total_tax TEXT, total_gross TEXT,
     amount_due TEXT, file_id INTEGER, seller_id TEXT, seller_name TEXT, total_lines TEXT,
     allowance_total TEXT, charge_total TEXT, prepaid TEXT, rounding TEXT,
-    amount_paid TEXT, balance TEXT, payment_status TEXT, extra TEXT);
+    amount_paid TEXT, balance TEXT, payment_status TEXT, extra TEXT,
+    type_code TEXT, corrects_ref TEXT, corrects_date TEXT, third_party_payment TEXT);
 CREATE TABLE IF NOT EXISTS invoice_lines (
     invoice_number TEXT NOT NULL, line_no INTEGER NOT NULL, sku TEXT, description TEXT,
     quantity TEXT, unit_code TEXT, unit_price TEXT, net_amount TEXT, vat_rate TEXT,
-    vat_category TEXT, line_id TEXT, account TEXT, vat_code TEXT, extra TEXT,
+    vat_category TEXT, line_id TEXT, account TEXT, vat_code TEXT, extra TEXT, parent_line_id TEXT,
     PRIMARY KEY (invoice_number, line_no));
 CREATE TABLE IF NOT EXISTS payments (
     number TEXT PRIMARY KEY, source TEXT NOT NULL, external_ref TEXT NOT NULL,
@@ -112,6 +113,12 @@ ADDED_COLUMNS = {
                      "reported": "INTEGER"},
     **SNAPSHOT_COLUMNS,      # a record a full export no longer lists: absent since when, by which file
 }
+# What an e-invoice is (BT-3, the invoice a corrective one corrects: BT-25, BT-26), its third party
+# payments (Σ BT-DEX-002, XRechnung Extension), a sub-line's group (Factur-X EXTENDED ParentLineID).
+INVOICE_TYPE_COLUMNS = {
+    "invoices": {"type_code": "TEXT", "corrects_ref": "TEXT", "corrects_date": "TEXT", "third_party_payment": "TEXT"},
+    "invoice_lines": {"parent_line_id": "TEXT"},
+}
 # Accounting and custom fields: `extra` holds a record's custom fields as one JSON text
 # (read with json_extract(extra, '$.name')); a server database would make it jsonb.
 ACCOUNT_COLUMNS = {
@@ -123,7 +130,8 @@ ACCOUNT_COLUMNS = {
     "invoice_lines": {"account": "TEXT", "vat_code": "TEXT", "extra": "TEXT"},
     "payments": {"extra": "TEXT"},
 }
-ADDED_COLUMNS = {table: {**ADDED_COLUMNS.get(table, {}), **ACCOUNT_COLUMNS.get(table, {})}
+ADDED_COLUMNS = {table: {**ADDED_COLUMNS.get(table, {}), **ACCOUNT_COLUMNS.get(table, {}),
+                        **INVOICE_TYPE_COLUMNS.get(table, {})}
                  for table in (*ADDED_COLUMNS, *ACCOUNT_COLUMNS)}
 
 CUSTOMER_FIELDS = ("name", "email", "phone", "address1", "address2", "postcode", "city",
@@ -138,9 +146,11 @@ FINAL_STATES = ("imported", "duplicate", "quarantined")
 INVOICE_COLUMNS = ("number", "kind", "source", "external_ref", "customer_code", "issue_date", "due_date",
                    "currency", "total_net", "total_tax", "total_gross", "amount_due", "file_id",
                    "seller_id", "seller_name", "total_lines", "allowance_total", "charge_total", "prepaid",
-                   "rounding", "amount_paid", "balance", "payment_status", "extra")
+                   "rounding", "amount_paid", "balance", "payment_status", "extra",
+                   "type_code", "corrects_ref", "corrects_date", "third_party_payment")
 INVOICE_LINE_COLUMNS = ("invoice_number", "line_no", "line_id", "sku", "description", "quantity", "unit_code",
-                        "unit_price", "net_amount", "vat_rate", "vat_category", "account", "vat_code", "extra")
+                        "unit_price", "net_amount", "vat_rate", "vat_category", "account", "vat_code", "extra",
+                        "parent_line_id")
 PAYMENT_COLUMNS = ("number", "source", "external_ref", "invoice_number", "paid_on", "amount", "currency",
                    "method", "file_id", "extra")
 PARKED_COLUMNS = ("file_id", "source", "entity", "external_id", "waiting_for", "payload", "parked_at",
