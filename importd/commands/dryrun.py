@@ -14,7 +14,7 @@ from pathlib import Path
 
 import parsers
 from importd.errors import FileRejected
-from importd.mapping.mapping import check_columns, map_records
+from importd.mapping.mapping import check_columns, in_date_order, map_records
 from importd.mapping.rules import Rules
 from importd.resolve.numbering import Numbering
 from importd.stages.commit import BATCH, apply_plan, resolver_for
@@ -47,7 +47,7 @@ def dry_run(store: Store, rules: Rules, sample: Path, numbering_formats: dict[st
         with store.transaction():
             numbering = Numbering(store, numbering_formats)
             resolver = resolver_for(store, rules, source, numbering, file_id=0)
-            documents = map_records(records, rules)
+            documents = in_date_order(map_records(records, rules), rules.kind)
             while batch := list(islice(documents, BATCH)):
                 plan = resolver.plan(batch)
                 apply_plan(store, plan, rules, source, file_id=0)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from itertools import chain
+from datetime import date
+from itertools import chain, islice
 from typing import Callable, Iterable, Iterator
 
 from importd.errors import FileRejected
@@ -55,6 +56,33 @@ def map_records(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
     yield from _grouped(records, rules, plan, source_of)
 
 
+# The date a kind's number follows ({year} of its series, chronology).
+DATE_FIELDS = {"order": "order_date", "invoice": "issue_date", "payment": "paid_on"}
+DATE_WINDOW = 5000      # documents held to be put in date order (a bound on memory); most files are one window
+
+
+def in_date_order(documents: Iterable[Document], kind: str) -> Iterator[Document]:
+    """The documents in a stable sort by their date, so that they take their numbers in date order.
+
+    A file that lists newest first (its first dated document is after its last) is read from its
+    end, so documents of the same day keep their order in time too. An undated document counts
+    as dated today, as its number does. The sort holds DATE_WINDOW documents at a time: a
+    longer file is put in order window by window.
+    """
+    field = DATE_FIELDS.get(kind)
+    if field is None:
+        yield from documents
+        return
+    today = date.today().isoformat()
+    documents = iter(documents)
+    while window := list(islice(documents, DATE_WINDOW)):
+        dates = [day for day in (doc.fields.get(field) for doc in window) if day]
+        if dates and dates[0] > dates[-1]:
+            window.reverse()
+        window.sort(key=lambda doc: doc.fields.get(field) or today)
+        yield from window
+
+
 def _plan(rules: Rules, first) -> tuple[Plan, Callable]:
     """The compiled rules for the way these records give their fields, and how to get them."""
     if first.node is not None:
@@ -78,8 +106,9 @@ def _fields(record):
 
 def _document_failed(rules: Rules, doc: Document, error: FileRejected) -> None:
     """With atomicity = "document" a bad value fails its document only; else the file.
-    A document a [[skip]] already left out is not judged: its values do not matter."""
+    A document a [[skip]] left out is not judged: its error is kept, never raised."""
     if doc.skip is not None:
+        doc.error = error
         return
     if rules.atomicity == "file":
         raise error
@@ -110,9 +139,6 @@ def _nested(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> I
             doc.customer = customer(source, record.line, doc.warnings) or None
             if rules.skips:
                 _skip_by_fields(rules, doc)
-            if doc.skip is not None:
-                yield doc
-                continue
             if record.node is not None:
                 items = [(element.sourceline or record.line, element) for element in rules.select_lines(record.node)]
             else:
@@ -136,6 +162,7 @@ def _grouped(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> 
     line_section = plan.section(LINE_SECTIONS[kind])
     keep = rules.atomicity == "document"      # the records, for a rejects file
     skips = rules.skips
+    header_only = rules.header_only       # orders without lines: a record is its order alone
     current: Document | None = None
     current_key = None
     position = plan.group_position if source_of is _values else None
@@ -164,7 +191,7 @@ def _grouped(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> 
                 _skip_by_fields(rules, current)
         if keep:
             current.records.append(record)
-        if current.error is None and current.skip is None:
+        if current.error is None and not header_only:
             try:
                 lines.append(line_section(source, line, warnings))
                 current.line_numbers.append(line)

@@ -119,6 +119,8 @@ class Rules:
     order_checks: OrderChecks | None = None        # orders: the arithmetic to check ([order_checks])
     require_accounts: bool = False     # a line (or shipping) left with no account refuses the file
     skips: list = field(default_factory=list)      # [[skip]]: records left out (importd.mapping.skips)
+    header_only: bool = False          # [document] lines = "none": orders without lines
+    states: tuple[str, ...] = ()       # [document] states: order fields that follow upstream once numbered
     _columns: frozenset | None = field(default=None, compare=False, repr=False)   # `columns`, worked out once
 
     def rule(self, section: str, target: str) -> FieldRule | None:

@@ -20,9 +20,10 @@ from parsers.xml import XPathError, compile_xpath, record_paths
 FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format",
                "namespaces", "record", "skip", "sheet", "max_unzipped_mb"}
 XML_PARSERS = ("xml", "facturx")
+NO_LINES = "none"       # [document] lines = "none": orders of a header only (totals, no lines)
 DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "missing_product", "atomicity",
                  "chronology", "park_timeout_hours", "default_region", "lines", "shared_key",
-                 "snapshot", "snapshot_max_absent", "require_accounts"}
+                 "snapshot", "snapshot_max_absent", "require_accounts", "states"}
 FIELD_KEYS = {"column", "template", "value", "xpath", "default", "required", "transform", "format", "map",
               "extract", "on_unknown", "priority", "strict"}
 CHOICES = {   # [document] key → (allowed values, default)
@@ -103,7 +104,16 @@ def load_rules(path: Path) -> Rules:
 
     lines = doc.get("lines")
     select_lines = None
-    if lines is not None:
+    header_only = lines == NO_LINES
+    if header_only:
+        if kind != "order":
+            problem(("document", "lines"), "lines = \"none\" is for orders: an export of order totals, "
+                                           "one row per order")
+        lines = None
+        if isinstance(data.get("line"), dict) and data["line"]:
+            problem(("line",), "[document] lines = \"none\" says the orders have no lines: "
+                               "remove the [line] section, or the lines = \"none\"")
+    elif lines is not None:
         if not isinstance(lines, str) or kind not in LINE_SECTIONS:
             problem(("document", "lines"), "lines is an XPath (XML) or a key (JSON) naming the lines "
                                            "of an order or invoice, e.g. lines = \"cac:InvoiceLine\"")
@@ -127,20 +137,45 @@ def load_rules(path: Path) -> Rules:
                          f"upstream, e.g. external_ref = \"Name\"")
     if kind == "invoice" and not any(r.target == "amount_due" and r.required for r in sections.get(kind, [])):
         problem((kind,), "[invoice] needs amount_due (BT-115) with required = true — the balance starts from it")
-    if kind == "order" and not sections.get("line"):
-        problem(("line",), "an order needs a [line] section — map at least quantity and unit_price")
+    if kind == "order" and not sections.get("line") and not header_only:
+        problem(("line",), "an order needs a [line] section — map at least quantity and unit_price; "
+                           "for an export of order totals only, write lines = \"none\" in [document]")
     if kind == "invoice" and not (group_by or lines):
         problem(("document",), "an invoice needs its lines: lines = \"cac:InvoiceLine\" (XML, JSON) "
                                "or group_by = \"column\" (CSV)")
     order_checks = load_order_checks(data.get("order_checks"), kind, problem)
     skips = load_skips(data.get("skip"), kind, sections, parser, namespaces, problem)
+    states = _states(doc.get("states"), kind, sections, problem)
     if problems:
         raise ConfigError(problems)
     return Rules(path=path, parser=parser, options=fmt, decimal_comma=decimal_comma, kind=kind,
                  group_by=group_by, match_customer=match_customer, park_timeout_hours=timeout,
                  sections=sections, lines=lines, select_lines=select_lines, snapshot=snapshot is True,
                  snapshot_max_absent=share, order_checks=order_checks, require_accounts=require_accounts is True,
-                 skips=skips, **choices)
+                 skips=skips, states=states, header_only=header_only, **choices)
+
+
+def _states(states, kind: str | None, sections: dict, problem) -> tuple[str, ...]:
+    """[document] states: the order's fields that follow upstream once it is numbered —
+    `status` and custom fields (`extra.<name>`), each mapped in [order]."""
+    if states is None:
+        return ()
+    where = ("document", "states")
+    if kind != "order":
+        problem(where, "states is for orders (kind = \"order\"): the fields that follow upstream once numbered")
+        return ()
+    if not (isinstance(states, list) and all(isinstance(name, str) for name in states)):
+        problem(where, "states is a list of fields, e.g. states = [\"status\", \"extra.payment_state\"]")
+        return ()
+    mapped = {("extra." if rule.extra else "") + rule.target for rule in sections.get("order", ())}
+    for name in states:
+        if name != "status" and not name.startswith("extra."):
+            problem(where, f"states: {name!r} is content, not a state — a state is status or a custom field "
+                           f"(extra.<name>); lines, amounts, dates and the customer stay frozen once numbered")
+        elif name not in mapped:
+            problem(where, f"states: {name!r} is not mapped in [order] — map it (e.g. status = \"État\") "
+                           f"or remove it from states")
+    return tuple(states)
 
 
 def _table(data: dict, name: str, problem) -> dict:

@@ -18,6 +18,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable
 
+from importd.mapping.mapping import in_date_order
 from importd.mapping.rules import Rules
 from importd.model import Document
 from importd.resolve.invoices import InvoicePlan, InvoiceResolver, apply_invoice_plan
@@ -104,7 +105,7 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
     with _FrozenWhenBig() as heap, store.transaction():
         numbering = Numbering(store, numbering_formats)
         resolver = resolver_for(store, rules, source, numbering, file_id)
-        documents = iter(documents)
+        documents = in_date_order(documents, rules.kind)     # numbers follow the documents' dates
         listed: set[str] | None = set() if rules.snapshot else None     # a full export: what it lists
         while batch := list(islice(documents, BATCH)):
             heap.batch_started()
@@ -116,7 +117,8 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
         numbering.save()
         result.numbers = numbering.summary()
         result.log_warnings(logger)
-        changed = sum(result.counts.get(k, 0) for k in ("created", "updated", "parked", "held", "released"))
+        changed = sum(result.counts.get(k, 0) for k in ("created", "updated", "parked", "held", "released",
+                                                          "state_changed"))
         skipped = result.counts.get("skipped", 0)
         if result.documents and not changed and not result.rejected and skipped < result.documents:
             result.state = "duplicate"
@@ -175,9 +177,15 @@ def apply_plan(store: Store, plan: Plan, rules: Rules, source: str, file_id: int
         store.update_product(sku, changes)
     if plan.orders:
         store.insert_orders(plan.orders, plan.order_lines)
+    if plan.state_updates:
+        store.update_states(plan.state_updates)
+    if plan.state_history:
+        store.record_states(plan.state_history)
     if isinstance(plan, InvoicePlan):
         apply_invoice_plan(store, plan)
     store.save_external_refs(plan.refs)
+    if plan.state_refs:
+        store.set_ref_digests(plan.state_refs)
     expires = (datetime.now(timezone.utc) + timedelta(hours=rules.park_timeout_hours)).isoformat(timespec="seconds")
     for doc, hold in plan.parked:
         store.park({"file_id": file_id, "source": source, "entity": doc.kind, "external_id": doc.external_ref,
@@ -200,6 +208,10 @@ def _report(plan: Plan, batch: list[Document], result: Result, logger, rejects: 
                         reason=doc.skip)
     for difference in plan.differences:
         logger.info("field.difference", **difference)
+    for outcome in plan.outcomes:
+        if outcome["outcome"] == "state_changed":
+            logger.info("document.state_changed", entity=outcome["entity"], external_ref=outcome["external_ref"],
+                        number=outcome["number"], line=outcome["line"], states=outcome["states"])
     for doc in batch:
         if doc.warnings:
             for warning in doc.warnings:

@@ -24,9 +24,10 @@ from importd.store.queries import now, rows_in, transaction
 from importd.store.review import ReviewStore
 from importd.store.schema import CUSTOMER_FIELDS, LINE_COLUMNS, ORDER_COLUMNS, PRODUCT_FIELDS
 from importd.store.snapshot import SnapshotStore
+from importd.store.states import StateStore
 
 
-class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
+class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore, StateStore):
     """One connection to the management database."""
 
     def __init__(self, database: Database, busy_timeout: float = 30.0, owner: str | None = None):
