@@ -28,6 +28,7 @@ from importd.service.daemonize import AlreadyRunning, detach
 from importd.service.instance import LOCK_NAME, InstanceLock, SetupInUse, holder
 from importd.stages.parking import release
 from importd.stages.pipeline import Transient, process
+from importd.stages.settle import waiting_rejects
 from importd.stages.spool import Unregistered, claim, register, spool_path
 from importd.store import Store
 
@@ -177,7 +178,8 @@ def _import_one(config: Config, store: Store, path: Path, wanted_source: str | N
     file_id = taken[0][0]
     bar = Progress(path.name, path.stat().st_size) if sys.stderr.isatty() else None
     try:
-        return process(config, store, file_id, progress=bar)["state"]
+        row = process(config, store, file_id, progress=bar)
+        return "rejected" if row["rejected"] else row["state"]     # some of its documents were not imported
     except Transient as e:
         print(f"importd: {path}: not imported now ({e}); `importd run` will retry it", file=sys.stderr)
         return "deferred"
@@ -246,6 +248,11 @@ def cmd_quarantine(args) -> int:
             for row in store.quarantined():
                 where = "" if row["settled_at"] else " (settling)"
                 print(f"#{row['id']:<5} {row['source']}/{row['name']}  {row['error_code']}: {row['error_message']}{where}")
+            if rejects := waiting_rejects(config, store.files_with_rejects()):
+                print("rejected documents (fix the rejects file, drop it into the inbox again):")
+            for f in rejects:
+                print(f"#{f['id']:<5} {f['source']}/{f['name']}  {f['rejected']} rejected, first: line {f['line']} "
+                      f"{f['code']}: {f['message']}\n       {f['path']}")
             return EXIT_OK
         if args.file_id is None:
             print(f"importd quarantine {args.action}: give the file id (see `importd quarantine list`)",

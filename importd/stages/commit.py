@@ -9,7 +9,6 @@ rejected documents go to a rejects file instead of failing the file.
 
 from __future__ import annotations
 
-import csv
 import gc
 import json
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from importd.model import Document
 from importd.resolve.invoices import InvoicePlan, InvoiceResolver, apply_invoice_plan
 from importd.resolve.numbering import Numbering
 from importd.resolve.resolve import Plan, Resolver
+from importd.stages.rejects import Rejects
 from importd.stages.snapshot import apply_snapshot
 from importd.store import rooms
 from importd.store import Store, now
@@ -68,31 +68,6 @@ class Result:
                            hint="the ledger summary of the file holds the count; fix the source or the rules")
 
 
-class Rejects:
-    """The original records of rejected documents, as a file the admin can fix and drop again."""
-
-    def __init__(self, path: Path, columns: list[str] | None):
-        self.path, self.columns = path, columns
-        self._file = None
-
-    def add(self, doc: Document) -> None:
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "w", encoding="utf-8", newline="")
-            self._writer = csv.writer(self._file)
-            if self.columns:
-                self._writer.writerow(self.columns)
-        for record in doc.records:
-            if self.columns:
-                self._writer.writerow([record.fields.get(c, "") for c in self.columns])
-            else:
-                self._writer.writerow([json.dumps(record.fields, default=str, ensure_ascii=False)])
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-
-
 def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents: Iterable[Document],
                 numbering_formats: dict[str, str], settled_path: str, records_seen, *, logger,
                 rejects: Rejects | None = None, ack_lines=None) -> Result:
@@ -128,7 +103,8 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
         if ack_lines is not None and (outcomes := ack_lines.for_summary()) is not None:
             summary["outcomes"] = outcomes
         store.finish_file(file_id, result.state, rules=rules.name, settled_path=settled_path,
-                          records=records_seen(), documents=result.documents, summary=summary)
+                          records=records_seen(), documents=result.documents, summary=summary,
+                          rejected=len(result.rejected))
     return result
 
 

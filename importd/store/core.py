@@ -143,14 +143,15 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore, StateStore):
     def finish_file(self, file_id: int, state: str, *, rules: str | None = None,
                     settled_path: str | None = None, records: int | None = None,
                     documents: int | None = None, summary: dict | None = None,
-                    error_code: str | None = None, error_message: str | None = None) -> None:
+                    error_code: str | None = None, error_message: str | None = None,
+                    rejected: int | None = None) -> None:
         """Record a file's outcome; call inside the transaction that wrote its documents."""
         self.db.execute(
             "UPDATE import_files SET state = ?, rules = ?, settled_path = ?, records = ?, documents = ?,"
-            " summary = ?, error_code = ?, error_message = ?, finished_at = ? WHERE id = ?",
+            " summary = ?, error_code = ?, error_message = ?, finished_at = ?, rejected = ? WHERE id = ?",
             (state, rules, settled_path, records, documents,
              json.dumps(summary, default=str) if summary is not None else None, error_code, error_message,
-             now(), file_id))
+             now(), rejected or None, file_id))
 
     def mark_settled(self, file_ids: list[int]) -> None:
         stamp = now()
@@ -189,7 +190,7 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore, StateStore):
     def last_files(self, limit: int = 10) -> list[sqlite3.Row]:
         return self.db.execute(
             "SELECT id, source, name, state, received_at, finished_at, documents, error_code,"
-            " error_message, summary FROM import_files ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+            " error_message, summary, rejected FROM import_files ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
 
     def counters(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM counters ORDER BY series, scope").fetchall()
@@ -199,6 +200,11 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore, StateStore):
         return self.db.execute(
             "SELECT * FROM import_files WHERE state = 'quarantined' AND spool_owner IS ? ORDER BY id DESC LIMIT ?",
             (self.owner, limit)).fetchall()
+
+    def files_with_rejects(self, limit: int = 200) -> list[sqlite3.Row]:
+        """This setup's settled files that had documents rejected one by one, newest first."""
+        from importd.store.web import files_with_rejects
+        return files_with_rejects(self.db, self.owner, limit)
 
     def quarantined_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM import_files WHERE state = 'quarantined' AND spool_owner IS ?",

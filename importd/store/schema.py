@@ -119,7 +119,8 @@ ADDED_COLUMNS = {
     "invoice_lines": {"line_id": "TEXT"},
     # Where an sftp file came from.
     "import_files": {"remote_path": "TEXT", "remote_size": "INTEGER", "remote_mtime": "INTEGER",
-                     "spool_owner": "TEXT"},    # whose spool holds the file, when setups share a database
+                     "spool_owner": "TEXT",     # whose spool holds the file, when setups share a database
+                     "rejected": "INTEGER"},    # documents rejected one by one (atomicity = "document")
     **SNAPSHOT_COLUMNS,      # a record a full export no longer lists: absent since when, by which file
 }
 # Accounting and custom fields: `extra` holds a record's custom fields as one JSON text
