@@ -19,6 +19,7 @@ from importd.commands.db_copy import add_verb as add_db_verb
 from importd.commands.init import init
 from importd.commands.review import add_verb as add_review_verb
 from importd.commands.snapshot import add_verb as add_snapshot_verb
+from importd.commands.states import add_verb as add_states_verb
 from importd.config.config import DEFAULT_NUMBERING, Config, load_config
 from importd.durable import move_file
 from importd.errors import ConfigError, MigrationFailed
@@ -100,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true")
     add_review_verb(verb)
     add_snapshot_verb(verb)
+    add_states_verb(verb)
     add_db_verb(sub)
     v = verb("web", cmd_web, "serve the read-only ops page (127.0.0.1:9465 unless importd.toml says otherwise)")
     v.add_argument("--address", help="listen here instead of web_address (a non-loopback one needs web_token_file)")
@@ -217,6 +219,8 @@ def cmd_check(args) -> int:
     if args.rules:
         rules = load_rules(args.rules.resolve())
         print(f"{args.rules}: ok ({rules.kind} from {rules.parser}, columns: {', '.join(sorted(rules.columns))})")
+        for warning in rules.warnings:
+            print(warning)
         if not args.sample:
             return EXIT_OK
         return _dry_run(args, rules)
@@ -225,6 +229,8 @@ def cmd_check(args) -> int:
     for source in config.sources:
         for route in source.routes:
             print(f"  {source.name}: {route.match} → {route.rules.path.name} ({route.rules.kind})")
+            for warning in route.rules.warnings:
+                print(f"    {warning}")
     return EXIT_OK
 
 

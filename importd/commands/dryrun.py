@@ -27,6 +27,7 @@ class DryRun:
     differences: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     warnings: list[dict] = field(default_factory=list)
+    facts: dict[int, str] = field(default_factory=dict)     # first line → a document's date, total, state
 
 
 class _Rollback(Exception):
@@ -52,6 +53,7 @@ def dry_run(store: Store, rules: Rules, sample: Path, numbering_formats: dict[st
                 plan = resolver.plan(batch)
                 apply_plan(store, plan, rules, source, file_id=0)
                 report.outcomes += plan.outcomes
+                report.facts.update((doc.line, _facts(doc.fields)) for doc in batch)
                 report.differences += plan.differences
                 report.errors += [{**error.as_dict(), "external_ref": doc.external_ref}
                                   for doc, error in plan.rejected]
@@ -69,11 +71,20 @@ def dry_run(store: Store, rules: Rules, sample: Path, numbering_formats: dict[st
     return report
 
 
+# What a reader checks first in a document: its date, its total and currency, its state.
+FACTS = (("order_date", "issue_date", "paid_on"), ("total", "total_gross", "amount"), ("currency",), ("status",))
+
+
+def _facts(fields: dict) -> str:
+    return " ".join(str(fields[name]) for names in FACTS for name in names if fields.get(name) is not None)
+
+
 def render(report: DryRun) -> str:
     """The report as text for a person: one table of documents, then differences and errors."""
     rows = [("line", "outcome", "entity", "external ref", "number", "detail")]
     for o in report.outcomes:
         detail = o.get("reason") or (f"customer {o['customer']}" if o.get("customer") else "")
+        detail = " ".join(filter(None, (report.facts.get(o["line"]), detail)))
         if o.get("extra"):
             detail = " ".join(filter(None, (detail, *(f"{k}={v!r}" for k, v in o["extra"].items()))))
         rows.append((str(o["line"]), o["outcome"], o["entity"], o["external_ref"], o["number"], detail))

@@ -6,9 +6,10 @@ from datetime import date
 from itertools import chain, islice
 from typing import Callable, Iterable, Iterator
 
-from importd.errors import FileRejected
+from importd.errors import FileRejected, ValueRejected
 from importd.mapping.compiled import DICT, ROW, XML, Plan, plan_for
 from importd.mapping.rules import Rules
+from importd.mapping.values import parse_datetime
 from importd.mapping.skips import skip_by_fields, skip_by_record
 from importd.model import LINE_SECTIONS, Document
 from parsers import Record, Row
@@ -35,7 +36,7 @@ def map_records(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
     records = chain((first,), records)
     if rules.kind in ("customer", "product", "payment"):
         section = plan.section(rules.kind)
-        skips = rules.skips
+        skips, moment = rules.skips, _moment_rule(rules)
         for record in records:
             doc = Document(rules.kind, record.line, {}, last_line=record.line, records=[record])
             if skips:
@@ -46,6 +47,8 @@ def map_records(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
                 _document_failed(rules, doc, error)
             if skips:
                 _skip_by_fields(rules, doc)
+            if moment is not None:
+                doc.moment = _moment(moment, record)
             if rules.kind == "product":
                 doc.fields.setdefault("external_ref", doc.fields.get("sku", ""))
             yield doc
@@ -61,11 +64,27 @@ DATE_FIELDS = {"order": "order_date", "invoice": "issue_date", "payment": "paid_
 DATE_WINDOW = 5000      # documents held to be put in date order (a bound on memory); most files are one window
 
 
+def _moment_rule(rules: Rules):
+    """The rule of the kind's date when its format reads a time of day too, else None."""
+    rule = rules.rule(rules.kind, DATE_FIELDS.get(rules.kind, ""))
+    return rule if rule is not None and rule.date_format and "%H" in rule.date_format else None
+
+
+def _moment(rule, record) -> str | None:
+    """The document's date and time (ISO), read again from its record, to sort documents of one day."""
+    try:
+        text = rule.text(record.node if record.node is not None and rule.xpaths else record.fields)
+        return parse_datetime(text, rule.date_format) if text else None
+    except ValueRejected:
+        return None
+
+
 def in_date_order(documents: Iterable[Document], kind: str) -> Iterator[Document]:
     """The documents in a stable sort by their date, so that they take their numbers in date order.
 
-    A file that lists newest first (its first dated document is after its last) is read from its
-    end, so documents of the same day keep their order in time too. An undated document counts
+    Documents of one day follow their time when the date's format reads one (`moment`); else a
+    file that lists newest first (its first dated document is after its last) is read from its
+    end, so that they keep their order in time too. An undated document counts
     as dated today, as its number does. The sort holds DATE_WINDOW documents at a time: a
     longer file is put in order window by window.
     """
@@ -79,7 +98,7 @@ def in_date_order(documents: Iterable[Document], kind: str) -> Iterator[Document
         dates = [day for day in (doc.fields.get(field) for doc in window) if day]
         if dates and dates[0] > dates[-1]:
             window.reverse()
-        window.sort(key=lambda doc: doc.fields.get(field) or today)
+        window.sort(key=lambda doc: doc.moment or doc.fields.get(field) or today)
         yield from window
 
 
@@ -129,9 +148,12 @@ def _nested(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> I
     """
     document, customer = plan.section(rules.kind), plan.section("customer")
     line_section = plan.section(LINE_SECTIONS[rules.kind])
+    moment = _moment_rule(rules)
     for record in records:
         doc = Document(rules.kind, record.line, {}, last_line=record.line, records=[record])
         source = source_of(record)
+        if moment is not None:
+            doc.moment = _moment(moment, record)
         if rules.skips:
             doc.skip = skip_by_record(rules.skips, record)
         try:
@@ -163,6 +185,7 @@ def _grouped(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> 
     keep = rules.atomicity == "document"      # the records, for a rejects file
     skips = rules.skips
     header_only = rules.header_only       # orders without lines: a record is its order alone
+    moment = _moment_rule(rules)
     current: Document | None = None
     current_key = None
     position = plan.group_position if source_of is _values else None
@@ -189,6 +212,8 @@ def _grouped(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> 
                 _document_failed(rules, current, error)
             if skips:
                 _skip_by_fields(rules, current)
+            if moment is not None:
+                current.moment = _moment(moment, record)
         if keep:
             current.records.append(record)
         if current.error is None and not header_only:

@@ -120,6 +120,7 @@ class Rules:
     require_accounts: bool = False     # a line (or shipping) left with no account refuses the file
     skips: list = field(default_factory=list)      # [[skip]]: records left out (importd.mapping.skips)
     header_only: bool = False          # [document] lines = "none": orders without lines
+    warnings: list = field(default_factory=list)   # what `importd check` says of a valid file (a weak match key)
     states: tuple[str, ...] = ()       # [document] states: order fields that follow upstream once numbered
     _columns: frozenset | None = field(default=None, compare=False, repr=False)   # `columns`, worked out once
 

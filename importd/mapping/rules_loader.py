@@ -35,6 +35,14 @@ CHOICES = {   # [document] key → (allowed values, default)
     "shared_key": (("create", "review"), "create"),
 }
 ON_UNKNOWN = ("error", "default", "keep", "empty")
+# match_customer keys that do not tell people apart on their own (rules/README.md, "Match keys"):
+# any key of the list may be the one that matches, so each one is judged alone.
+WEAK_KEYS = {
+    "name": "people share names, and exports abbreviate them (\"J. Dupont\")",
+    "address1": "a household or a building shares an address", "address2": "many share it",
+    "postcode": "a whole town shares it", "city": "a whole town shares it", "country": "a whole country shares it",
+    "account": "customers often share one receivable account (411000)",
+}
 EXTRA_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 PRIORITIES = ("source", "database", "fill", "review")
 
@@ -78,6 +86,9 @@ def load_rules(path: Path) -> Rules:
         problem(("document", "match_customer"),
                 "match_customer must list customer fields, e.g. [\"email\", \"vat_number\"]")
         match_customer = []
+    warnings = [f"{toml.where('document', 'match_customer')}: warning: match_customer {key!r} is a weak key — "
+                f"{WEAK_KEYS[key]}; two different customers may be merged into one. Prefer email or vat_number "
+                f"(see rules/README.md, \"Match keys\")" for key in match_customer if key in WEAK_KEYS]
     choices = {}
     for key, (allowed, default) in CHOICES.items():
         choices[key] = doc.get(key, default)
@@ -152,7 +163,7 @@ def load_rules(path: Path) -> Rules:
                  group_by=group_by, match_customer=match_customer, park_timeout_hours=timeout,
                  sections=sections, lines=lines, select_lines=select_lines, snapshot=snapshot is True,
                  snapshot_max_absent=share, order_checks=order_checks, require_accounts=require_accounts is True,
-                 skips=skips, states=states, header_only=header_only, **choices)
+                 skips=skips, states=states, header_only=header_only, warnings=warnings, **choices)
 
 
 def _states(states, kind: str | None, sections: dict, problem) -> tuple[str, ...]:
