@@ -143,3 +143,18 @@ def test_a_wrong_skip_is_reported_with_its_line(tmp_path, skip, message):
     assert message in text, text
     first = rules_text(skip).splitlines().index("[[skip]]") + 1
     assert int(text.split(f"{path}:")[1].split(":")[0]) >= first, text
+
+
+def test_an_xpath_skip_leaves_an_xml_document_out(setup):
+    """XML rules skip by an XPath relative to the record: a UBL invoice of type 380 left out
+    shows as skipped in check's dry run, with no number."""
+    ubl = setup.root / "rules" / "ubl-invoice.toml"
+    text = ubl.read_text(encoding="utf-8")
+    ubl.write_text(text.replace("[format.namespaces]", '[[skip]]\nxpath = "cbc:InvoiceTypeCode"\nequals = "380"\n'
+                                                       'reason = "not for us"\n\n[format.namespaces]', 1),
+                   encoding="utf-8")
+    from conftest import importd
+    result = importd("check", "-c", str(setup.config), str(ubl), str(setup.root / "samples" / "ubl-invoice-FA1001.xml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    [row] = [line for line in result.stdout.splitlines() if "F2026-1001" in line]
+    assert "skipped" in row and "not for us" in row and "FA-" not in row

@@ -31,6 +31,7 @@ from importd.store import Store, now
 BATCH = 500
 MAX_LISTED = 1000      # rejected documents listed in the ledger summary
 WARNINGS_LOGGED = 5    # per file: a file of out-of-order orders must not log one line per order
+SKIPS_LOGGED = 20      # per file: skipped documents logged one by one; the ack and the summary count them all
 @dataclass
 class Result:
     state: str = "imported"                 # imported | duplicate
@@ -40,6 +41,7 @@ class Result:
     rejected: list[dict] = field(default_factory=list)
     warnings: int = 0
     warning_examples: list[dict] = field(default_factory=list)    # the first WARNINGS_LOGGED
+    skipped_logged: int = 0                 # skipped documents seen, the first SKIPS_LOGGED logged one by one
 
     def summary(self, records: int) -> dict:
         out = {"records": records, "documents": self.documents, "counts": self.counts, "numbers": self.numbers}
@@ -92,6 +94,9 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
         numbering.save()
         result.numbers = numbering.summary()
         result.log_warnings(logger)
+        if result.skipped_logged > SKIPS_LOGGED:
+            logger.info("document.skipped_more", count=result.skipped_logged - SKIPS_LOGGED,
+                        hint="the ack lists every skipped document with its reason")
         changed = sum(result.counts.get(k, 0) for k in ("created", "updated", "parked", "held", "released",
                                                           "state_changed"))
         skipped = result.counts.get("skipped", 0)
@@ -180,8 +185,10 @@ def _report(plan: Plan, batch: list[Document], result: Result, logger, rejects: 
     result.documents += len(batch)
     for doc in batch:
         if doc.skip is not None:
-            logger.info("document.skipped", entity=doc.kind, external_ref=doc.external_ref, line=doc.line,
-                        reason=doc.skip)
+            result.skipped_logged += 1
+            if result.skipped_logged <= SKIPS_LOGGED:      # a bank file may skip thousands of fee lines
+                logger.info("document.skipped", entity=doc.kind, external_ref=doc.external_ref, line=doc.line,
+                            reason=doc.skip)
     for difference in plan.differences:
         logger.info("field.difference", **difference)
     for outcome in plan.outcomes:
