@@ -256,3 +256,23 @@ def test_lines_none_with_a_line_section_is_a_rules_error(setup):
     path.write_text(HEADER_ONLY + '\n[line]\nquantity = "Q"\n', encoding="utf-8")
     result = importd("check", str(path))
     assert result.returncode == 2 and 'lines = "none" says the orders have no lines' in result.stderr
+
+
+def test_orders_numbered_before_the_rules_named_states_follow_them_once_named(setup):
+    """Shopify orders imported with rules that named no states; the admin adds states = ["status"]:
+    the next export's refund is applied to the numbered order (its history starting there), and a
+    changed line is still refused."""
+    setup.drop_sample("orders_export_1.csv")
+    assert setup.run_once().returncode == 0
+    shopify = setup.root / "rules" / "shopify-orders.toml"
+    shopify.write_text(shopify.read_text().replace('atomicity = "file"', 'atomicity = "document"\nstates = ["status"]'))
+    text = (SAMPLES / "orders_export_1.csv").read_text()
+    setup.drop("orders_export_2.csv", text.replace(",paid,", ",refunded,", 1))
+    result = setup.run_once()
+    assert result.returncode == 0, result.stdout + result.stderr
+    first = setup.rows("SELECT number, status FROM orders ORDER BY number")[0]
+    assert first == {"number": "CMD-2026-000001", "status": "refunded"}
+    assert [(h["old_value"], h["new_value"]) for h in setup.rows("SELECT * FROM state_history")] == [("paid", "refunded")]
+    setup.drop("orders_export_3.csv", text.replace(",paid,", ",voided,", 1).replace("12.50", "13.50"))
+    assert setup.run_once().returncode == 1
+    assert setup.rows("SELECT status FROM orders WHERE number = 'CMD-2026-000001'") == [{"status": "refunded"}]
