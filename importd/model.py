@@ -112,7 +112,7 @@ class Document:
     warnings: list[str] = field(default_factory=list)
     error: Exception | None = None              # why this document cannot be imported
     skip: str | None = None                     # why a [[skip]] of the rules leaves it out (no number)
-    moment: str | None = None                   # its date with the time of day, when the source gives one (to sort)
+    moment: str | None = None                   # its date as written, when it has a time of day (to sort one day)
 
     @property
     def external_ref(self) -> str:

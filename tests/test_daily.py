@@ -276,3 +276,16 @@ def test_orders_numbered_before_the_rules_named_states_follow_them_once_named(se
     setup.drop("orders_export_3.csv", text.replace(",paid,", ",voided,", 1).replace("12.50", "13.50"))
     assert setup.run_once().returncode == 1
     assert setup.rows("SELECT status FROM orders WHERE number = 'CMD-2026-000001'") == [{"status": "refunded"}]
+
+
+def test_a_long_newest_first_export_is_numbered_oldest_first_without_a_gap(setup):
+    """1,200 orders over several days, newest first (more than one chunk of the sort): numbers run
+    with the dates and times, consecutive, each order once."""
+    rows = [order(str(5000 - i), "1,00", "Paiement accepté",
+                  f"2026-11-{20 - i // 300:02d} {23 - (i % 300) // 60:02d}:{59 - i % 60:02d}:00") for i in range(1200)]
+    setup.drop("order_long.csv", export(*rows))
+    result = setup.run_once()
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    stored = setup.rows("SELECT number, external_ref FROM orders ORDER BY number")
+    assert [r["number"] for r in stored] == [f"CMD-2026-{n:06d}" for n in range(1, 1201)]
+    assert [r["external_ref"] for r in stored] == [str(5000 - i) for i in reversed(range(1200))]

@@ -48,7 +48,7 @@ def dry_run(store: Store, rules: Rules, sample: Path, numbering_formats: dict[st
         with store.transaction():
             numbering = Numbering(store, numbering_formats)
             resolver = resolver_for(store, rules, source, numbering, file_id=0)
-            documents = in_date_order(map_records(records, rules), rules.kind)
+            documents = in_date_order(map_records(records, rules), rules)
             while batch := list(islice(documents, BATCH)):
                 plan = resolver.plan(batch)
                 apply_plan(store, plan, rules, source, file_id=0)

@@ -82,7 +82,7 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
     with _FrozenWhenBig() as heap, store.transaction():
         numbering = Numbering(store, numbering_formats)
         resolver = resolver_for(store, rules, source, numbering, file_id)
-        documents = in_date_order(documents, rules.kind)     # numbers follow the documents' dates
+        documents = in_date_order(documents, rules)     # numbers follow the documents' dates
         listed: set[str] | None = set() if rules.snapshot else None     # a full export: what it lists
         while batch := list(islice(documents, BATCH)):
             heap.batch_started()
