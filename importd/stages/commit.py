@@ -183,16 +183,15 @@ def _report(plan: Plan, batch: list[Document], result: Result, logger, rejects: 
     if ack_lines is not None and plan.outcomes:
         ack_lines.extend(plan.outcomes)
     result.documents += len(batch)
-    for doc in batch:
-        if doc.skip is not None:
-            result.skipped_logged += 1
-            if result.skipped_logged <= SKIPS_LOGGED:      # a bank file may skip thousands of fee lines
-                logger.info("document.skipped", entity=doc.kind, external_ref=doc.external_ref, line=doc.line,
-                            reason=doc.skip)
     for difference in plan.differences:
         logger.info("field.difference", **difference)
     for outcome in plan.outcomes:
-        if outcome["outcome"] == "state_changed":
+        if outcome["outcome"] == "skipped":
+            result.skipped_logged += 1
+            if result.skipped_logged <= SKIPS_LOGGED:      # a bank file may skip thousands of fee lines
+                logger.info("document.skipped", entity=outcome["entity"], external_ref=outcome["external_ref"],
+                            line=outcome["line"], reason=outcome["reason"])
+        elif outcome["outcome"] == "state_changed":
             logger.info("document.state_changed", entity=outcome["entity"], external_ref=outcome["external_ref"],
                         number=outcome["number"], line=outcome["line"], states=outcome["states"])
     for doc in batch:
