@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import urllib.request
 
 from conftest import SAMPLES, importd, log_lines
+from test_ops import free_port
 from test_web_http import request
 from webpage import start_web, stop_web
 
@@ -289,3 +292,21 @@ def test_a_long_newest_first_export_is_numbered_oldest_first_without_a_gap(setup
     stored = setup.rows("SELECT number, external_ref FROM orders ORDER BY number")
     assert [r["number"] for r in stored] == [f"CMD-2026-{n:06d}" for n in range(1, 1201)]
     assert [r["external_ref"] for r in stored] == [str(5000 - i) for i in reversed(range(1200))]
+
+
+def test_rejected_documents_are_a_metric(setup):
+    """importd_rejected_documents counts the documents whose rejects file waits in quarantine."""
+    port = free_port()
+    setup.config.write_text(f"metrics_port = {port}\n" + setup.config.read_text())
+    setup.drop(SAMPLE, SAMPLES.joinpath(SAMPLE).read_text(encoding="utf-8").replace(f"12,50{NB}€", f"12,5O{NB}€"))
+    service = setup.start()
+    try:
+        setup.wait_for(lambda: len(setup.archived()) == 1, what="the import")
+
+        def scrape() -> str:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+
+        setup.wait_for(lambda: re.search(r"^importd_rejected_documents 1\.0$", scrape(), re.M), what="the gauge")
+    finally:
+        service.terminate()
+        service.communicate(timeout=30)
