@@ -116,6 +116,8 @@ class Document:
     warnings: list[str] = field(default_factory=list)
     reports: list[dict] = field(default_factory=list)   # what checks in report mode would have refused
     error: Exception | None = None              # why this document cannot be imported
+    skip: str | None = None                     # why a [[skip]] of the rules leaves it out (no number)
+    moment: str | None = None                   # its date as written, when it has a time of day (to sort one day)
 
     @property
     def external_ref(self) -> str:

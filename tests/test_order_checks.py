@@ -87,7 +87,7 @@ def test_document_atomicity_rejects_the_bad_order_alone_and_numbers_stay_gapless
         ("#9002", "10.00", "0.00", "0.00", "9999999999999999.99", [("1", "10.00")]),
         ("#9003", "20.00", "4.90", "4.15", "24.90", [("2", "10.00")])))
     result = setup.run_once()
-    assert result.returncode == 0
+    assert result.returncode == 1       # a rejected document: the one-shot run says so
     orders = setup.rows("SELECT number, external_ref FROM orders ORDER BY number")
     assert orders == [{"number": "CMD-2026-000001", "external_ref": "#9001"},
                       {"number": "CMD-2026-000002", "external_ref": "#9003"}]

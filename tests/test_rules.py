@@ -208,12 +208,12 @@ def test_document_atomicity_imports_the_good_and_sets_aside_the_bad(setup):
                                   "A1;Un;Anne;1;rue A;75001 PARIS;FR;;anne@example.fr\n"
                                   "A2;Deux;Bob;2;rue B;75002 PARIS;Atlantide;;bob@example.fr\n"
                                   "A3;Trois;Chloé;3;rue C;75003 PARIS;FR;;chloe@example.fr\n")
-    assert setup.run_once().returncode == 0
+    assert setup.run_once().returncode == 1       # a rejected document: the one-shot run says so
     assert {c["name"] for c in setup.rows("SELECT name FROM customers")} == {"Anne Un", "Chloé Trois"}
     assert "adherents-x.csv" in setup.archived()
     rejects = (setup.root / "quarantine" / "inbox" / "adherents-x.csv.rejects.csv").read_text().splitlines()
-    assert rejects == ["Code adhérent,Nom,Prénom,Numéro,Voie,CP Ville,Pays,Téléphone,Email",
-                       "A2,Deux,Bob,2,rue B,75002 PARIS,Atlantide,,bob@example.fr"]
+    assert rejects == ["Code adhérent;Nom;Prénom;Numéro;Voie;CP Ville;Pays;Téléphone;Email",       # the source's own lines
+                       "A2;Deux;Bob;2;rue B;75002 PARIS;Atlantide;;bob@example.fr"]
     sidecar = setup.sidecar("adherents-x.csv")
     assert sidecar["code"] == "rejected_documents"
     assert [(d["line"], d["code"]) for d in sidecar["documents"]] == [(3, "unknown_country")]

@@ -20,6 +20,7 @@ from importd.commands.draft import add_verb as add_rules_verb
 from importd.commands.init import init
 from importd.commands.review import add_verb as add_review_verb
 from importd.commands.snapshot import add_verb as add_snapshot_verb
+from importd.commands.states import add_verb as add_states_verb
 from importd.config.config import DEFAULT_NUMBERING, Config, load_config
 from importd.durable import move_file
 from importd.errors import ConfigError, MigrationFailed
@@ -30,6 +31,7 @@ from importd.service.daemonize import AlreadyRunning, detach
 from importd.service.instance import LOCK_NAME, InstanceLock, SetupInUse, holder
 from importd.stages.parking import release
 from importd.stages.pipeline import Transient, process
+from importd.stages.settle import waiting_rejects
 from importd.stages.spool import Unregistered, claim, register, spool_path
 from importd.store import Store
 
@@ -110,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     add_review_verb(verb)
     add_snapshot_verb(verb)
     add_rules_verb(verb)
+    add_states_verb(verb)
     add_db_verb(sub)
     v = verb("web", cmd_web, "serve the read-only ops page (127.0.0.1:9465 unless importd.toml says otherwise)")
     v.add_argument("--address", help="listen here instead of web_address (a non-loopback one needs web_token_file)")
@@ -188,7 +191,8 @@ def _import_one(config: Config, store: Store, path: Path, wanted_source: str | N
     file_id = taken[0][0]
     bar = Progress(path.name, path.stat().st_size) if sys.stderr.isatty() else None
     try:
-        return process(config, store, file_id, progress=bar)["state"]
+        row = process(config, store, file_id, progress=bar)
+        return "rejected" if row["rejected"] else row["state"]     # some of its documents were not imported
     except Transient as e:
         print(f"importd: {path}: not imported now ({e}); `importd run` will retry it", file=sys.stderr)
         return "deferred"
@@ -232,6 +236,8 @@ def cmd_check(args) -> int:
         rules = load_rules(args.rules.resolve())
         print(f"{args.rules}: ok ({rules.kind} from {rules.parser}, columns: {', '.join(sorted(rules.columns))}; "
               f"{describe(rules.version, rules.check_modes)})")
+        for warning in rules.warnings:
+            print(warning)
         if not args.sample:
             return EXIT_OK
         return _dry_run(args, rules)
@@ -241,6 +247,8 @@ def cmd_check(args) -> int:
         for route in source.routes:
             print(f"  {source.name}: {route.match} → {route.rules.path.name} ({route.rules.kind}; "
                   f"{describe(route.rules.version, route.rules.check_modes)})")
+            for warning in route.rules.warnings:
+                print(f"    {warning}")
     return EXIT_OK
 
 
@@ -281,6 +289,11 @@ def cmd_quarantine(args) -> int:
             for row in store.quarantined():
                 where = "" if row["settled_at"] else " (settling)"
                 print(f"#{row['id']:<5} {row['source']}/{row['name']}  {row['error_code']}: {row['error_message']}{where}")
+            if rejects := waiting_rejects(config, store.files_with_rejects()):
+                print("rejected documents (fix the rejects file, drop it into the inbox again):")
+            for f in rejects:
+                print(f"#{f['id']:<5} {f['source']}/{f['name']}  {f['rejected']} rejected, first: line {f['line']} "
+                      f"{f['code']}: {f['message']}\n       {f['path']}")
             return EXIT_OK
         if args.file_id is None:
             print(f"importd quarantine {args.action}: give the file id (see `importd quarantine list`)",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import parsers
 from importd.errors import FileRejected
-from importd.mapping.mapping import check_columns, map_records
+from importd.mapping.mapping import check_columns, in_date_order, map_records
 from importd.mapping.rules import Rules
 from importd.resolve.numbering import Numbering
 from importd.stages.commit import BATCH, apply_plan, resolver_for
@@ -29,6 +29,7 @@ class DryRun:
     warnings: list[dict] = field(default_factory=list)
     reports: list[dict] = field(default_factory=list)    # what checks in report mode would refuse once on
     kept: bool = False                                  # replay: the documents stayed in the scratch database
+    facts: dict[int, str] = field(default_factory=dict)     # first line → a document's date, total, state
 
 
 class _Rollback(Exception):
@@ -52,11 +53,12 @@ def dry_run(store: Store, rules: Rules, sample: Path, numbering_formats: dict[st
         with store.transaction():
             numbering = Numbering(store, numbering_formats)
             resolver = resolver_for(store, rules, source, numbering, file_id=0)
-            documents = map_records(records, rules)
+            documents = in_date_order(map_records(records, rules), rules)
             while batch := list(islice(documents, BATCH)):
                 plan = resolver.plan(batch)
                 apply_plan(store, plan, rules, source, file_id=0)
                 report.outcomes += plan.outcomes
+                report.facts.update((doc.line, _facts(doc.fields)) for doc in batch)
                 report.differences += plan.differences
                 report.errors += [{**error.as_dict(), "external_ref": doc.external_ref}
                                   for doc, error in plan.rejected]
@@ -81,11 +83,20 @@ def dry_run(store: Store, rules: Rules, sample: Path, numbering_formats: dict[st
     return report
 
 
+# What a reader checks first in a document: its date, its total and currency, its state.
+FACTS = (("order_date", "issue_date", "paid_on"), ("total", "total_gross", "amount"), ("currency",), ("status",))
+
+
+def _facts(fields: dict) -> str:
+    return " ".join(str(fields[name]) for names in FACTS for name in names if fields.get(name) is not None)
+
+
 def render(report: DryRun) -> str:
     """The report as text for a person: one table of documents, then differences and errors."""
     rows = [("line", "outcome", "entity", "external ref", "number", "detail")]
     for o in report.outcomes:
         detail = o.get("reason") or (f"customer {o['customer']}" if o.get("customer") else "")
+        detail = " ".join(filter(None, (report.facts.get(o["line"]), detail)))
         if o.get("extra"):
             detail = " ".join(filter(None, (detail, *(f"{k}={v!r}" for k, v in o["extra"].items()))))
         rows.append((str(o["line"]), o["outcome"], o["entity"], o["external_ref"], o["number"], detail))

@@ -31,6 +31,7 @@ routes = [
   { match = "clients*.csv",       rules = "rules/customers-fr.toml" },
   { match = "orders_export*.csv", rules = "rules/shopify-orders.toml" },
   { match = "woocommerce-orders*.csv", rules = "rules/woocommerce-orders.toml" },
+  { match = "order_*.csv",        rules = "rules/prestashop-orders.toml" },   # PrestaShop's back office export
   { match = "catalogue*.csv",     rules = "rules/products.toml" },
   { match = "adherents*.csv",     rules = "rules/members-fr.toml" },
   { match = "payments*.csv",      rules = "rules/payments.toml" },

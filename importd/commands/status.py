@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from importd.config.config import Config
 from importd.service.instance import holder
 from importd.sources.local import is_temporary
+from importd.stages.settle import waiting_rejects
 from importd.store import Store
 from importd.store import sqlite as sqlite_store
 from importd.store.reports import reported_checks
@@ -34,10 +36,24 @@ def report(config: Config, store: Store) -> dict:
         "snapshots_held": len(store.snapshot_holds()),
         "quarantined": store.quarantined_count(),
         "would_refuse": reported_checks(store.db),
-        "last_files": [{k: row[k] for k in ("id", "source", "name", "state", "finished_at", "documents",
-                                             "error_code", "error_message")} for row in store.last_files()],
+        "rejected": _rejected(config, store),
+        "last_files": [_last_file(row) for row in store.last_files()],
         "counters": [dict(row) for row in store.counters()],
     }
+
+
+def _rejected(config: Config, store: Store) -> dict:
+    """Documents rejected one by one whose rejects file still waits in quarantine."""
+    files = waiting_rejects(config, store.files_with_rejects())
+    return {"documents": sum(f["rejected"] for f in files), "files": files}
+
+
+def _last_file(row) -> dict:
+    out = {k: row[k] for k in ("id", "source", "name", "state", "finished_at", "documents", "error_code",
+                               "error_message")}
+    out["skipped"] = json.loads(row["summary"] or "{}").get("skipped", 0)
+    out["rejected"] = row["rejected"] or 0
+    return out
 
 
 def render(data: dict) -> str:
@@ -50,8 +66,11 @@ def render(data: dict) -> str:
         states = ", ".join(f"{k} {v}" for k, v in sorted(src["states"].items())) or "no files yet"
         out.append(f"source {src['name']}: {states}; {src['inbox']} waiting in the inbox, "
                    f"{src['spool']} in the spool; last import {src['last_success'] or 'never'}")
+    rejected = data["rejected"]
     out.append(f"parked documents: {data['parked']} ({data['held_for_review']} held for review: "
-               f"`importd review list`); files in quarantine: {data['quarantined']}")
+               f"`importd review list`); files in quarantine: {data['quarantined']}; rejected documents: "
+               f"{rejected['documents']}" + (f" in {len(rejected['files'])} file(s) (`importd quarantine list`)"
+                                             if rejected["files"] else ""))
     if data["absent"] or data["snapshots_held"]:
         absent = ", ".join(f"{a['source']} {a['entity']} {a['n']}" for a in data["absent"]) or "none"
         out.append(f"absent from full exports: {absent}; snapshots held for confirmation: "
@@ -65,7 +84,8 @@ def render(data: dict) -> str:
         out.append("\nlast files:")
         for f in data["last_files"]:
             detail = (f"{f['error_code']}: {f['error_message']}" if f["error_code"]
-                      else f"{f['documents'] or 0} documents")
+                      else f"{f['documents'] or 0} documents" + "".join(
+                          f", {f[k]} {k}" for k in ("skipped", "rejected") if f.get(k)))
             out.append(f"  #{f['id']:<5} {f['state']:<11} {f['source']}/{f['name']}  {detail}")
     if data["counters"]:
         out.append("\ncounters:")

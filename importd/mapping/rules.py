@@ -138,6 +138,10 @@ class Rules:
     require_accounts: bool = False     # a line (or shipping) left with no account refuses the file
     version: int = RULES_VERSION       # rules_version: which release's meaning the file has (versions.py)
     check_modes: dict = field(default_factory=dict)   # check name → "enforce" | "report" (versions.py)
+    skips: list = field(default_factory=list)      # [[skip]]: records left out (importd.mapping.skips)
+    header_only: bool = False          # [document] lines = "none": orders without lines
+    warnings: list = field(default_factory=list)   # what `importd check` says of a valid file (a weak match key)
+    states: tuple[str, ...] = ()       # [document] states: order fields that follow upstream once numbered
     _columns: frozenset | None = field(default=None, compare=False, repr=False)   # `columns`, worked out once
 
     def rule(self, section: str, target: str) -> FieldRule | None:
@@ -160,5 +164,6 @@ class Rules:
         """The source columns the rules read (checked against each file's header)."""
         if self._columns is None:
             cols = {col for rules in self.sections.values() for rule in rules for col in rule.columns}
+            cols |= {skip.column for skip in self.skips if skip.column}
             self._columns = frozenset(cols | ({self.group_by} if self.group_by else set()))
         return self._columns

@@ -10,8 +10,9 @@ from pathlib import Path
 from importd.errors import ConfigError
 from importd.mapping.order_rules import load_order_checks
 from importd.mapping.rules import FieldRule, Rules
-from importd.mapping.versions import check_modes, load_version
+from importd.mapping.skips import load_skips
 from importd.mapping.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
+from importd.mapping.versions import check_modes, load_version
 from importd.model import EXTRA, KINDS, LINE_SECTIONS, TARGETS
 from importd.tomlfile import TomlFile
 from parsers import FORMATS
@@ -20,9 +21,10 @@ from parsers.xml import XPathError, compile_xpath, record_paths
 FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format",
                "namespaces", "record", "skip", "sheet", "max_unzipped_mb"}
 XML_PARSERS = ("xml", "facturx")
+NO_LINES = "none"       # [document] lines = "none": orders of a header only (totals, no lines)
 DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "missing_product", "atomicity",
                  "chronology", "park_timeout_hours", "default_region", "lines", "shared_key",
-                 "snapshot", "snapshot_max_absent", "require_accounts"}
+                 "snapshot", "snapshot_max_absent", "require_accounts", "states"}
 FIELD_KEYS = {"column", "template", "value", "xpath", "default", "required", "transform", "format", "map",
               "extract", "on_unknown", "priority", "strict", "sum"}
 CHOICES = {   # [document] key → (allowed values, default)
@@ -34,6 +36,14 @@ CHOICES = {   # [document] key → (allowed values, default)
     "shared_key": (("create", "review"), "create"),
 }
 ON_UNKNOWN = ("error", "default", "keep", "empty")
+# match_customer keys that do not tell people apart on their own (rules/README.md, "Match keys"):
+# any key of the list may be the one that matches, so each one is judged alone.
+WEAK_KEYS = {
+    "name": "people share names, and exports abbreviate them (\"J. Dupont\")",
+    "address1": "a household or a building shares an address", "address2": "many share it",
+    "postcode": "a whole town shares it", "city": "a whole town shares it", "country": "a whole country shares it",
+    "account": "customers often share one receivable account (411000)",
+}
 EXTRA_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 PRIORITIES = ("source", "database", "fill", "review")
 TODO = "TODO:"          # a value `importd rules draft` could not decide: refused until a person does
@@ -52,9 +62,9 @@ def load_rules(path: Path) -> Rules:
         problem(where, f"{'.'.join(map(str, where))} is still a TODO, a decision left to a person: {text[5:].strip()} "
                        f"— replace the TODO with the answer")
 
-    for key in data.keys() - {"rules_version", "format", "document", "order_checks", *TARGETS}:
+    for key in data.keys() - {"rules_version", "format", "document", "order_checks", "skip", *TARGETS}:
         problem((key,), f"unknown section [{key}] — sections are [format], [document], [order_checks], "
-                        f"{', '.join(f'[{t}]' for t in TARGETS)} (and the key rules_version)")
+                        f"[[skip]], {', '.join(f'[{t}]' for t in TARGETS)} (and the key rules_version)")
     version = load_version(data, problem)
 
     fmt = _table(data, "format", problem)
@@ -83,6 +93,9 @@ def load_rules(path: Path) -> Rules:
         problem(("document", "match_customer"),
                 "match_customer must list customer fields, e.g. [\"email\", \"vat_number\"]")
         match_customer = []
+    warnings = [f"{toml.where('document', 'match_customer')}: warning: match_customer {key!r} is a weak key — "
+                f"{WEAK_KEYS[key]}; two different customers may be merged into one. Prefer email or vat_number "
+                f"(see rules/README.md, \"Match keys\")" for key in match_customer if key in WEAK_KEYS]
     choices = {}
     for key, (allowed, default) in CHOICES.items():
         choices[key] = doc.get(key, default)
@@ -109,7 +122,16 @@ def load_rules(path: Path) -> Rules:
 
     lines = doc.get("lines")
     select_lines = None
-    if lines is not None:
+    header_only = lines == NO_LINES
+    if header_only:
+        if kind != "order":
+            problem(("document", "lines"), "lines = \"none\" is for orders: an export of order totals, "
+                                           "one row per order")
+        lines = None
+        if isinstance(data.get("line"), dict) and data["line"]:
+            problem(("line",), "[document] lines = \"none\" says the orders have no lines: "
+                               "remove the [line] section, or the lines = \"none\"")
+    elif lines is not None:
         if not isinstance(lines, str) or kind not in LINE_SECTIONS:
             problem(("document", "lines"), "lines is an XPath (XML) or a key (JSON) naming the lines "
                                            "of an order or invoice, e.g. lines = \"cac:InvoiceLine\"")
@@ -133,19 +155,23 @@ def load_rules(path: Path) -> Rules:
                          f"upstream, e.g. external_ref = \"Name\"")
     if kind == "invoice" and not any(r.target == "amount_due" and r.required for r in sections.get(kind, [])):
         problem((kind,), "[invoice] needs amount_due (BT-115) with required = true — the balance starts from it")
-    if kind == "order" and not sections.get("line"):
-        problem(("line",), "an order needs a [line] section — map at least quantity and unit_price")
+    if kind == "order" and not sections.get("line") and not header_only:
+        problem(("line",), "an order needs a [line] section — map at least quantity and unit_price; "
+                           "for an export of order totals only, write lines = \"none\" in [document]")
     if kind == "invoice" and not (group_by or lines):
         problem(("document",), "an invoice needs its lines: lines = \"cac:InvoiceLine\" (XML, JSON) "
                                "or group_by = \"column\" (CSV)")
     order_checks = load_order_checks(data.get("order_checks"), kind, problem)
+    skips = load_skips(data.get("skip"), kind, sections, parser, namespaces, problem)
+    states = _states(doc.get("states"), kind, sections, problem)
     if problems:
         raise ConfigError(problems)
     return Rules(path=path, parser=parser, options=fmt, decimal_comma=decimal_comma, kind=kind,
                  group_by=group_by, match_customer=match_customer, park_timeout_hours=timeout,
                  sections=sections, lines=lines, select_lines=select_lines, snapshot=snapshot is True,
                  snapshot_max_absent=share, order_checks=order_checks, require_accounts=require_accounts is True,
-                 version=version, check_modes=check_modes(data, version, kind), **choices)
+                 version=version, check_modes=check_modes(data, version, kind),
+                 skips=skips, states=states, header_only=header_only, warnings=warnings, **choices)
 
 
 def _todos(value, where: tuple = ()) -> list[tuple[tuple, str]]:
@@ -157,6 +183,29 @@ def _todos(value, where: tuple = ()) -> list[tuple[tuple, str]]:
     if isinstance(value, list):
         return [found for item in value for found in _todos(item, where)]
     return []
+
+
+def _states(states, kind: str | None, sections: dict, problem) -> tuple[str, ...]:
+    """[document] states: the order's fields that follow upstream once it is numbered —
+    `status` and custom fields (`extra.<name>`), each mapped in [order]."""
+    if states is None:
+        return ()
+    where = ("document", "states")
+    if kind != "order":
+        problem(where, "states is for orders (kind = \"order\"): the fields that follow upstream once numbered")
+        return ()
+    if not (isinstance(states, list) and all(isinstance(name, str) for name in states)):
+        problem(where, "states is a list of fields, e.g. states = [\"status\", \"extra.payment_state\"]")
+        return ()
+    mapped = {("extra." if rule.extra else "") + rule.target for rule in sections.get("order", ())}
+    for name in states:
+        if name != "status" and not name.startswith("extra."):
+            problem(where, f"states: {name!r} is content, not a state — a state is status or a custom field "
+                           f"(extra.<name>); lines, amounts, dates and the customer stay frozen once numbered")
+        elif name not in mapped:
+            problem(where, f"states: {name!r} is not mapped in [order] — map it (e.g. status = \"État\") "
+                           f"or remove it from states")
+    return tuple(states)
 
 
 def _table(data: dict, name: str, problem) -> dict:

@@ -29,6 +29,7 @@ from importd.resolve.lookups import Lookups
 from importd.resolve.numbering import Numbering
 from importd.resolve.order_checks import check_order
 from importd.resolve.priority import decide
+from importd.resolve.states import applied, initial_states, state_changes
 from importd.store import CUSTOMER_FIELDS, PRODUCT_FIELDS, Store
 
 _CUSTOMER_FIELDS = frozenset(CUSTOMER_FIELDS)
@@ -49,6 +50,9 @@ class Plan:
     rejected: list[tuple[Document, FileRejected]] = field(default_factory=list)
     differences: list[dict] = field(default_factory=list)   # overridden or held values, for the log
     outcomes: list[dict] = field(default_factory=list)      # per document, for the log and check
+    state_updates: list[tuple[str, dict]] = field(default_factory=list)   # (order number, columns to set)
+    state_history: list[tuple] = field(default_factory=list)   # rows of store.STATE_HISTORY_COLUMNS
+    state_refs: list[tuple] = field(default_factory=list)      # (new digest, source, entity, external_id)
 
 
 class Resolver:
@@ -70,6 +74,8 @@ class Resolver:
         self.price_priority = rules.priority("line", "unit_price")     # asked per order: look it up once
         self.account_priorities = line_priorities(rules)
         self.rules_name = rules.name            # named in every order's checks
+        self.states = rules.states              # fields that follow upstream once numbered
+        self._orders_now: dict[str, dict] = {}  # stored orders whose states this file changed
 
     def plan(self, docs: list[Document]) -> Plan:
         """Decide the fate of `docs`; the previous batch's plan must have been applied."""
@@ -79,6 +85,11 @@ class Resolver:
         resolve = self.resolvers()[self.rules.kind]
         excluded = excluded_refs(self.store, self.source, docs)
         for doc in docs:
+            if doc.skip is not None and (doc.error is not None or not self._follows(doc)):
+                # a [[skip]] of the rules: counted, no number. An order already numbered whose
+                # states follow upstream is not skipped: its cancellation is a change of state.
+                plan.outcomes.append(_outcome(doc, "", "skipped", reason=doc.skip))
+                continue
             if (doc.kind, doc.external_ref) in excluded:      # do not sync: a reviewer said so
                 plan.outcomes.append(_outcome(doc, "", "excluded"))
                 continue
@@ -98,6 +109,10 @@ class Resolver:
                 plan.rejected.append((doc, error))
                 plan.outcomes.append(_outcome(doc, "", "rejected", reason=error.message))
         return plan
+
+    def _follows(self, doc: Document) -> bool:
+        """Whether `doc` is an order already numbered whose states follow upstream."""
+        return bool(self.states) and self.find.ref(doc.kind, doc.external_ref) is not None
 
     def prefetch(self, docs: list[Document]) -> None:
         """What a kind needs beyond the common lookups (a hook for subclasses)."""
@@ -179,6 +194,8 @@ class Resolver:
             if doc.same_content(known[1], digest):
                 plan.outcomes.append(_outcome(doc, known[0], "duplicate"))
                 return
+            if self.states and self._follow_states(doc, known, digest, plan):
+                return
             raise self._changed(doc, known[0])
         # Decide everything first; a Hold or a rejection leaves no trace.
         rules = self.rules
@@ -225,6 +242,33 @@ class Resolver:
         find.remember_ref("order", ext, number, digest)
         plan.refs.append((self.source, "order", ext, number, digest, self.file_id))
         plan.outcomes.append(_outcome(doc, number, "created", customer=customer_code))
+        if self.states:     # the first line of its history: the states it was numbered with
+            plan.state_history += [self._history_row(doc, number, name, None, value)
+                                   for name, value in initial_states(doc, self.states).items()]
+
+    def _follow_states(self, doc: Document, known: tuple[str, str | None], digest: str, plan: Plan) -> bool:
+        """A numbered order whose state fields alone changed upstream: the change is planned
+        (the order's columns, its history, the reference's digest) and True; else False."""
+        number = known[0]
+        stored = self._orders_now.get(number)
+        if stored is None:
+            stored, _ = self.store.order_with_lines(number)
+        changes = state_changes(doc, stored, self.states, known[1])
+        if changes is None:
+            return False
+        columns = applied(stored, changes)
+        plan.state_updates.append((number, columns))
+        plan.state_history += [self._history_row(doc, number, name, old, new) for name, (old, new) in changes.items()]
+        self._orders_now[number] = {**stored, **columns}
+        self.find.remember_ref("order", doc.external_ref, number, digest)
+        plan.state_refs.append((digest, self.source, "order", doc.external_ref))
+        plan.outcomes.append(_outcome(doc, number, "state_changed",
+                                      reason="; ".join(f"{name}: {old!r} → {new!r}" for name, (old, new) in changes.items()),
+                                      states={name: {"old": old, "new": new} for name, (old, new) in changes.items()}))
+        return True
+
+    def _history_row(self, doc: Document, number: str, name: str, old, new) -> tuple:
+        return (self.source, doc.kind, number, doc.external_ref, name, old, new, self.file_id, doc.line)
 
     def _buyer(self, doc: Document, plan: Plan) -> str | None:
         """Find the document's customer, or create it (after the checks of the caller)."""

@@ -17,6 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from importd.service.waiting import inbox_waiting
+from importd.stages.settle import waiting_rejects
 from importd.store import web as store_web
 from importd.store.snapshot import absent_counts
 
@@ -37,6 +38,8 @@ class Metrics:
                              registry=registry)
         self.parked = Gauge("importd_parked_documents", "Documents parked or held for review", registry=registry)
         self.quarantined = Gauge("importd_quarantined_files", "Files in quarantine (ledger)", registry=registry)
+        self.rejected = Gauge("importd_rejected_documents", "Documents rejected one by one (atomicity ="
+                              " \"document\") whose rejects file waits in quarantine", registry=registry)
         self.last_success = Gauge("importd_last_success_timestamp_seconds",
                                   "When a file of the source was last imported", ["source"], registry=registry)
         self.source_errors = Counter("importd_source_errors", "Errors reaching a source (SFTP)",
@@ -68,16 +71,16 @@ class Metrics:
             self.last_success.labels(source).set(time.time())
             self._seen_success.add(source)
 
-    def observe(self, store, sources) -> None:
+    def observe(self, store, sources, config=None) -> None:
         """The figures read from the ledger once per loop turn."""
         spooled = store.unsettled_by_source()
         for source in sources:
             self.backlog.labels(source.name).set(source.pending + spooled.get(source.name, 0))
         self.parked.set(store.parked_count())
         self.quarantined.set(store.quarantined_count())
-        self.observe_waiting(store.db, sources)    # throttled: it scans the inboxes
+        self.observe_waiting(store.db, sources, config)    # throttled: it scans the inboxes
 
-    def observe_waiting(self, db, sources) -> None:
+    def observe_waiting(self, db, sources, config=None) -> None:
         """The figures the alerts read, from the ledger and the inboxes — so they are right
         after a restart too: the oldest waiting file and the last import per source, whether
         each source answers, the next parked expiry. At most every WAITING_EVERY seconds."""
@@ -96,6 +99,9 @@ class Metrics:
         self.absent.clear()           # a source+entity with none absent any more has no row
         for row in absent_counts(db):
             self.absent.labels(row["source"], row["entity"]).set(row["n"])
+        if config is not None:
+            waiting = waiting_rejects(config, store_web.files_with_rejects(db, config.spool_owner))
+            self.rejected.set(sum(f["rejected"] for f in waiting))
         expiry = _epoch(store_web.next_parked_expiry(db))
         self.parked_next_expiry.set(math.inf if expiry is None else expiry)
 

@@ -154,7 +154,7 @@ class Service(Claims):
             return 0        # a service that stopped cleanly; quarantined files are its normal work
         if not self._started or self._unregistered:
             self.outcomes["deferred"] = self.outcomes.get("deferred", 0) + 1
-        return 1 if self.outcomes.get("quarantined") or self.outcomes.get("deferred") else 0
+        return 1 if any(self.outcomes.get(k) for k in ("quarantined", "deferred", "rejected_documents")) else 0
 
     def _turn(self) -> None:
         """One pass: claim what is ready, process the spool, release parked documents."""
@@ -229,7 +229,7 @@ class Service(Claims):
     def _update_gauges(self) -> None:
         """Figures for /metrics, read once per loop turn."""
         try:
-            self.metrics.observe(self.store, self.sources)
+            self.metrics.observe(self.store, self.sources, self.config)
         except TRANSIENT as e:       # figures can wait; the work's own stages report the fault
             self.logger.debug("metrics.update_failed", error=str(e))
 
@@ -315,6 +315,8 @@ class Service(Claims):
                 log_outcome(row, seconds)
                 self.backoff.ok(row["id"])
                 self.outcomes[row["state"]] = self.outcomes.get(row["state"], 0) + 1
+                if row["rejected"]:         # documents rejected one by one: counted apart, in the exit code too
+                    self.outcomes["rejected_documents"] = self.outcomes.get("rejected_documents", 0) + row["rejected"]
                 self.metrics.file_settled(row["source"], row["state"], row["records"], seconds)
                 imported = imported or row["state"] == "imported"
             if placed:

@@ -9,7 +9,6 @@ rejected documents go to a rejects file instead of failing the file.
 
 from __future__ import annotations
 
-import csv
 import gc
 import json
 from dataclasses import dataclass, field
@@ -18,11 +17,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable
 
+from importd.mapping.mapping import in_date_order
 from importd.mapping.rules import Rules
 from importd.model import Document
 from importd.resolve.invoices import InvoicePlan, InvoiceResolver, apply_invoice_plan
 from importd.resolve.numbering import Numbering
 from importd.resolve.resolve import Plan, Resolver
+from importd.stages.rejects import Rejects
 from importd.stages.snapshot import apply_snapshot
 from importd.store import rooms
 from importd.store import Store, now
@@ -31,6 +32,7 @@ BATCH = 500
 MAX_LISTED = 1000      # rejected documents listed in the ledger summary
 WARNINGS_LOGGED = 5    # per file: a file of out-of-order orders must not log one line per order
 REPORTS_LOGGED = 100   # per file: check.would_refuse lines, one per document; past it one line with the count
+SKIPS_LOGGED = 20      # per file: skipped documents logged one by one; the ack and the summary count them all
 
 
 @dataclass
@@ -45,9 +47,12 @@ class Result:
     reported: int = 0                       # documents a check in report mode would have refused
     reported_by: dict[str, dict[str, int]] = field(default_factory=dict)    # check → code → documents
     opt_in: dict[str, str] = field(default_factory=dict)                    # check → the line that turns it on
+    skipped_logged: int = 0                 # skipped documents seen, the first SKIPS_LOGGED logged one by one
 
     def summary(self, records: int) -> dict:
         out = {"records": records, "documents": self.documents, "counts": self.counts, "numbers": self.numbers}
+        if self.counts.get("skipped"):
+            out["skipped"] = self.counts["skipped"]
         if self.rejected:
             out["rejected"] = self.rejected[:MAX_LISTED]
         if self.warnings:
@@ -89,31 +94,6 @@ class Result:
                                 "`importd check --replay SOURCE` lists them")
 
 
-class Rejects:
-    """The original records of rejected documents, as a file the admin can fix and drop again."""
-
-    def __init__(self, path: Path, columns: list[str] | None):
-        self.path, self.columns = path, columns
-        self._file = None
-
-    def add(self, doc: Document) -> None:
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "w", encoding="utf-8", newline="")
-            self._writer = csv.writer(self._file)
-            if self.columns:
-                self._writer.writerow(self.columns)
-        for record in doc.records:
-            if self.columns:
-                self._writer.writerow([record.fields.get(c, "") for c in self.columns])
-            else:
-                self._writer.writerow([json.dumps(record.fields, default=str, ensure_ascii=False)])
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-
-
 def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents: Iterable[Document],
                 numbering_formats: dict[str, str], settled_path: str, records_seen, *, logger,
                 rejects: Rejects | None = None, ack_lines=None) -> Result:
@@ -126,7 +106,7 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
     with _FrozenWhenBig() as heap, store.transaction():
         numbering = Numbering(store, numbering_formats)
         resolver = resolver_for(store, rules, source, numbering, file_id)
-        documents = iter(documents)
+        documents = in_date_order(documents, rules)     # numbers follow the documents' dates
         listed: set[str] | None = set() if rules.snapshot else None     # a full export: what it lists
         while batch := list(islice(documents, BATCH)):
             heap.batch_started()
@@ -138,8 +118,13 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
         numbering.save()
         result.numbers = numbering.summary()
         result.log_warnings(logger)
-        changed = sum(result.counts.get(k, 0) for k in ("created", "updated", "parked", "held", "released"))
-        if result.documents and not changed and not result.rejected:
+        if result.skipped_logged > SKIPS_LOGGED:
+            logger.info("document.skipped_more", count=result.skipped_logged - SKIPS_LOGGED,
+                        hint="the ack lists every skipped document with its reason")
+        changed = sum(result.counts.get(k, 0) for k in ("created", "updated", "parked", "held", "released",
+                                                          "state_changed"))
+        skipped = result.counts.get("skipped", 0)
+        if result.documents and not changed and not result.rejected and skipped < result.documents:
             result.state = "duplicate"
         summary = result.summary(records_seen())
         if listed is not None:
@@ -148,7 +133,7 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
             summary["outcomes"] = outcomes
         store.finish_file(file_id, result.state, rules=rules.name, settled_path=settled_path,
                           records=records_seen(), documents=result.documents, summary=summary,
-                          reported=result.reported)
+                          reported=result.reported, rejected=len(result.rejected))
     return result
 
 
@@ -197,9 +182,15 @@ def apply_plan(store: Store, plan: Plan, rules: Rules, source: str, file_id: int
         store.update_product(sku, changes)
     if plan.orders:
         store.insert_orders(plan.orders, plan.order_lines)
+    if plan.state_updates:
+        store.update_states(plan.state_updates)
+    if plan.state_history:
+        store.record_states(plan.state_history)
     if isinstance(plan, InvoicePlan):
         apply_invoice_plan(store, plan)
     store.save_external_refs(plan.refs)
+    if plan.state_refs:
+        store.set_ref_digests(plan.state_refs)
     expires = (datetime.now(timezone.utc) + timedelta(hours=rules.park_timeout_hours)).isoformat(timespec="seconds")
     for doc, hold in plan.parked:
         store.park({"file_id": file_id, "source": source, "entity": doc.kind, "external_id": doc.external_ref,
@@ -218,6 +209,15 @@ def _report(plan: Plan, batch: list[Document], result: Result, logger, rejects: 
     result.documents += len(batch)
     for difference in plan.differences:
         logger.info("field.difference", **difference)
+    for outcome in plan.outcomes:
+        if outcome["outcome"] == "skipped":
+            result.skipped_logged += 1
+            if result.skipped_logged <= SKIPS_LOGGED:      # a bank file may skip thousands of fee lines
+                logger.info("document.skipped", entity=outcome["entity"], external_ref=outcome["external_ref"],
+                            line=outcome["line"], reason=outcome["reason"])
+        elif outcome["outcome"] == "state_changed":
+            logger.info("document.state_changed", entity=outcome["entity"], external_ref=outcome["external_ref"],
+                        number=outcome["number"], line=outcome["line"], states=outcome["states"])
     for doc in batch:
         if doc.warnings:
             for warning in doc.warnings:

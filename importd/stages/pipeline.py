@@ -20,7 +20,8 @@ from importd.config.config import Config
 from importd.errors import FileRejected
 from importd.faults import TRANSIENT
 from importd.mapping.mapping import check_columns, map_records
-from importd.stages.commit import Rejects, commit_file
+from importd.stages.commit import commit_file
+from importd.stages.rejects import Rejects
 from importd.store import rooms
 from parsers import xml as xml_parser
 from importd.stages.settle import (archive_path, drop_ack_lines, mark_settled, open_ack_lines, quarantine_path,
@@ -172,7 +173,8 @@ def _import(config: Config, store: Store, row, logger, progress, reserved: set[P
     except parsers.ParseError as e:
         raise _rejected(e, rules.name) from None
     counter = _Counter(records, progress)
-    rejects = Rejects(rejects_path(config, row["id"]), records.columns) if rules.atomicity == "document" else None
+    rejects = (Rejects(rejects_path(config, row["id"]), records.columns, config.spool / row["spool_path"],
+                       rules.parser, rules.options) if rules.atomicity == "document" else None)
     try:
         check_columns(rules, records.columns)
         with open_ack_lines(config, row["id"]) as ack_lines:

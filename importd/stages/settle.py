@@ -134,9 +134,53 @@ def _make(folder: Path, made: set[Path]) -> None:
         made.add(folder)
 
 
+def _rejects_targets(config: Config, source: str, name: str, file_id: int) -> tuple[Path, Path]:
+    """Where a file's rejects may go: `<name>` in quarantine (+ .rejects.csv, .error.json), or
+    `<name>~<id>` when another file of that name is there."""
+    base = config.quarantine / source / fs_name(name)
+    return base, base.with_name(f"{base.stem}~{file_id}{base.suffix}")
+
+
+def _sidecar_id(target: Path) -> int | None:
+    try:
+        return json.loads(target.with_name(target.name + ".error.json").read_text(encoding="utf-8")).get("file_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def rejects_file(config: Config, source: str, name: str, file_id: int) -> Path | None:
+    """The `.rejects.csv` where a file's rejected documents wait in quarantine; None once it is
+    gone (fixed and dropped into an inbox again, or moved away)."""
+    for target in _rejects_targets(config, source, name, file_id):
+        rejects = target.with_name(target.name + ".rejects.csv")
+        if rejects.exists() and _sidecar_id(target) == file_id:
+            return rejects
+    return None
+
+
+def waiting_rejects(config: Config, rows) -> list[dict]:
+    """Of ledger rows of files with rejected documents (store.files_with_rejects), those whose
+    rejects still wait in quarantine: id, source, name, how many, the first reason, the rejects file."""
+    waiting = []
+    for row in rows:
+        path = rejects_file(config, row["source"], row["name"], row["id"])
+        if path is None:
+            continue
+        listed = json.loads(row["summary"] or "{}").get("rejected") or [{}]
+        first = listed[0]
+        waiting.append({"id": row["id"], "source": row["source"], "name": row["name"], "rejected": row["rejected"],
+                        "finished_at": row["finished_at"], "path": str(path), "code": first.get("code"),
+                        "message": first.get("message"), "line": first.get("line"),
+                        "external_ref": first.get("external_ref"), "hint": first.get("hint")})
+    return waiting
+
+
 def _settle_rejects(config: Config, row, summary: dict, rejects: Path) -> None:
     """Documents rejected one by one: their lines and reasons go to quarantine, the file to the archive."""
-    target = quarantine_path(config, row["source"], row["name"], row["id"])
+    base, own = _rejects_targets(config, row["source"], row["name"], row["id"])
+    taken = os.path.lexists(base) or (os.path.lexists(base.with_name(base.name + ".error.json"))
+                                      and _sidecar_id(base) != row["id"])
+    target = own if taken else base
     listed = summary.get("rejected", [])
     write_atomic(target.with_name(target.name + ".error.json"), {
         "code": "rejected_documents", "message": f"{len(listed)} document(s) of the file were rejected; "
@@ -223,7 +267,8 @@ def _write_acks(config: Config, row, summary: dict, made: set[Path]) -> list[Pat
     _make(folder, made)
     head = {"file": row["name"], "source": row["source"], "file_id": row["id"], "sha256": row["sha256"],
             "outcome": row["state"], "received_at": row["received_at"], "finished_at": row["finished_at"],
-            **{k: v for k, v in summary.items() if k in ("counts", "numbers", "error", "duplicate_of", "would_refuse")}}
+            **{k: v for k, v in summary.items()
+               if k in ("counts", "skipped", "numbers", "error", "duplicate_of", "would_refuse")}}
     lines = ack_lines_path(config, row["id"])
     written = [folder / f"{fs_name(row['name'])}.ack.json", folder]
     with atomic_text(written[0], sync=False) as out:

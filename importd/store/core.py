@@ -24,9 +24,10 @@ from importd.store.queries import now, rows_in, transaction
 from importd.store.review import ReviewStore
 from importd.store.schema import CUSTOMER_FIELDS, LINE_COLUMNS, ORDER_COLUMNS, PRODUCT_FIELDS
 from importd.store.snapshot import SnapshotStore
+from importd.store.states import StateStore
 
 
-class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
+class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore, StateStore):
     """One connection to the management database."""
 
     def __init__(self, database: Database, busy_timeout: float = 30.0, owner: str | None = None):
@@ -143,15 +144,17 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
                     settled_path: str | None = None, records: int | None = None,
                     documents: int | None = None, summary: dict | None = None,
                     error_code: str | None = None, error_message: str | None = None,
-                    reported: int | None = None) -> None:
+                    reported: int | None = None, rejected: int | None = None) -> None:
         """Record a file's outcome; call inside the transaction that wrote its documents.
-        `reported`: its documents a check in report mode would have refused (NULL: none)."""
+        `reported`: its documents a check in report mode would have refused (NULL: none);
+        `rejected`: its documents rejected one by one (atomicity = "document"; NULL: none)."""
         self.db.execute(
             "UPDATE import_files SET state = ?, rules = ?, settled_path = ?, records = ?, documents = ?,"
-            " summary = ?, error_code = ?, error_message = ?, finished_at = ?, reported = ? WHERE id = ?",
+            " summary = ?, error_code = ?, error_message = ?, finished_at = ?, reported = ?, rejected = ?"
+            " WHERE id = ?",
             (state, rules, settled_path, records, documents,
              json.dumps(summary, default=str) if summary is not None else None, error_code, error_message,
-             now(), reported or None, file_id))
+             now(), reported or None, rejected or None, file_id))
 
     def mark_settled(self, file_ids: list[int]) -> None:
         stamp = now()
@@ -190,7 +193,7 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
     def last_files(self, limit: int = 10) -> list[sqlite3.Row]:
         return self.db.execute(
             "SELECT id, source, name, state, received_at, finished_at, documents, error_code,"
-            " error_message, summary FROM import_files ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+            " error_message, summary, rejected FROM import_files ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
 
     def counters(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM counters ORDER BY series, scope").fetchall()
@@ -200,6 +203,11 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
         return self.db.execute(
             "SELECT * FROM import_files WHERE state = 'quarantined' AND spool_owner IS ? ORDER BY id DESC LIMIT ?",
             (self.owner, limit)).fetchall()
+
+    def files_with_rejects(self, limit: int = 200) -> list[sqlite3.Row]:
+        """This setup's settled files that had documents rejected one by one, newest first."""
+        from importd.store.web import files_with_rejects
+        return files_with_rejects(self.db, self.owner, limit)
 
     def quarantined_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM import_files WHERE state = 'quarantined' AND spool_owner IS ?",

@@ -26,7 +26,19 @@ CREATE TABLE IF NOT EXISTS snapshot_holds (
     file_id INTEGER PRIMARY KEY, source TEXT NOT NULL, entity TEXT NOT NULL, known INTEGER NOT NULL,
     missing TEXT NOT NULL, held_at TEXT NOT NULL, confirmed_by TEXT, confirmed_at TEXT);
 """
-NEWEST_OBJECT = "snapshot_holds"
+
+# States that follow upstream (rules: [document] states): each change of an order's state,
+# with the file and line that brought it; added to an existing database with MIGRATION_SCHEMA.
+STATES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state_history (
+    id INTEGER PRIMARY KEY, source TEXT NOT NULL, entity TEXT NOT NULL, internal_key TEXT NOT NULL,
+    external_ref TEXT, field TEXT NOT NULL, old_value TEXT, new_value TEXT, file_id INTEGER, line INTEGER,
+    changed_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS state_history_key ON state_history(entity, internal_key);
+"""
+STATE_HISTORY_COLUMNS = ("source", "entity", "internal_key", "external_ref", "field", "old_value", "new_value",
+                         "file_id", "line")
+NEWEST_OBJECT = "state_history"
 
 SCHEMA_VERSION = 1
 
@@ -101,7 +113,7 @@ CREATE VIEW IF NOT EXISTS invoice_balances AS
            coalesce(amount_paid, '0') AS amount_paid, coalesce(balance, amount_due) AS balance,
            coalesce(payment_status, 'unpaid') AS payment_status
     FROM invoices;
-""" + REVIEW_SCHEMA + SNAPSHOT_SCHEMA
+""" + REVIEW_SCHEMA + SNAPSHOT_SCHEMA + STATES_SCHEMA
 ADDED_COLUMNS = {
     "invoices": dict.fromkeys(("seller_id", "seller_name", "total_lines", "allowance_total", "charge_total",
                                "prepaid", "rounding", "amount_paid", "balance", "payment_status"), "TEXT"),
@@ -110,7 +122,8 @@ ADDED_COLUMNS = {
     "import_files": {"remote_path": "TEXT", "remote_size": "INTEGER", "remote_mtime": "INTEGER",
                      "spool_owner": "TEXT",     # whose spool holds the file, when setups share a database
                      # documents of the file a check in report mode would have refused (mapping/versions.py)
-                     "reported": "INTEGER"},
+                     "reported": "INTEGER",
+                     "rejected": "INTEGER"},    # documents rejected one by one (atomicity = "document")
     **SNAPSHOT_COLUMNS,      # a record a full export no longer lists: absent since when, by which file
 }
 # What an e-invoice is (BT-3, the invoice a corrective one corrects: BT-25, BT-26), its third party

@@ -152,3 +152,14 @@ def next_parked_expiry(db: sqlite3.Connection) -> str | None:
 
 def counters(db: sqlite3.Connection) -> list[sqlite3.Row]:
     return db.execute("SELECT series, scope, last_value, last_date FROM counters ORDER BY series, scope").fetchall()
+
+
+def files_with_rejects(db: sqlite3.Connection, owner: str | None, limit: int = 200) -> list[sqlite3.Row]:
+    """A setup's settled files that had documents rejected one by one (atomicity = "document"),
+    newest first; whether their rejects still wait in quarantine is the folder's to say."""
+    try:
+        return db.execute(
+            "SELECT id, source, name, rejected, summary, finished_at FROM import_files WHERE rejected > 0"
+            " AND settled_at IS NOT NULL AND spool_owner IS ? ORDER BY id DESC LIMIT ?", (owner, limit)).fetchall()
+    except sqlite3.OperationalError:        # a database the service has not brought up to date yet
+        return []

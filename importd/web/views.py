@@ -20,6 +20,7 @@ from importd.config.config import Config
 from importd.resolve.numbering import render_number
 from importd.service.instance import holder
 from importd.service.waiting import inbox_waiting
+from importd.stages.settle import waiting_rejects
 from importd.store import web as store_web
 from importd.web.chart import stacked_bars
 
@@ -46,7 +47,7 @@ def page(config: Config, db: sqlite3.Connection | None, query: Query, now: datet
     data = {"now": now, "service": service, "config_path": str(config.path), "database": str(config.database),
             "web_version": __version__, "has_database": db is not None, "query": query,
             "sources": [], "charts": [], "totals": dict.fromkeys(("imported", "duplicate", "quarantined", "documents"), 0),
-            "quarantine": _no_quarantine(),
+            "quarantine": _no_quarantine(), "rejected": {"documents": 0, "files": []},
             "parked": {"waiting": 0, "held": 0, "rows": []}, "counters": [], "would_refuse": []}
     per_source = {}
     if db is not None:
@@ -54,6 +55,7 @@ def page(config: Config, db: sqlite3.Connection | None, query: Query, now: datet
         rows = store_web.throughput(db, since.isoformat(timespec="seconds"))
         data["charts"], data["totals"], per_source = _throughput(rows, since)
         data["quarantine"] = _quarantine(config, db, query)
+        data["rejected"] = _rejected(config, db)
         data["parked"] = _parked(db, now)
         data["would_refuse"] = store_web.would_refuse(db)
         data["counters"] = _counters(config, db)
@@ -152,6 +154,14 @@ def _quarantine(config: Config, db, query: Query) -> dict:
     files = [_quarantined(config, row) for row in rows[:QUARANTINE_PAGE]]
     return {"codes": codes, "total": sum(c["files"] for c in codes), "files": files,
             "older": files[-1]["id"] if len(rows) > QUARANTINE_PAGE else None}
+
+
+def _rejected(config: Config, db) -> dict:
+    """Documents rejected one by one (atomicity = "document") whose rejects file waits in quarantine."""
+    files = waiting_rejects(config, store_web.files_with_rejects(db, config.spool_owner))
+    for f in files:
+        f["finished_at"] = _parse(f["finished_at"])
+    return {"documents": sum(f["rejected"] for f in files), "files": files}
 
 
 def _quarantined(config: Config, row) -> dict:
