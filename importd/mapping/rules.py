@@ -37,6 +37,10 @@ class FieldRule:
     strict: bool = False                        # a doubtful value (phone not valid) is an error, not a warning
     doubts: bool = False                        # may keep a doubtful value with a warning (a phone, not strict)
     extra: bool = False                         # a custom field: kept in the section's `extra` JSON
+    find_all: re.Pattern | None = None          # every match of this regex, in order, joined by a space
+    minus: list = field(default_factory=list)   # amounts subtracted from this one (FieldRules)
+    sign: "FieldRule | None" = None             # where the direction is said (negative_if)
+    negative: frozenset = frozenset()           # the sign's values that make the amount negative
 
     def correspond(self, text: str) -> str:
         """Extract, transform and look up `text`; ValueRejected when it does not correspond."""
@@ -45,6 +49,13 @@ class FieldRule:
             if not match:
                 raise ValueRejected("unknown_value", f"{text!r} does not match {self.pattern.pattern!r}")
             text = match.group(1).strip()
+        if self.find_all is not None:
+            found = dict.fromkeys(m.group(m.re.groups and 1).strip() for m in self.find_all.finditer(text))
+            found.pop("", None)
+            if not found:
+                raise ValueRejected("unknown_value", f"{text!r} holds nothing like {self.find_all.pattern!r}",
+                                    hint="check the field's find_all pattern against the text")
+            text = " ".join(found)
         doubt = None
         for transform in self.transforms:
             try:
@@ -68,7 +79,10 @@ class FieldRule:
 
     @property
     def columns(self) -> set[str]:
-        return {col for template in self.templates for _, col in template if col is not None}
+        own = {col for template in self.templates for _, col in template if col is not None}
+        for helper in (*self.minus, *([self.sign] if self.sign else [])):
+            own |= helper.columns
+        return own
 
     def text(self, raw) -> str:
         """The trimmed source text: the first template (or XPath) that gives a non-empty value.
@@ -118,6 +132,7 @@ class Rules:
     compiled: dict = field(default_factory=dict)   # the map stage's compiled plans (importd.mapping.compiled)
     order_checks: OrderChecks | None = None        # orders: the arithmetic to check ([order_checks])
     require_accounts: bool = False     # a line (or shipping) left with no account refuses the file
+    each_steps: tuple | None = None    # XML payments: the nested elements that are one payment each
     _columns: frozenset | None = field(default=None, compare=False, repr=False)   # `columns`, worked out once
 
     def rule(self, section: str, target: str) -> FieldRule | None:

@@ -14,16 +14,17 @@ from importd.mapping.rules import FieldRule, Rules
 from importd.mapping.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
 from importd.model import EXTRA, KINDS, LINE_SECTIONS, TARGETS
 from parsers import FORMATS
-from parsers.xml import XPathError, compile_xpath, record_paths
+from parsers.xml import XPathError, clark, climbs, compile_xpath, record_paths
 
 FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format",
                "namespaces", "record", "skip", "sheet", "max_unzipped_mb"}
 XML_PARSERS = ("xml", "facturx")
 DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "missing_product", "atomicity",
                  "chronology", "park_timeout_hours", "default_region", "lines", "shared_key",
-                 "snapshot", "snapshot_max_absent", "require_accounts"}
+                 "snapshot", "snapshot_max_absent", "require_accounts", "each"}
 FIELD_KEYS = {"column", "template", "value", "xpath", "default", "required", "transform", "format", "map",
-              "extract", "on_unknown", "priority", "strict"}
+              "extract", "on_unknown", "priority", "strict", "find_all", "subtract", "negative_if"}
+SOURCE_KEYS = ("column", "template", "value", "xpath")
 CHOICES = {   # [document] key → (allowed values, default)
     "missing_customer": (("create", "park", "reject"), "create"),
     "missing_product": (("ignore", "create", "park", "reject"), "ignore"),
@@ -112,6 +113,23 @@ def load_rules(path: Path) -> Rules:
             except XPathError as e:
                 problem(("document", "lines"), str(e))
 
+    each, each_steps = doc.get("each"), None
+    if each is not None:
+        if not (isinstance(each, str) and kind == "payment" and parser in XML_PARSERS):
+            problem(("document", "each"), "each is for XML payment files: the path, relative to the record, of "
+                                          "the elements that are one payment each, e.g. each = \"c:NtryDtls/c:TxDtls\"")
+        else:
+            try:
+                each_steps = tuple(clark(step, namespaces) for step in each.strip().split("/"))
+            except XPathError as e:
+                problem(("document", "each"), f"each: {e}")
+    # How far up an XPath may go and stay inside its record: a payment's fields from the
+    # elements of `each` up to the record; a line's up to its document.
+    context["climb"] = {"payment": len(each_steps or ()),
+                        **{s: _depth(lines) for s in LINE_SECTIONS.values()}}
+    context["each"] = each
+    context["xml"] = parser in XML_PARSERS
+
     sections: dict[str, list[FieldRule]] = {}
     for section in KINDS.get(kind, ()):
         table = _table(data, section, problem)
@@ -138,7 +156,14 @@ def load_rules(path: Path) -> Rules:
                  group_by=group_by, match_customer=match_customer, park_timeout_hours=timeout,
                  sections=sections, lines=lines, select_lines=select_lines, snapshot=snapshot is True,
                  snapshot_max_absent=share, order_checks=order_checks, require_accounts=require_accounts is True,
-                 **choices)
+                 each_steps=each_steps, **choices)
+
+
+def _depth(lines) -> int:
+    """The steps of `[document] lines` (its deepest alternative): how far a line's XPath may climb."""
+    if not isinstance(lines, str):
+        return 0
+    return max(len([s for s in part.strip().split("/") if s]) for part in lines.split("|"))
 
 
 def _table(data: dict, name: str, problem) -> dict:
@@ -157,9 +182,12 @@ def _unknown(table: dict, known: set[str], where: tuple, problem) -> None:
 def _namespaces(fmt: dict, parser: str, problem) -> dict[str, str]:
     """[format] namespaces (prefix → URI) and, for XML, a valid `record` path."""
     namespaces = fmt.get("namespaces", {})
-    if not (isinstance(namespaces, dict) and all(isinstance(v, str) for v in namespaces.values())):
-        problem(("format", "namespaces"), "namespaces is a table of prefix = \"URI\", "
-                                          "e.g. namespaces = { cbc = \"urn:…CommonBasicComponents-2\" }")
+    if not (isinstance(namespaces, dict) and all(
+            isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(u, str) for u in v))
+            for v in namespaces.values())):
+        problem(("format", "namespaces"), "namespaces is a table of prefix = \"URI\" (or a list of URIs, the "
+                                          "versions of one standard, read alike), e.g. namespaces = "
+                                          "{ cbc = \"urn:…CommonBasicComponents-2\" }")
         return {}
     if parser in XML_PARSERS:
         try:
@@ -213,7 +241,7 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
         return None
     _unknown(spec, FIELD_KEYS, where, problem)
     rule = FieldRule(target=target, type=targets[target], required=bool(spec.get("required", False)))
-    sources = [k for k in ("column", "template", "value", "xpath") if k in spec]
+    sources = [k for k in SOURCE_KEYS if k in spec]
     if len(sources) != 1:
         problem(where, f"{target}: write exactly one of column, template, value or xpath")
         return None
@@ -221,10 +249,15 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
         try:
             xpaths = spec["xpath"] if isinstance(spec["xpath"], list) else [spec["xpath"]]
             rule.xpaths = [compile_xpath(x, namespaces or {}) for x in xpaths]
+            for x in xpaths:
+                _stays_inside(x, section, target, context, where, problem)
         except (XPathError, TypeError) as e:
             problem(where, f"{target}: {e}")
     elif "column" in spec:
         rule.templates = [[("", spec["column"])]]
+    elif "template" in spec and context.get("xml"):
+        problem(where, f"{target}: a template joins columns, and an XML record has none — read XML with "
+                       f"xpath (several values joined: xpath = \"concat(c:A, ' ', c:B)\")")
     elif "template" in spec:
         templates = spec["template"] if isinstance(spec["template"], list) else [spec["template"]]
         try:
@@ -281,14 +314,73 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
                            f"(or date_format in [format])")
     elif "format" in spec:
         problem(where, f"{target}: format only applies to dates")
+    _payment_keys(rule, section, target, spec, date_format, where, problem, context, namespaces)
     return rule
+
+
+def _stays_inside(xpath: str, section: str, target: str, context: dict, where: tuple, problem) -> None:
+    """An XPath that climbs out of its record would read what the stream has half dropped: refused."""
+    allowed = context.get("climb", {}).get(section, 0)
+    levels = climbs(xpath)
+    if levels is not None and levels <= allowed:
+        return
+    if levels is None:
+        how = "it starts outside the record (an absolute path, or a parent:: or ancestor:: axis)"
+    else:
+        how = f"it climbs {levels} level(s) with '..'"
+    if section == "payment" and context.get("each"):
+        inside = f"each payment is read from [document] each = {context['each']!r}, {allowed} level(s) below its record"
+    elif allowed:
+        inside = f"a line is {allowed} level(s) below its document"
+    else:
+        inside = "XPaths start at the record element and stay inside it"
+    problem(where, f"{target}: xpath {xpath!r} leaves its record: {how}, and {inside} — read it relative to "
+                   f"the record, or make the record the enclosing element ([format] record) and the nested "
+                   f"ones the payments ([document] each)")
+
+
+def _payment_keys(rule: FieldRule, section: str, target: str, spec: dict, date_format, where: tuple, problem,
+                  context: dict, namespaces) -> None:
+    """find_all, subtract and negative_if: several references in one text, amounts that add up."""
+    if "find_all" in spec:
+        try:
+            rule.find_all = re.compile(spec["find_all"])
+            if rule.find_all.groups > 1 or rule.type != "text":
+                raise re.error("a text field's pattern, with at most one (group)")
+        except (re.error, TypeError) as e:
+            problem(where, f"{target}: bad find_all pattern ({e}) — write e.g. find_all = 'F\\d{{4}}-\\d+'")
+        rule.cleans = True
+    subtract = spec.get("subtract")
+    if subtract is not None:
+        if rule.type != "decimal":
+            problem(where, f"{target}: subtract is for amounts")
+        for i, part in enumerate(subtract if isinstance(subtract, list) else [subtract]):
+            minus = _field_rule(section, f"{target}.subtract.{i}", part, date_format, where + ("subtract",),
+                                problem, context, namespaces, targets={f"{target}.subtract.{i}": "decimal"})
+            if minus is not None:
+                rule.minus.append(minus)
+    negative = spec.get("negative_if")
+    if negative is not None:
+        values = negative.get("in") if isinstance(negative, dict) else None
+        if rule.type != "decimal" or not (isinstance(values, list) and values
+                                          and all(isinstance(v, str) for v in values)):
+            problem(where, f"{target}: negative_if names where the sign is and the values that make the amount "
+                           f"negative, e.g. negative_if = {{ xpath = \"c:CdtDbtInd\", in = [\"DBIT\"] }}")
+            return
+        sign = _field_rule(section, f"{target}.negative_if", {k: v for k, v in negative.items() if k != "in"},
+                           date_format, where + ("negative_if",), problem, context, namespaces,
+                           targets={f"{target}.negative_if": "text"})
+        if sign is not None:
+            sign.required = True        # an amount whose direction is not said is not booked either way
+            rule.sign, rule.negative = sign, frozenset(values)
 
 
 def _parse_template(template: str) -> list[tuple[str, str | None]]:
     parts = []
     for literal, column, spec, conversion in string.Formatter().parse(template):
         if spec or conversion:
-            raise ValueError(f"{{{column}}} takes no format spec")
+            raise ValueError(f"{{{column}{':' + spec if spec else ''}}} is not a column name: a template names "
+                             f"columns only, with no format spec (an XML field reads an xpath)")
         parts.append((literal, column if column is not None else None))
     if not any(col for _, col in parts):
         raise ValueError("it names no column")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from importd.mapping.rules import Rules
+from parsers.xml import XML_ELEMENT
 from importd.model import Document
 from importd.resolve.invoices import InvoicePlan, InvoiceResolver, apply_invoice_plan
 from importd.resolve.numbering import Numbering
@@ -73,20 +74,30 @@ class Rejects:
         self._file = None
 
     def add(self, doc: Document) -> None:
+        xml = any(XML_ELEMENT in record.fields for record in doc.records)
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "w", encoding="utf-8", newline="")
             self._writer = csv.writer(self._file)
-            if self.columns:
+            self._written: set[int] = set()
+            if xml:         # the refused elements, as they were, in one root: an XML file to fix and send again
+                self._file.write('<?xml version="1.0" encoding="UTF-8"?>\n<rejects>\n')
+                self._closing = "</rejects>\n"
+            elif self.columns:
                 self._writer.writerow(self.columns)
         for record in doc.records:
-            if self.columns:
+            if xml:
+                if id(record) not in self._written:       # one entry, two refused transactions: written once
+                    self._written.add(id(record))
+                    self._file.write(record.fields.get(XML_ELEMENT, "").strip() + "\n")
+            elif self.columns:
                 self._writer.writerow([record.fields.get(c, "") for c in self.columns])
             else:
                 self._writer.writerow([json.dumps(record.fields, default=str, ensure_ascii=False)])
 
     def close(self) -> None:
         if self._file is not None:
+            self._file.write(getattr(self, "_closing", ""))
             self._file.close()
 
 

@@ -26,7 +26,14 @@ CREATE TABLE IF NOT EXISTS snapshot_holds (
     file_id INTEGER PRIMARY KEY, source TEXT NOT NULL, entity TEXT NOT NULL, known INTEGER NOT NULL,
     missing TEXT NOT NULL, held_at TEXT NOT NULL, confirmed_by TEXT, confirmed_at TEXT);
 """
-NEWEST_OBJECT = "snapshot_holds"
+# Payments shared among invoices; added to an existing database with MIGRATION_SCHEMA.
+PAYMENT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS payment_allocations (
+    payment_number TEXT NOT NULL, invoice_number TEXT NOT NULL, amount TEXT NOT NULL,
+    balance_after TEXT, status_after TEXT, PRIMARY KEY (payment_number, invoice_number));
+CREATE INDEX IF NOT EXISTS payment_allocations_invoice ON payment_allocations(invoice_number);
+"""
+NEWEST_OBJECT = "payment_allocations"
 
 SCHEMA_VERSION = 1
 
@@ -100,7 +107,7 @@ CREATE VIEW IF NOT EXISTS invoice_balances AS
            coalesce(amount_paid, '0') AS amount_paid, coalesce(balance, amount_due) AS balance,
            coalesce(payment_status, 'unpaid') AS payment_status
     FROM invoices;
-""" + REVIEW_SCHEMA + SNAPSHOT_SCHEMA
+""" + REVIEW_SCHEMA + SNAPSHOT_SCHEMA + PAYMENT_SCHEMA
 ADDED_COLUMNS = {
     "invoices": dict.fromkeys(("seller_id", "seller_name", "total_lines", "allowance_total", "charge_total",
                                "prepaid", "rounding", "amount_paid", "balance", "payment_status"), "TEXT"),
@@ -109,6 +116,8 @@ ADDED_COLUMNS = {
     "import_files": {"remote_path": "TEXT", "remote_size": "INTEGER", "remote_mtime": "INTEGER",
                      "spool_owner": "TEXT"},    # whose spool holds the file, when setups share a database
     **SNAPSHOT_COLUMNS,      # a record a full export no longer lists: absent since when, by which file
+    # Whose payment it is, and what of it no invoice took (a credit on the customer).
+    "payments": {"customer_code": "TEXT", "unallocated": "TEXT"},
 }
 # Accounting and custom fields: `extra` holds a record's custom fields as one JSON text
 # (read with json_extract(extra, '$.name')); a server database would make it jsonb.
@@ -140,6 +149,7 @@ INVOICE_COLUMNS = ("number", "kind", "source", "external_ref", "customer_code", 
 INVOICE_LINE_COLUMNS = ("invoice_number", "line_no", "line_id", "sku", "description", "quantity", "unit_code",
                         "unit_price", "net_amount", "vat_rate", "vat_category", "account", "vat_code", "extra")
 PAYMENT_COLUMNS = ("number", "source", "external_ref", "invoice_number", "paid_on", "amount", "currency",
-                   "method", "file_id", "extra")
+                   "method", "file_id", "extra", "customer_code", "unallocated")
+ALLOCATION_COLUMNS = ("payment_number", "invoice_number", "amount", "balance_after", "status_after")
 PARKED_COLUMNS = ("file_id", "source", "entity", "external_id", "waiting_for", "payload", "parked_at",
                   "rules", "reason", "details", "line", "expires_at")
