@@ -111,6 +111,7 @@ class Document:
     line_numbers: list[int] = field(default_factory=list)   # the source line of each of `lines`, when one each
     warnings: list[str] = field(default_factory=list)
     error: Exception | None = None              # why this document cannot be imported
+    skip: str | None = None                     # why a [[skip]] of the rules leaves it out (no number)
 
     @property
     def external_ref(self) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from itertools import chain
 from typing import Callable, Iterable, Iterator
 
+from lxml import etree
+
 from importd.errors import FileRejected
 from importd.mapping.compiled import DICT, ROW, XML, Plan, plan_for
 from importd.mapping.rules import Rules
+from importd.mapping.skips import skip_by_fields, skip_by_record
 from importd.model import LINE_SECTIONS, Document
-from lxml import etree
-
 from parsers import Record, Row
 from parsers.xml import XML_ELEMENT, xml_text
 
@@ -38,12 +39,17 @@ def map_records(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
         records = _kept_as_text(records)
     if rules.kind in ("customer", "product", "payment"):
         section = plan.section(rules.kind)
+        skips = rules.skips
         for record, line, source in _items(records, rules, source_of):
             doc = Document(rules.kind, line, {}, last_line=line, records=[record])
+            if skips:
+                doc.skip = skip_by_record(skips, record)
             try:
                 doc.fields = section(source, line, doc.warnings)
             except FileRejected as error:
                 _document_failed(rules, doc, error)
+            if skips:
+                _skip_by_fields(rules, doc)
             if rules.kind == "product":
                 doc.fields.setdefault("external_ref", doc.fields.get("sku", ""))
             yield doc
@@ -112,10 +118,19 @@ def _fields(record):
 
 
 def _document_failed(rules: Rules, doc: Document, error: FileRejected) -> None:
-    """With atomicity = "document" a bad value fails its document only; else the file."""
+    """With atomicity = "document" a bad value fails its document only; else the file.
+    A document a [[skip]] already left out is not judged: its values do not matter."""
+    if doc.skip is not None:
+        return
     if rules.atomicity == "file":
         raise error
     doc.error = error
+
+
+def _skip_by_fields(rules: Rules, doc: Document) -> None:
+    """A `field` skip, on the mapped values of a document that is neither skipped nor failed."""
+    if doc.skip is None and doc.error is None:
+        doc.skip = skip_by_fields(rules.skips, rules.kind, doc.fields, doc.customer)
 
 
 def _nested(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> Iterator[Document]:
@@ -129,9 +144,16 @@ def _nested(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> I
     for record in records:
         doc = Document(rules.kind, record.line, {}, last_line=record.line, records=[record])
         source = source_of(record)
+        if rules.skips:
+            doc.skip = skip_by_record(rules.skips, record)
         try:
             doc.fields = document(source, record.line, doc.warnings)
             doc.customer = customer(source, record.line, doc.warnings) or None
+            if rules.skips:
+                _skip_by_fields(rules, doc)
+            if doc.skip is not None:
+                yield doc
+                continue
             if record.node is not None:
                 items = [(element.sourceline or record.line, element) for element in rules.select_lines(record.node)]
             else:
@@ -154,6 +176,7 @@ def _grouped(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> 
     document, customer = plan.section(kind), plan.section("customer")
     line_section = plan.section(LINE_SECTIONS[kind])
     keep = rules.atomicity == "document"      # the records, for a rejects file
+    skips = rules.skips
     current: Document | None = None
     current_key = None
     position = plan.group_position if source_of is _values else None
@@ -171,14 +194,18 @@ def _grouped(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> 
             current = Document(kind, line, {})
             current_key = key
             warnings, lines = current.warnings, current.lines
+            if skips:       # the group's first row decides, as it gives the order's fields
+                current.skip = skip_by_record(skips, record)
             try:
                 current.fields = document(source, line, warnings)
                 current.customer = customer(source, line, warnings) or None
             except FileRejected as error:
                 _document_failed(rules, current, error)
+            if skips:
+                _skip_by_fields(rules, current)
         if keep:
             current.records.append(record)
-        if current.error is None:
+        if current.error is None and current.skip is None:
             try:
                 lines.append(line_section(source, line, warnings))
                 current.line_numbers.append(line)

@@ -133,6 +133,7 @@ class Rules:
     order_checks: OrderChecks | None = None        # orders: the arithmetic to check ([order_checks])
     require_accounts: bool = False     # a line (or shipping) left with no account refuses the file
     each_steps: tuple | None = None    # XML payments: the nested elements that are one payment each
+    skips: list = field(default_factory=list)      # [[skip]]: records left out (importd.mapping.skips)
     _columns: frozenset | None = field(default=None, compare=False, repr=False)   # `columns`, worked out once
 
     def rule(self, section: str, target: str) -> FieldRule | None:
@@ -151,5 +152,6 @@ class Rules:
         """The source columns the rules read (checked against each file's header)."""
         if self._columns is None:
             cols = {col for rules in self.sections.values() for rule in rules for col in rule.columns}
+            cols |= {skip.column for skip in self.skips if skip.column}
             self._columns = frozenset(cols | ({self.group_by} if self.group_by else set()))
         return self._columns

@@ -11,6 +11,7 @@ from importd.config.tomlfile import TomlFile
 from importd.errors import ConfigError
 from importd.mapping.order_rules import load_order_checks
 from importd.mapping.rules import FieldRule, Rules
+from importd.mapping.skips import load_skips
 from importd.mapping.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
 from importd.model import EXTRA, KINDS, LINE_SECTIONS, TARGETS
 from parsers import FORMATS
@@ -47,9 +48,9 @@ def load_rules(path: Path) -> Rules:
     def problem(where: tuple, text: str) -> None:
         problems.append(f"{toml.where(*where)}: {text}")
 
-    for key in data.keys() - {"format", "document", "order_checks", *TARGETS}:
+    for key in data.keys() - {"format", "document", "order_checks", "skip", *TARGETS}:
         problem((key,), f"unknown section [{key}] — sections are [format], [document], [order_checks], "
-                        f"{', '.join(f'[{t}]' for t in TARGETS)}")
+                        f"[[skip]], {', '.join(f'[{t}]' for t in TARGETS)}")
 
     fmt = _table(data, "format", problem)
     _unknown(fmt, FORMAT_KEYS, ("format",), problem)
@@ -150,13 +151,14 @@ def load_rules(path: Path) -> Rules:
         problem(("document",), "an invoice needs its lines: lines = \"cac:InvoiceLine\" (XML, JSON) "
                                "or group_by = \"column\" (CSV)")
     order_checks = load_order_checks(data.get("order_checks"), kind, problem)
+    skips = load_skips(data.get("skip"), kind, sections, parser, namespaces, problem)
     if problems:
         raise ConfigError(problems)
     return Rules(path=path, parser=parser, options=fmt, decimal_comma=decimal_comma, kind=kind,
                  group_by=group_by, match_customer=match_customer, park_timeout_hours=timeout,
                  sections=sections, lines=lines, select_lines=select_lines, snapshot=snapshot is True,
                  snapshot_max_absent=share, order_checks=order_checks, require_accounts=require_accounts is True,
-                 each_steps=each_steps, **choices)
+                 each_steps=each_steps, skips=skips, **choices)
 
 
 def _depth(lines) -> int:

@@ -78,6 +78,9 @@ class Resolver:
         resolve = self.resolvers()[self.rules.kind]
         excluded = excluded_refs(self.store, self.source, docs)
         for doc in docs:
+            if doc.skip is not None:        # a [[skip]] of the rules: counted, no number
+                plan.outcomes.append(_outcome(doc, "", "skipped", reason=doc.skip))
+                continue
             if (doc.kind, doc.external_ref) in excluded:      # do not sync: a reviewer said so
                 plan.outcomes.append(_outcome(doc, "", "excluded"))
                 continue

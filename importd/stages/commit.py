@@ -43,6 +43,8 @@ class Result:
 
     def summary(self, records: int) -> dict:
         out = {"records": records, "documents": self.documents, "counts": self.counts, "numbers": self.numbers}
+        if self.counts.get("skipped"):
+            out["skipped"] = self.counts["skipped"]
         if self.rejected:
             out["rejected"] = self.rejected[:MAX_LISTED]
         if self.warnings:
@@ -126,7 +128,8 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
         result.numbers = numbering.summary()
         result.log_warnings(logger)
         changed = sum(result.counts.get(k, 0) for k in ("created", "updated", "parked", "held", "released"))
-        if result.documents and not changed and not result.rejected:
+        skipped = result.counts.get("skipped", 0)
+        if result.documents and not changed and not result.rejected and skipped < result.documents:
             result.state = "duplicate"
         summary = result.summary(records_seen())
         if listed is not None:
@@ -202,6 +205,10 @@ def _report(plan: Plan, batch: list[Document], result: Result, logger, rejects: 
     if ack_lines is not None and plan.outcomes:
         ack_lines.extend(plan.outcomes)
     result.documents += len(batch)
+    for doc in batch:
+        if doc.skip is not None:
+            logger.info("document.skipped", entity=doc.kind, external_ref=doc.external_ref, line=doc.line,
+                        reason=doc.skip)
     for difference in plan.differences:
         logger.info("field.difference", **difference)
     for doc in batch:

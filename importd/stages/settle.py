@@ -223,7 +223,7 @@ def _write_acks(config: Config, row, summary: dict, made: set[Path]) -> list[Pat
     _make(folder, made)
     head = {"file": row["name"], "source": row["source"], "file_id": row["id"], "sha256": row["sha256"],
             "outcome": row["state"], "received_at": row["received_at"], "finished_at": row["finished_at"],
-            **{k: v for k, v in summary.items() if k in ("counts", "numbers", "error", "duplicate_of")}}
+            **{k: v for k, v in summary.items() if k in ("counts", "skipped", "numbers", "error", "duplicate_of")}}
     lines = ack_lines_path(config, row["id"])
     written = [folder / f"{fs_name(row['name'])}.ack.json", folder]
     with atomic_text(written[0], sync=False) as out:
