@@ -35,6 +35,7 @@ def report(config: Config, store: Store) -> dict:
         "last_files": [{k: row[k] for k in ("id", "source", "name", "state", "finished_at", "documents",
                                              "error_code", "error_message")} for row in store.last_files()],
         "counters": [dict(row) for row in store.counters()],
+        "payments": store.payment_figures(),
     }
 
 
@@ -54,6 +55,7 @@ def render(data: dict) -> str:
         absent = ", ".join(f"{a['source']} {a['entity']} {a['n']}" for a in data["absent"]) or "none"
         out.append(f"absent from full exports: {absent}; snapshots held for confirmation: "
                    f"{data['snapshots_held']} (`importd snapshot missing|held`)")
+    out += _payment_lines(data.get("payments") or {})
     if data["last_files"]:
         out.append("\nlast files:")
         for f in data["last_files"]:
@@ -64,6 +66,25 @@ def render(data: dict) -> str:
         out.append("\ncounters:")
         out += [f"  {c['series']:<12} {c['scope']:<24} {c['last_value']}" for c in data["counters"]]
     return "\n".join(out)
+
+
+def _payment_lines(figures: dict) -> list[str]:
+    """Invoices paid too much or too little, and money no invoice took (a credit on the customer)."""
+    totals, credits = figures.get("totals") or {}, figures.get("credits") or []
+    if not totals and not credits:
+        return []
+    out = ["\npayments:"]
+    for status, what in (("partially_paid", "still owed"), ("overpaid", "paid too much")):
+        if status in totals:
+            t = totals[status]
+            amount = t["balance"].lstrip("-")
+            out.append(f"  {status:<15} {t['count']} invoice(s), {amount} {what}")
+    for i in figures.get("invoices") or []:
+        out.append(f"    {i['number']} ({i['external_ref']}, {i['customer_code'] or '-'}): due {i['amount_due']},"
+                   f" paid {i['amount_paid']}, balance {i['balance']} {i['currency'] or ''}".rstrip())
+    for c in credits:
+        out.append(f"  unallocated credit: customer {c['customer'] or '?'} {c['amount']}")
+    return out
 
 
 def _service_line(service: dict) -> str:

@@ -55,20 +55,7 @@ class InvoiceStore:
                 [[a.get(c) for c in ALLOCATION_COLUMNS] for a in allocations])
 
     def payment_figures(self) -> dict:
-        """Over- and under-paid invoices and the customers' unallocated credits, exact (summed here:
-        SQLite's SUM over TEXT goes through floating point)."""
-        invoices = {}
-        for status, balance in self.db.execute(
-                "SELECT payment_status, balance FROM invoices WHERE payment_status IN ('overpaid', 'partially_paid')"):
-            count, total = invoices.get(status, (0, Decimal(0)))
-            invoices[status] = (count + 1, total + Decimal(balance))
-        credits: dict[str, Decimal] = {}
-        for customer, amount in self.db.execute(
-                "SELECT coalesce(customer_code, ''), unallocated FROM payments WHERE unallocated IS NOT NULL"):
-            credits[customer] = credits.get(customer, Decimal(0)) + Decimal(amount)
-        return {"invoices": {status: {"count": count, "balance": str(total)}
-                             for status, (count, total) in sorted(invoices.items())},
-                "unallocated": {customer: str(total) for customer, total in sorted(credits.items()) if total}}
+        return payment_figures(self.db)
 
     def set_invoice_balance(self, number: str, amount_paid: Decimal, balance: Decimal, status: str) -> None:
         self.db.execute("UPDATE invoices SET amount_paid = ?, balance = ?, payment_status = ? WHERE number = ?",
@@ -83,3 +70,30 @@ class InvoiceStore:
         marks = ",".join("?" * len(keys))
         return self.db.execute(f"SELECT * FROM parked_records WHERE waiting_for IN ({marks}) ORDER BY id",
                                keys).fetchall()
+
+
+LISTED = 20     # invoices and customers listed by name; the totals count them all
+
+
+def payment_figures(db) -> dict:
+    """Over- and under-paid invoices and the customers' unallocated credits, exact (summed here:
+    SQLite's SUM over TEXT goes through floating point). For status and the ops page."""
+    totals: dict[str, list] = {}
+    listed = []
+    for row in db.execute("SELECT number, external_ref, customer_code, currency, amount_due, amount_paid, balance,"
+                          " payment_status FROM invoices WHERE payment_status IN ('overpaid', 'partially_paid')"
+                          " ORDER BY number"):
+        total = totals.setdefault(row["payment_status"], [0, Decimal(0)])
+        total[0] += 1
+        total[1] += Decimal(row["balance"])
+        if len(listed) < LISTED:
+            listed.append(dict(row))
+    credits: dict[str, Decimal] = {}
+    for row in db.execute("SELECT customer_code, unallocated FROM payments WHERE unallocated IS NOT NULL"):
+        key = row["customer_code"] or ""
+        credits[key] = credits.get(key, Decimal(0)) + Decimal(row["unallocated"])
+    return {"totals": {status: {"count": count, "balance": str(balance)}
+                       for status, (count, balance) in sorted(totals.items())},
+            "invoices": listed,
+            "credits": [{"customer": customer, "amount": str(amount)}
+                        for customer, amount in sorted(credits.items()) if amount][:LISTED]}

@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS payment_allocations (
     payment_number TEXT NOT NULL, invoice_number TEXT NOT NULL, amount TEXT NOT NULL,
     balance_after TEXT, status_after TEXT, PRIMARY KEY (payment_number, invoice_number));
 CREATE INDEX IF NOT EXISTS payment_allocations_invoice ON payment_allocations(invoice_number);
+CREATE INDEX IF NOT EXISTS invoices_not_settled ON invoices(number)
+    WHERE payment_status IN ('overpaid', 'partially_paid');
+CREATE INDEX IF NOT EXISTS payments_unallocated ON payments(customer_code) WHERE unallocated IS NOT NULL;
 """
 NEWEST_OBJECT = "payment_allocations"
 

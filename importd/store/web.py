@@ -149,3 +149,9 @@ def next_parked_expiry(db: sqlite3.Connection) -> str | None:
 
 def counters(db: sqlite3.Connection) -> list[sqlite3.Row]:
     return db.execute("SELECT series, scope, last_value, last_date FROM counters ORDER BY series, scope").fetchall()
+
+
+def payments(db) -> dict:
+    """Invoices paid too much or too little and the customers' unallocated credits (store.invoices)."""
+    from importd.store.invoices import payment_figures
+    return payment_figures(db)

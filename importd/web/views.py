@@ -47,7 +47,8 @@ def page(config: Config, db: sqlite3.Connection | None, query: Query, now: datet
             "web_version": __version__, "has_database": db is not None, "query": query,
             "sources": [], "charts": [], "totals": dict.fromkeys(("imported", "duplicate", "quarantined", "documents"), 0),
             "quarantine": _no_quarantine(),
-            "parked": {"waiting": 0, "held": 0, "rows": []}, "counters": []}
+            "parked": {"waiting": 0, "held": 0, "rows": []}, "counters": [],
+            "payments": {"totals": {}, "invoices": [], "credits": []}}
     per_source = {}
     if db is not None:
         since = (now - timedelta(hours=HOURS - 1)).replace(minute=0, second=0, microsecond=0)
@@ -55,6 +56,7 @@ def page(config: Config, db: sqlite3.Connection | None, query: Query, now: datet
         data["charts"], data["totals"], per_source = _throughput(rows, since)
         data["quarantine"] = _quarantine(config, db, query)
         data["parked"] = _parked(db, now)
+        data["payments"] = store_web.payments(db)
         data["counters"] = _counters(config, db)
     data["sources"] = _sources(config, db, service, per_source, now)
     return data
