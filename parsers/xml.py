@@ -105,9 +105,25 @@ def compile_xpath(expression: str, namespaces: dict) -> Callable[[etree._Element
 XML_ELEMENT = "xml_element"     # a record's `fields` key holding its element as text (a rejects file)
 
 
-def xml_text(node) -> str:
-    """An element as XML text, with the namespaces it needs (for a rejects file)."""
-    return etree.tostring(node, encoding="unicode", with_tail=False)
+def xml_text(node, namespaces: dict | None = None) -> str:
+    """An element as XML text, as the file wrote it (for a rejects file): an element read under a
+    listed prefix's first URI (see `canonical`) is written with the URI its file declared."""
+    firsts = {uris[0]: uris for uris in (namespaces or {}).values() if not isinstance(uris, str)}
+    renamed = []
+    declared = set(node.nsmap.values())
+    for element in node.iter() if firsts else ():
+        tag = element.tag
+        if isinstance(tag, str) and tag.startswith("{"):
+            uri, _, local = tag[1:].partition("}")
+            original = next((u for u in firsts.get(uri, ())[1:] if u in declared), None)
+            if original is not None:
+                renamed.append((element, tag))
+                element.tag = f"{{{original}}}{local}"
+    try:
+        return etree.tostring(node, encoding="unicode", with_tail=False)
+    finally:
+        for element, tag in renamed:        # read on as the rules' XPaths expect
+            element.tag = tag
 
 
 def climbs(expression: str) -> int | None:

@@ -36,7 +36,7 @@ def map_records(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
     plan, source_of = _plan(rules, first)
     records = chain((first,), records)
     if first.node is not None and rules.atomicity == "document":
-        records = _kept_as_text(records)
+        records = _kept_as_text(records, rules.options.get("namespaces"))
     if rules.kind in ("customer", "product", "payment"):
         section = plan.section(rules.kind)
         skips = rules.skips
@@ -89,10 +89,10 @@ def _placeholder(node, steps: tuple):
     return node
 
 
-def _kept_as_text(records: Iterable[Record]) -> Iterator[Record]:
+def _kept_as_text(records: Iterable[Record], namespaces: dict | None) -> Iterator[Record]:
     """XML records kept as text while they are whole, for a rejects file (the stream drops them)."""
     for record in records:
-        record.fields = {XML_ELEMENT: xml_text(record.node)}
+        record.fields = {XML_ELEMENT: xml_text(record.node, namespaces)}
         yield record
 
 

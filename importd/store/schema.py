@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS invoice_lines (
     PRIMARY KEY (invoice_number, line_no));
 CREATE TABLE IF NOT EXISTS payments (
     number TEXT PRIMARY KEY, source TEXT NOT NULL, external_ref TEXT NOT NULL,
-    invoice_number TEXT, paid_on TEXT, amount TEXT, currency TEXT, method TEXT, file_id INTEGER, extra TEXT);
+    invoice_number TEXT, paid_on TEXT, amount TEXT, currency TEXT, method TEXT, file_id INTEGER, extra TEXT,
+    customer_code TEXT, unallocated TEXT);
 
 CREATE TABLE IF NOT EXISTS import_files (
     id INTEGER PRIMARY KEY, source TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL,
