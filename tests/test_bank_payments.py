@@ -176,3 +176,32 @@ def test_xlsx_amount_is_stored_to_the_currencys_minor_unit(setup):
     assert setup.run_once().returncode == 0
     assert [p["amount"] for p in setup.rows("SELECT amount FROM payments ORDER BY number")] == ["0.10", "49.90"]
     assert balances(setup)["F2026-1002"] == ("50.00", "0.00", "paid")
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('record = "/c:Document/c:BkToCstmrStmt/c:Stmt/c:Ntry"',
+     'record = "/c:Document/c:BkToCstmrStmt/c:Stmt/c:Ntry[c:CdtDbtInd=\'CRDT\']"',
+     "is not an element name: record and skip name elements, one per step"),
+    ('"../../c:Amt[', '"../../../c:Amt[', "leaves its record: it climbs 3 level(s) with '..'"),
+    ('method       = { value = "transfer" }', 'method       = { template = "{c:RmtInf}" }',
+     "a template joins columns, and an XML record has none"),
+], ids=["filter in record", "xpath leaving its record", "template in XML"])
+def test_rules_mistakes_say_what_is_wrong(setup, old, new, message):
+    """A filter in `record`, an XPath that climbs out of its record and a template in an XML rules file are
+    each reported as what they are, not as a namespace prefix, an empty value or a format spec."""
+    rules = setup.root / "rules" / "camt053-payments.toml"
+    text = rules.read_text()
+    assert old in text
+    rules.write_text(text.replace(old, new))
+    result = importd("check", str(rules), "-c", str(setup.config))
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and message in output, output
+    assert "not declared" not in output and "format spec" not in output
+
+
+def test_a_camt_version_the_rules_do_not_list_is_not_read(setup):
+    """camt.053.001.09 is not in the rules' namespace list: the file is quarantined no_records, nothing booked."""
+    with_invoices(setup)
+    setup.drop("camt053-v09.xml", statement(entry("N-1", "50.00", "Facture F2026-1002"), version="09"))
+    assert setup.run_once().returncode == 1
+    assert setup.rows("SELECT * FROM payments") == []
