@@ -10,12 +10,13 @@ from pathlib import Path
 from importd.config.tomlfile import TomlFile
 from importd.errors import ConfigError
 from importd.mapping.order_rules import load_order_checks
+from importd.mapping.payment_rules import payment_keys, stays_inside
 from importd.mapping.rules import FieldRule, Rules
 from importd.mapping.skips import load_skips
 from importd.mapping.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
 from importd.model import EXTRA, KINDS, LINE_SECTIONS, TARGETS
 from parsers import FORMATS
-from parsers.xml import XPathError, clark, climbs, compile_xpath, record_paths
+from parsers.xml import XPathError, clark, compile_xpath, record_paths
 
 FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format",
                "namespaces", "record", "skip", "sheet", "max_unzipped_mb"}
@@ -252,7 +253,7 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
             xpaths = spec["xpath"] if isinstance(spec["xpath"], list) else [spec["xpath"]]
             rule.xpaths = [compile_xpath(x, namespaces or {}) for x in xpaths]
             for x in xpaths:
-                _stays_inside(x, section, target, context, where, problem)
+                stays_inside(x, section, target, context, where, problem)
         except (XPathError, TypeError) as e:
             problem(where, f"{target}: {e}")
     elif "column" in spec:
@@ -316,65 +317,8 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
                            f"(or date_format in [format])")
     elif "format" in spec:
         problem(where, f"{target}: format only applies to dates")
-    _payment_keys(rule, section, target, spec, date_format, where, problem, context, namespaces)
+    payment_keys(rule, section, target, spec, date_format, where, problem, context, namespaces, _field_rule)
     return rule
-
-
-def _stays_inside(xpath: str, section: str, target: str, context: dict, where: tuple, problem) -> None:
-    """An XPath that climbs out of its record would read what the stream has half dropped: refused."""
-    allowed = context.get("climb", {}).get(section, 0)
-    levels = climbs(xpath)
-    if levels is not None and levels <= allowed:
-        return
-    if levels is None:
-        how = "it starts outside the record (an absolute path, or a parent:: or ancestor:: axis)"
-    else:
-        how = f"it climbs {levels} level(s) with '..'"
-    if section == "payment" and context.get("each"):
-        inside = f"each payment is read from [document] each = {context['each']!r}, {allowed} level(s) below its record"
-    elif allowed:
-        inside = f"a line is {allowed} level(s) below its document"
-    else:
-        inside = "XPaths start at the record element and stay inside it"
-    problem(where, f"{target}: xpath {xpath!r} leaves its record: {how}, and {inside} — read it relative to "
-                   f"the record, or make the record the enclosing element ([format] record) and the nested "
-                   f"ones the payments ([document] each)")
-
-
-def _payment_keys(rule: FieldRule, section: str, target: str, spec: dict, date_format, where: tuple, problem,
-                  context: dict, namespaces) -> None:
-    """find_all, subtract and negative_if: several references in one text, amounts that add up."""
-    if "find_all" in spec:
-        try:
-            rule.find_all = re.compile(spec["find_all"])
-            if rule.find_all.groups > 1 or rule.type != "text":
-                raise re.error("a text field's pattern, with at most one (group)")
-        except (re.error, TypeError) as e:
-            problem(where, f"{target}: bad find_all pattern ({e}) — write e.g. find_all = 'F\\d{{4}}-\\d+'")
-        rule.cleans = True
-    subtract = spec.get("subtract")
-    if subtract is not None:
-        if rule.type != "decimal":
-            problem(where, f"{target}: subtract is for amounts")
-        for i, part in enumerate(subtract if isinstance(subtract, list) else [subtract]):
-            minus = _field_rule(section, f"{target}.subtract.{i}", part, date_format, where + ("subtract",),
-                                problem, context, namespaces, targets={f"{target}.subtract.{i}": "decimal"})
-            if minus is not None:
-                rule.minus.append(minus)
-    negative = spec.get("negative_if")
-    if negative is not None:
-        values = negative.get("in") if isinstance(negative, dict) else None
-        if rule.type != "decimal" or not (isinstance(values, list) and values
-                                          and all(isinstance(v, str) for v in values)):
-            problem(where, f"{target}: negative_if names where the sign is and the values that make the amount "
-                           f"negative, e.g. negative_if = {{ xpath = \"c:CdtDbtInd\", in = [\"DBIT\"] }}")
-            return
-        sign = _field_rule(section, f"{target}.negative_if", {k: v for k, v in negative.items() if k != "in"},
-                           date_format, where + ("negative_if",), problem, context, namespaces,
-                           targets={f"{target}.negative_if": "text"})
-        if sign is not None:
-            sign.required = True        # an amount whose direction is not said is not booked either way
-            rule.sign, rule.negative = sign, frozenset(values)
 
 
 def _parse_template(template: str) -> list[tuple[str, str | None]]:
