@@ -15,6 +15,7 @@ as they are read, so it is never kept.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
@@ -31,17 +32,40 @@ class XPathError(ValueError):
     """An XPath expression in a rules file does not compile."""
 
 
-def clark(name: str, namespaces: dict[str, str]) -> str:
+def canonical(namespaces: dict) -> dict[str, str]:
+    """[format] namespaces as XPath needs them: prefix → one URI (the first of a list).
+
+    A prefix may name a list of URIs, the versions of one standard
+    (`c = ["urn:…camt.053.001.02", …, "urn:…camt.053.001.08"]`): the parser reads
+    an element of any of them as if it were in the first one, so one set of XPaths
+    serves every version, and a version the list lacks is not read at all.
+    """
+    return {prefix: uri if isinstance(uri, str) else uri[0] for prefix, uri in namespaces.items()}
+
+
+def aliases(namespaces: dict) -> dict[str, str]:
+    """Every other URI of a listed prefix → the first one (see `canonical`)."""
+    return {other: uris[0] for uris in namespaces.values() if not isinstance(uris, str) for other in uris[1:]}
+
+
+_NOT_A_NAME = re.compile(r"[\[\]()@*=|'\"\s]")
+
+
+def clark(name: str, namespaces: dict) -> str:
     """'cbc:ID' → '{urn:…CommonBasicComponents-2}ID'; a name without prefix has no namespace."""
+    if _NOT_A_NAME.search(name):
+        raise XPathError(f"{name!r} is not an element name: record and skip name elements, one per step "
+                         f"(\"/c:Document/c:Stmt/c:Ntry\"), without filters, predicates or functions; "
+                         f"select among records with [[skip]], or read a nested element with [document] each")
     prefix, _, local = name.rpartition(":")
     if not prefix:
         return local
     if prefix not in namespaces:
         raise XPathError(f"prefix {prefix!r} is not declared in [format] namespaces")
-    return f"{{{namespaces[prefix]}}}{local}"
+    return f"{{{canonical(namespaces)[prefix]}}}{local}"
 
 
-def record_paths(spec, namespaces: dict[str, str]) -> set[tuple[str, ...]]:
+def record_paths(spec, namespaces: dict) -> set[tuple[str, ...]]:
     """`record = "/a:Root/b:Item"` (or a list of such paths) → tuples of Clark names."""
     paths = set()
     for path in [spec] if isinstance(spec, str) else spec:
@@ -51,7 +75,7 @@ def record_paths(spec, namespaces: dict[str, str]) -> set[tuple[str, ...]]:
     return paths
 
 
-def compile_xpath(expression: str, namespaces: dict[str, str]) -> Callable[[etree._Element], list]:
+def compile_xpath(expression: str, namespaces: dict) -> Callable[[etree._Element], list]:
     """An XPath evaluator for the rules: node → the list of values it selects.
 
     Elements give their text content, attributes and text() their string; a
@@ -59,7 +83,7 @@ def compile_xpath(expression: str, namespaces: dict[str, str]) -> Callable[[etre
     floats, so money must be selected as elements, never summed by sum().
     """
     try:
-        xpath = etree.XPath(expression, namespaces=namespaces)
+        xpath = etree.XPath(expression, namespaces=canonical(namespaces))
     except etree.XPathSyntaxError as e:
         raise XPathError(f"bad XPath {expression!r}: {e}") from None
 
@@ -78,6 +102,63 @@ def compile_xpath(expression: str, namespaces: dict[str, str]) -> Callable[[etre
     return evaluate
 
 
+XML_ELEMENT = "xml_element"     # a record's `fields` key holding its element as text (a rejects file)
+
+
+def xml_text(node, namespaces: dict | None = None) -> str:
+    """An element as XML text, as the file wrote it (for a rejects file): an element read under a
+    listed prefix's first URI (see `canonical`) is written with the URI its file declared."""
+    firsts = {uris[0]: uris for uris in (namespaces or {}).values() if not isinstance(uris, str)}
+    renamed = []
+    declared = set(node.nsmap.values())
+    for element in node.iter() if firsts else ():
+        tag = element.tag
+        if isinstance(tag, str) and tag.startswith("{"):
+            uri, _, local = tag[1:].partition("}")
+            original = next((u for u in firsts.get(uri, ())[1:] if u in declared), None)
+            if original is not None:
+                renamed.append((element, tag))
+                element.tag = f"{{{original}}}{local}"
+    try:
+        return etree.tostring(node, encoding="unicode", with_tail=False)
+    finally:
+        for element, tag in renamed:        # read on as the rules' XPaths expect
+            element.tag = tag
+
+
+def climbs(expression: str) -> int | None:
+    """How many levels the expression goes up from its context node before it goes down
+    (`../../c:Amt` → 2); None when it starts from outside any record (an absolute path, a
+    `parent::` or `ancestor::` axis). Predicates are not counted: a `..` inside `[…]` is
+    relative to the step it filters."""
+    outer, depth, quote = [], 0, None
+    for char in expression:            # the expression without string literals and predicates
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif depth == 0:
+            outer.append(char)
+    text = "".join(outer)
+    if re.search(r"\b(ancestor|ancestor-or-self|parent)::", text):
+        return None
+    most = 0
+    for part in re.split(r"[|(,]", text):
+        part = part.strip()
+        if part.startswith("/"):
+            return None
+        steps = 0
+        while part.startswith(".."):
+            steps += 1
+            part = part[2:].lstrip("/")
+        most = max(most, steps)
+    return most
+
+
 def text_of(item) -> str:
     """The text of one XPath result item: an element's text content, or the string itself."""
     if isinstance(item, etree._Element):
@@ -92,6 +173,7 @@ class XmlRecords:
 
     def __init__(self, stream: BinaryIO, options: dict, *, owns_stream: bool = True):
         namespaces = options.get("namespaces", {})
+        self._aliases = aliases(namespaces)
         try:
             self._paths = record_paths(options.get("record", []), namespaces)
             self._skip = {clark(name, namespaces) for name in options.get("skip", [])}
@@ -112,6 +194,8 @@ class XmlRecords:
                     if not stack:
                         _refuse_doctype(element)
                         einvoice.refuse_root(element.tag)
+                    if self._aliases:
+                        _alias(element, self._aliases)
                     stack.append(element.tag)
                     if not in_record and tuple(stack) in self._paths:
                         in_record = len(stack)
@@ -142,6 +226,15 @@ class XmlRecords:
     def close(self) -> None:
         if self._owns_stream:
             self._stream.close()
+
+
+def _alias(element, names: dict[str, str]) -> None:
+    """An element of a listed namespace version renamed into the prefix's first URI."""
+    tag = element.tag
+    if isinstance(tag, str) and tag.startswith("{"):
+        uri, _, local = tag[1:].partition("}")
+        if uri in names:
+            element.tag = f"{{{names[uri]}}}{local}"
 
 
 def _refuse_doctype(root) -> None:
@@ -178,10 +271,14 @@ def root_tag(path: Path) -> str | None:
 
 def record_roots(options: dict) -> set[str]:
     """The root elements a rules file's `record` paths start with."""
+    namespaces = options.get("namespaces", {})
     try:
-        return {path[0] for path in record_paths(options.get("record", []), options.get("namespaces", {}))}
+        roots = {path[0] for path in record_paths(options.get("record", []), namespaces)}
     except XPathError:
         return set()
+    for other, first in aliases(namespaces).items():      # every listed version's root too
+        roots |= {root.replace(f"{{{first}}}", f"{{{other}}}") for root in roots if root.startswith(f"{{{first}}}")}
+    return roots
 
 
 def open_records(path: Path, options: dict) -> XmlRecords:

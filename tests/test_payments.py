@@ -95,7 +95,8 @@ def test_payment_in_another_currency_is_refused(setup):
 
 
 def test_json_and_xlsx_payments_are_exact(setup):
-    """JSON decimals and Excel doubles arrive exactly as written (0.1 stays 0.1), dates from date cells."""
+    """JSON decimals and Excel doubles arrive exactly (0.1 is 0.1, never 0.1000000000000000055), stored to the
+    currency's minor unit (0.10 EUR), dates from date cells."""
     setup.drop_sample("cii-invoice-2026-118.xml")
     setup.drop("payments-a.json", json.dumps([
         {"id": "pi_1", "invoice": "2026-118", "paid_at": "2026-12-09", "amount": 0.1, "currency": "eur",
@@ -110,9 +111,9 @@ def test_json_and_xlsx_payments_are_exact(setup):
     assert result.returncode == 0, result.stdout
     payments = {p["external_ref"]: (p["amount"], p["paid_on"], p["method"])
                 for p in setup.rows("SELECT * FROM payments")}
-    assert payments == {"pi_1": ("0.10", "2026-12-09", "card"), "pi_2": ("99.9", "2026-12-10", None),
-                        "pi_3": ("100", "2026-12-11", None), "CHQ-1": ("0.1", "2026-12-12", "chèque"),
-                        "CHQ-2": ("99.9", "2026-12-13", "chèque")}
+    assert payments == {"pi_1": ("0.10", "2026-12-09", "card"), "pi_2": ("99.90", "2026-12-10", None),
+                        "pi_3": ("100.00", "2026-12-11", None), "CHQ-1": ("0.10", "2026-12-12", "chèque"),
+                        "CHQ-2": ("99.90", "2026-12-13", "chèque")}
     assert balance(setup, "2026-118") == {"amount_due": "300.00", "amount_paid": "300.00", "balance": "0.00",
                                          "payment_status": "paid"}
 

@@ -91,11 +91,22 @@ def _facts(fields: dict) -> str:
     return " ".join(str(fields[name]) for names in FACTS for name in names if fields.get(name) is not None)
 
 
+def _settles(outcome: dict) -> str:
+    """What a payment would do: each invoice it settles, the amount to it and the balance after."""
+    parts = [f"{a['amount']} to {a['invoice']} (balance after {a['balance_after']}, {a['status']})"
+             for a in outcome["allocations"]]
+    if outcome.get("unallocated"):
+        parts.append(f"{outcome['unallocated']} unallocated: a credit on customer {outcome.get('customer') or '?'}")
+    return f"{outcome['amount']}: " + "; ".join(parts)
+
+
 def render(report: DryRun) -> str:
     """The report as text for a person: one table of documents, then differences and errors."""
     rows = [("line", "outcome", "entity", "external ref", "number", "detail")]
     for o in report.outcomes:
         detail = o.get("reason") or (f"customer {o['customer']}" if o.get("customer") else "")
+        if "allocations" in o:
+            detail = _settles(o)
         detail = " ".join(filter(None, (report.facts.get(o["line"]), detail)))
         if o.get("extra"):
             detail = " ".join(filter(None, (detail, *(f"{k}={v!r}" for k, v in o["extra"].items()))))

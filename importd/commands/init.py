@@ -37,11 +37,13 @@ routes = [
   { match = "payments*.csv",      rules = "rules/payments.toml" },
   { match = "payments*.json",     rules = "rules/payments-json.toml" },
   { match = "payments*.xlsx",     rules = "rules/payments-xlsx.toml" },
-  # E-invoices (EN 16931): an XML file goes to the rules whose record is its root
-  # element — UBL Invoice/CreditNote or CII CrossIndustryInvoice — whatever its name;
-  # a PDF is read as Factur-X / ZUGFeRD (CII inside).
+  { match = "unified_payments*.csv", rules = "rules/stripe-payments.toml" },   # Stripe's payments export
+  # E-invoices (EN 16931) and bank statements: an XML file goes to the rules whose record
+  # is its root element — UBL Invoice/CreditNote, CII CrossIndustryInvoice or an ISO 20022
+  # camt.053 Document — whatever its name; a PDF is read as Factur-X / ZUGFeRD (CII inside).
   { match = "*.xml",              rules = "rules/ubl-invoice.toml" },
   { match = "*.xml",              rules = "rules/cii-invoice.toml" },
+  { match = "*.xml",              rules = "rules/camt053-payments.toml" },
   { match = "*.pdf",              rules = "rules/facturx-invoice.toml" },
 ]
 """

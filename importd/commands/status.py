@@ -39,6 +39,7 @@ def report(config: Config, store: Store) -> dict:
         "rejected": _rejected(config, store),
         "last_files": [_last_file(row) for row in store.last_files()],
         "counters": [dict(row) for row in store.counters()],
+        "payments": store.payment_figures(),
     }
 
 
@@ -80,6 +81,7 @@ def render(data: dict) -> str:
         out.append(f"check {r['check']} reports without refusing for source {r['source']}: {r['documents']} "
                    f"document(s) in {r['files']} file(s) it would refuse ({codes}; last: {r['last_file']}); "
                    f"see them: `importd check --replay {r['source']}`; turn it on: {r['opt_in']}")
+    out += _payment_lines(data.get("payments") or {})
     if data["last_files"]:
         out.append("\nlast files:")
         for f in data["last_files"]:
@@ -91,6 +93,25 @@ def render(data: dict) -> str:
         out.append("\ncounters:")
         out += [f"  {c['series']:<12} {c['scope']:<24} {c['last_value']}" for c in data["counters"]]
     return "\n".join(out)
+
+
+def _payment_lines(figures: dict) -> list[str]:
+    """Invoices paid too much or too little, and money no invoice took (a credit on the customer)."""
+    totals, credits = figures.get("totals") or {}, figures.get("credits") or []
+    if not totals and not credits:
+        return []
+    out = ["\npayments:"]
+    for status, what in (("partially_paid", "still owed"), ("overpaid", "paid too much")):
+        if status in totals:
+            t = totals[status]
+            amount = t["balance"].lstrip("-")
+            out.append(f"  {status:<15} {t['count']} invoice(s), {amount} {what}")
+    for i in figures.get("invoices") or []:
+        out.append(f"    {i['number']} ({i['external_ref']}, {i['customer_code'] or '-'}): due {i['amount_due']},"
+                   f" paid {i['amount_paid']}, balance {i['balance']} {i['currency'] or ''}".rstrip())
+    for c in credits:
+        out.append(f"  unallocated credit: customer {c['customer'] or '?'} {c['amount']}")
+    return out
 
 
 def _service_line(service: dict) -> str:

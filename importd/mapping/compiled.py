@@ -53,8 +53,9 @@ def compile_section(rules: Rules, name: str, access: str, index: dict[str, int])
     body = []
     rules_of = rules.sections.get(name, ())
     for i, rule in enumerate(rules_of):
-        body += _field_code(i, rule, access, index, rules.decimal_comma, namespace,
-                            CACHED_CUSTOMER_VALUES if name == "customer" else CACHED_VALUES)
+        cached = CACHED_CUSTOMER_VALUES if name == "customer" else CACHED_VALUES
+        body += _field_code(i, rule, access, index, rules.decimal_comma, namespace, cached)
+        body += _arithmetic_code(i, rule, access, index, rules.decimal_comma, namespace, cached)
     extras = any(rule.extra for rule in rules_of)
     code = "\n".join(["def section(source, line, warnings):",
                       "    out = {}",
@@ -107,6 +108,30 @@ def _field_code(i: int, rule: FieldRule, access: str, index: dict[str, int], dec
         code += ["        else:", *fill]
     elif rule.required:
         code += ["        else:", "            raise missing()"]
+    return code
+
+
+def _arithmetic_code(i: int, rule: FieldRule, access: str, index: dict[str, int], decimal_comma: bool,
+                     namespace: dict, cached: int) -> list[str]:
+    """`subtract` and `negative_if`: the helper values read like fields, then applied to the amount.
+
+    An amount that is empty stays empty (its own `required` says whether that is an error);
+    an empty subtracted amount counts as 0.
+    """
+    if not rule.minus and rule.sign is None:
+        return []
+    target = repr(rule.target)
+    code = []
+    for k, minus in enumerate(rule.minus):
+        code += _field_code(f"{i}_minus{k}", minus, access, index, decimal_comma, namespace, cached)
+        code += [f"        minus = out.pop({minus.target!r}, None)",
+                 f"        if minus is not None and {target} in out:",
+                 f"            out[{target}] = out[{target}] - minus"]
+    if rule.sign is not None:
+        code += _field_code(f"{i}_sign", rule.sign, access, index, decimal_comma, namespace, cached)
+        namespace[f"negative_{i}"] = rule.negative
+        code += [f"        if out.pop({rule.sign.target!r}, None) in negative_{i} and {target} in out:",
+                 f"            out[{target}] = -out[{target}]"]
     return code
 
 

@@ -7,12 +7,15 @@ from datetime import date
 from itertools import chain, islice
 from typing import Callable, Iterable, Iterator
 
+from lxml import etree
+
 from importd.errors import FileRejected
 from importd.mapping.compiled import DICT, ROW, XML, Plan, plan_for
 from importd.mapping.rules import Rules
 from importd.mapping.skips import skip_by_fields, skip_by_record
 from importd.model import LINE_SECTIONS, Document
 from parsers import Record, Row
+from parsers.xml import XML_ELEMENT, xml_text
 
 
 def check_columns(rules: Rules, columns: list[str] | None) -> None:
@@ -34,15 +37,17 @@ def map_records(records: Iterable[Record], rules: Rules) -> Iterator[Document]:
         return
     plan, source_of = _plan(rules, first)
     records = chain((first,), records)
+    if first.node is not None and rules.atomicity == "document":
+        records = _kept_as_text(records, rules.options.get("namespaces"))
     if rules.kind in ("customer", "product", "payment"):
         section = plan.section(rules.kind)
         skips, moment = rules.skips, _moment_reader(rules, first)
-        for record in records:
-            doc = Document(rules.kind, record.line, {}, last_line=record.line, records=[record])
+        for record, line, source in _items(records, rules, source_of):
+            doc = Document(rules.kind, line, {}, last_line=line, records=[record])
             if skips:
                 doc.skip = skip_by_record(skips, record)
             try:
-                doc.fields = section(source_of(record), record.line, doc.warnings)
+                doc.fields = section(source, line, doc.warnings)
             except FileRejected as error:
                 _document_failed(rules, doc, error)
             if skips:
@@ -174,6 +179,42 @@ def _in_order(window: list[Document], days: list[str], time_of_day: Callable | N
             elif time_of_day(later) < time_of_day(earlier):
                 return False
     return True
+
+
+def _items(records: Iterable[Record], rules: Rules, source_of) -> Iterator[tuple]:
+    """(record, line, what its fields read): one per record, or with `[document] each` one per
+    nested element (a bank entry's transactions), each read where it is so its XPaths can go up
+    to the record. A record without any is one item: an empty element of that path, added to it."""
+    steps = rules.each_steps
+    if not steps:
+        for record in records:
+            yield record, record.line, source_of(record)
+        return
+    for record in records:
+        node = record.node
+        nested = [node]
+        for step in steps:
+            nested = [child for parent in nested for child in parent if child.tag == step]
+        if not nested:
+            nested = [_placeholder(node, steps)]
+        for element in nested:
+            yield record, element.sourceline or record.line, element
+
+
+def _placeholder(node, steps: tuple):
+    """The elements of `steps` under `node`, made where missing (empty): a record with no nested
+    element is one, whose own XPaths find nothing and whose `..` steps reach the record."""
+    for step in steps:
+        child = next((c for c in node if c.tag == step), None)
+        node = child if child is not None else etree.SubElement(node, step)
+    return node
+
+
+def _kept_as_text(records: Iterable[Record], namespaces: dict | None) -> Iterator[Record]:
+    """XML records kept as text while they are whole, for a rejects file (the stream drops them)."""
+    for record in records:
+        record.fields = {XML_ELEMENT: xml_text(record.node, namespaces)}
+        yield record
 
 
 def _plan(rules: Rules, first) -> tuple[Plan, Callable]:

@@ -41,6 +41,10 @@ class FieldRule:
     doubts: bool = False                        # may keep a doubtful value with a warning (a phone, not strict)
     extra: bool = False                         # a custom field: kept in the section's `extra` JSON
     sums: bool = False                          # XML: the exact sum of every node the xpath selects
+    find_all: re.Pattern | None = None          # every match of this regex, in order, joined by a space
+    minus: list = field(default_factory=list)   # amounts subtracted from this one (FieldRules)
+    sign: "FieldRule | None" = None             # where the direction is said (negative_if)
+    negative: frozenset = frozenset()           # the sign's values that make the amount negative
 
     def correspond(self, text: str) -> str:
         """Extract, transform and look up `text`; ValueRejected when it does not correspond."""
@@ -49,6 +53,13 @@ class FieldRule:
             if not match:
                 raise ValueRejected("unknown_value", f"{text!r} does not match {self.pattern.pattern!r}")
             text = match.group(1).strip()
+        if self.find_all is not None:
+            found = dict.fromkeys(m.group(m.re.groups and 1).strip() for m in self.find_all.finditer(text))
+            found.pop("", None)
+            if not found:
+                raise ValueRejected("unknown_value", f"{text!r} holds nothing like {self.find_all.pattern!r}",
+                                    hint="check the field's find_all pattern against the text")
+            text = " ".join(found)
         doubt = None
         for transform in self.transforms:
             try:
@@ -72,7 +83,10 @@ class FieldRule:
 
     @property
     def columns(self) -> set[str]:
-        return {col for template in self.templates for _, col in template if col is not None}
+        own = {col for template in self.templates for _, col in template if col is not None}
+        for helper in (*self.minus, *([self.sign] if self.sign else [])):
+            own |= helper.columns
+        return own
 
     def text(self, raw) -> str:
         """The trimmed source text: the first template (or XPath) that gives a non-empty value.
@@ -138,6 +152,7 @@ class Rules:
     require_accounts: bool = False     # a line (or shipping) left with no account refuses the file
     version: int = RULES_VERSION       # rules_version: which release's meaning the file has (versions.py)
     check_modes: dict = field(default_factory=dict)   # check name → "enforce" | "report" (versions.py)
+    each_steps: tuple | None = None    # XML payments: the nested elements that are one payment each
     skips: list = field(default_factory=list)      # [[skip]]: records left out (importd.mapping.skips)
     header_only: bool = False          # [document] lines = "none": orders without lines
     warnings: list = field(default_factory=list)   # what `importd check` says of a valid file (a weak match key)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from importd.errors import ConfigError
 from importd.mapping.order_rules import load_order_checks
+from importd.mapping.payment_rules import payment_keys, stays_inside
 from importd.mapping.rules import FieldRule, Rules
 from importd.mapping.skips import load_skips
 from importd.mapping.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
@@ -16,7 +17,7 @@ from importd.mapping.versions import check_modes, load_version
 from importd.model import EXTRA, KINDS, LINE_SECTIONS, TARGETS
 from importd.tomlfile import TomlFile
 from parsers import FORMATS
-from parsers.xml import XPathError, compile_xpath, record_paths
+from parsers.xml import XPathError, clark, compile_xpath, record_paths
 
 FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format",
                "namespaces", "record", "skip", "sheet", "max_unzipped_mb"}
@@ -24,9 +25,10 @@ XML_PARSERS = ("xml", "facturx")
 NO_LINES = "none"       # [document] lines = "none": orders of a header only (totals, no lines)
 DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "missing_product", "atomicity",
                  "chronology", "park_timeout_hours", "default_region", "lines", "shared_key",
-                 "snapshot", "snapshot_max_absent", "require_accounts", "states"}
+                 "snapshot", "snapshot_max_absent", "require_accounts", "states", "each"}
 FIELD_KEYS = {"column", "template", "value", "xpath", "default", "required", "transform", "format", "map",
-              "extract", "on_unknown", "priority", "strict", "sum"}
+              "extract", "on_unknown", "priority", "strict", "sum", "find_all", "subtract", "negative_if"}
+SOURCE_KEYS = ("column", "template", "value", "xpath")
 CHOICES = {   # [document] key → (allowed values, default)
     "missing_customer": (("create", "park", "reject"), "create"),
     "missing_product": (("ignore", "create", "park", "reject"), "ignore"),
@@ -141,6 +143,23 @@ def load_rules(path: Path) -> Rules:
             except XPathError as e:
                 problem(("document", "lines"), str(e))
 
+    each, each_steps = doc.get("each"), None
+    if each is not None:
+        if not (isinstance(each, str) and kind == "payment" and parser in XML_PARSERS):
+            problem(("document", "each"), "each is for XML payment files: the path, relative to the record, of "
+                                          "the elements that are one payment each, e.g. each = \"c:NtryDtls/c:TxDtls\"")
+        else:
+            try:
+                each_steps = tuple(clark(step, namespaces) for step in each.strip().split("/"))
+            except XPathError as e:
+                problem(("document", "each"), f"each: {e}")
+    # How far up an XPath may go and stay inside its record: a payment's fields from the
+    # elements of `each` up to the record; a line's up to its document.
+    context["climb"] = {"payment": len(each_steps or ()),
+                        **{s: _depth(lines) for s in LINE_SECTIONS.values()}}
+    context["each"] = each
+    context["xml"] = parser in XML_PARSERS
+
     sections: dict[str, list[FieldRule]] = {}
     for section in KINDS.get(kind, ()):
         table = _table(data, section, problem)
@@ -171,7 +190,8 @@ def load_rules(path: Path) -> Rules:
                  sections=sections, lines=lines, select_lines=select_lines, snapshot=snapshot is True,
                  snapshot_max_absent=share, order_checks=order_checks, require_accounts=require_accounts is True,
                  version=version, check_modes=check_modes(data, version, kind),
-                 skips=skips, states=states, header_only=header_only, warnings=warnings, **choices)
+                 each_steps=each_steps, skips=skips, states=states, header_only=header_only,
+                 warnings=warnings, **choices)
 
 
 def _todos(value, where: tuple = ()) -> list[tuple[tuple, str]]:
@@ -208,6 +228,13 @@ def _states(states, kind: str | None, sections: dict, problem) -> tuple[str, ...
     return tuple(states)
 
 
+def _depth(lines) -> int:
+    """The steps of `[document] lines` (its deepest alternative): how far a line's XPath may climb."""
+    if not isinstance(lines, str):
+        return 0
+    return max(len([s for s in part.strip().split("/") if s]) for part in lines.split("|"))
+
+
 def _table(data: dict, name: str, problem) -> dict:
     table = data.get(name, {})
     if not isinstance(table, dict):
@@ -224,9 +251,12 @@ def _unknown(table: dict, known: set[str], where: tuple, problem) -> None:
 def _namespaces(fmt: dict, parser: str, problem) -> dict[str, str]:
     """[format] namespaces (prefix → URI) and, for XML, a valid `record` path."""
     namespaces = fmt.get("namespaces", {})
-    if not (isinstance(namespaces, dict) and all(isinstance(v, str) for v in namespaces.values())):
-        problem(("format", "namespaces"), "namespaces is a table of prefix = \"URI\", "
-                                          "e.g. namespaces = { cbc = \"urn:…CommonBasicComponents-2\" }")
+    if not (isinstance(namespaces, dict) and all(
+            isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(u, str) for u in v))
+            for v in namespaces.values())):
+        problem(("format", "namespaces"), "namespaces is a table of prefix = \"URI\" (or a list of URIs, the "
+                                          "versions of one standard, read alike), e.g. namespaces = "
+                                          "{ cbc = \"urn:…CommonBasicComponents-2\" }")
         return {}
     if parser in XML_PARSERS:
         try:
@@ -280,7 +310,7 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
         return None
     _unknown(spec, FIELD_KEYS, where, problem)
     rule = FieldRule(target=target, type=targets[target], required=bool(spec.get("required", False)))
-    sources = [k for k in ("column", "template", "value", "xpath") if k in spec]
+    sources = [k for k in SOURCE_KEYS if k in spec]
     if len(sources) != 1:
         problem(where, f"{target}: write exactly one of column, template, value or xpath")
         return None
@@ -288,6 +318,8 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
         try:
             xpaths = spec["xpath"] if isinstance(spec["xpath"], list) else [spec["xpath"]]
             rule.xpaths = [compile_xpath(x, namespaces or {}) for x in xpaths]
+            for x in xpaths:
+                stays_inside(x, section, target, context, where, problem)
         except (XPathError, TypeError) as e:
             problem(where, f"{target}: {e}")
         if spec.get("sum", False) is not False:
@@ -296,6 +328,9 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
             rule.sums = True
     elif "column" in spec:
         rule.templates = [[("", spec["column"])]]
+    elif "template" in spec and context.get("xml"):
+        problem(where, f"{target}: a template joins columns, and an XML record has none — read XML with "
+                       f"xpath (several values joined: xpath = \"concat(c:A, ' ', c:B)\")")
     elif "template" in spec:
         templates = spec["template"] if isinstance(spec["template"], list) else [spec["template"]]
         try:
@@ -352,6 +387,7 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
                            f"(or date_format in [format])")
     elif "format" in spec:
         problem(where, f"{target}: format only applies to dates")
+    payment_keys(rule, section, target, spec, date_format, where, problem, context, namespaces, _field_rule)
     return rule
 
 
@@ -359,7 +395,8 @@ def _parse_template(template: str) -> list[tuple[str, str | None]]:
     parts = []
     for literal, column, spec, conversion in string.Formatter().parse(template):
         if spec or conversion:
-            raise ValueError(f"{{{column}}} takes no format spec")
+            raise ValueError(f"{{{column}{':' + spec if spec else ''}}} is not a column name: a template names "
+                             f"columns only, with no format spec (an XML field reads an xpath)")
         parts.append((literal, column if column is not None else None))
     if not any(col for _, col in parts):
         raise ValueError("it names no column")

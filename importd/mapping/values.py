@@ -195,8 +195,13 @@ _WIDE = Context(prec=60)     # a product of two values in range (< 10^32) still 
 _QUANTA: dict[str | None, Decimal] = {}   # currency as written → its minor unit (Decimal("0.01"))
 
 
+def minor_unit(currency: str | None) -> int:
+    """The decimal places of the currency's minor unit (ISO 4217): 2 for EUR, 0 for JPY, 3 for KWD."""
+    return _MINOR_UNITS.get((currency or "").upper(), 2)
+
+
 def _quantum(currency: str | None) -> Decimal:
-    places = _MINOR_UNITS.get((currency or "").upper(), 2)
+    places = minor_unit(currency)
     quantum = Decimal(1).scaleb(-places)
     if len(_QUANTA) < 1024:
         _QUANTA[currency] = quantum

@@ -18,6 +18,7 @@ from decimal import Decimal
 from importd.errors import FileRejected, Hold
 from importd.mapping.accounts import check_accounts, from_catalogue
 from importd.model import Document
+from importd.resolve.allocation import allocate, paid, split_refs, to_minor_unit
 from importd.resolve.invoice_checks import check_invoice
 from importd.resolve.invoice_types import kind_of
 from importd.resolve.resolve import Plan, Resolver, _outcome
@@ -33,6 +34,7 @@ class InvoicePlan(Plan):
     invoices: list[dict] = field(default_factory=list)
     invoice_lines: list[dict] = field(default_factory=list)
     payments: list[dict] = field(default_factory=list)
+    allocations: list[dict] = field(default_factory=list)        # payment → invoice, amount, balance after
     balances: dict[str, tuple] = field(default_factory=dict)     # number → (paid, balance, status)
     released: list[int] = field(default_factory=list)            # parked_records ids now booked
 
@@ -42,7 +44,7 @@ def apply_invoice_plan(store, plan: InvoicePlan) -> None:
     if plan.invoices:
         store.insert_invoices(plan.invoices, plan.invoice_lines)
     if plan.payments:
-        store.insert_payments(plan.payments)
+        store.insert_payments(plan.payments, plan.allocations)
     for number, (paid, balance, status) in plan.balances.items():
         store.set_invoice_balance(number, paid, balance, status)
     for parked_id in plan.released:
@@ -102,14 +104,17 @@ class InvoiceResolver(Resolver):
                 continue                  # already booked: a payment is never booked twice
             payment = Document.from_json(parked["payload"])
             try:
-                self._book(payment.fields, invoice, plan, parked["source"], parked["file_id"],
+                invoices, missing = self._invoices_named(payment, plan, arriving=invoice)
+                if missing:
+                    continue              # it names another invoice still missing: the parked sweep waits
+                self._book(payment.fields, invoices, plan, parked["source"], parked["file_id"],
                            payment.digest())
             except FileRejected:
                 continue                  # its own fault: the parked sweep quarantines it with the reason
             plan.released.append(parked["id"])
             plan.outcomes.append({"entity": "payment", "external_ref": parked["external_id"],
                                   "number": plan.payments[-1]["number"], "outcome": "released",
-                                  "line": None})
+                                  "line": None, **_allocated(plan)})
 
     # -- payments ---------------------------------------------------------------------------
 
@@ -130,20 +135,43 @@ class InvoiceResolver(Resolver):
                                    hint="a person decides which version is right: `importd parked list`")
             plan.outcomes.append(_outcome(doc, "", "duplicate"))
             return
-        invoice = self._find_invoice(doc, plan)
-        if invoice is None:
-            ref = (f"{fields['invoice_issuer']}/{fields['invoice_ref']}" if fields.get("invoice_issuer")
-                   else fields["invoice_ref"])
+        if fields.get("amount") == ZERO:
+            plan.outcomes.append(_outcome(doc, "", "skipped", reason="amount 0.00: no money moved"))
+            return
+        invoices, missing = self._invoices_named(doc, plan)
+        if missing:
+            issuer = fields.get("invoice_issuer")
+            ref = f"{issuer}/{missing[0]}" if issuer else missing[0]
             raise Hold(_waiting(ref), f"invoice {ref!r} is not there yet")
-        self._book(fields, invoice, plan, self.source, self.file_id, digest)
-        plan.outcomes.append(_outcome(doc, plan.payments[-1]["number"], "created"))
+        self._book(fields, invoices, plan, self.source, self.file_id, digest)
+        plan.outcomes.append({**_outcome(doc, plan.payments[-1]["number"], "created"), **_allocated(plan)})
 
-    def _find_invoice(self, doc: Document, plan: InvoicePlan) -> dict | None:
+    def _invoices_named(self, doc: Document, plan: InvoicePlan,
+                        arriving: dict | None = None) -> tuple[list[dict], list[str]]:
+        """The invoices a payment names (the whole reference, else each of its space-separated
+        references) and the references not found; `arriving` is an invoice of this transaction."""
         ref, issuer = doc.fields.get("invoice_ref"), doc.fields.get("invoice_issuer")
         if not ref:
             raise FileRejected("missing_value", f"line {doc.line}: payment {doc.external_ref!r} names no invoice",
                                line=doc.line, field="payment.invoice_ref", rule=self.rules.name,
                                hint="map invoice_ref to the column with the invoice number")
+        whole = self._find_invoice(doc, ref, issuer, plan, arriving)
+        if whole is not None or len(refs := split_refs(ref)) < 2:
+            return ([whole], []) if whole is not None else ([], [ref])
+        found, missing = {}, []
+        for one in refs:
+            invoice = self._find_invoice(doc, one, issuer, plan, arriving)
+            if invoice is None:
+                missing.append(one)
+            else:
+                found.setdefault(invoice["number"], invoice)
+        return list(found.values()), missing
+
+    def _find_invoice(self, doc: Document, ref: str, issuer: str | None, plan: InvoicePlan,
+                      arriving: dict | None) -> dict | None:
+        if arriving is not None and ref in (arriving["number"], arriving["external_ref"]) and (
+                not issuer or arriving.get("seller_id") == issuer):
+            return arriving
         found = [i for i in self.store.invoices_by_ref(ref) if not issuer or i["seller_id"] == issuer]
         if len(found) > 1:
             raise FileRejected("ambiguous_invoice",
@@ -158,23 +186,34 @@ class InvoiceResolver(Resolver):
             invoice["amount_paid"] = str(plan.balances[invoice["number"]][0])
         return invoice
 
-    def _book(self, fields: dict, invoice: dict, plan: InvoicePlan, source: str, file_id: int,
+    def _book(self, fields: dict, invoices: list[dict], plan: InvoicePlan, source: str, file_id: int,
               digest: str) -> None:
-        """Number the payment, write it, move the invoice's balance."""
-        currency = fields.get("currency") or invoice["currency"]
-        if currency != invoice["currency"]:
-            raise FileRejected("currency_mismatch",
-                               f"payment {fields.get('external_ref')!r} is in {currency}, invoice "
-                               f"{invoice['number']} in {invoice['currency']}",
-                               field="payment.currency", rule=self.rules.name,
-                               hint="a payment is booked in its invoice's currency")
+        """Number the payment, share it among its invoices, write it, move their balances."""
+        currency = fields.get("currency") or invoices[0]["currency"]
+        for invoice in invoices:
+            if currency != invoice["currency"]:
+                raise FileRejected("currency_mismatch",
+                                   f"payment {fields.get('external_ref')!r} is in {currency}, invoice "
+                                   f"{invoice['number']} in {invoice['currency']}",
+                                   field="payment.currency", rule=self.rules.name,
+                                   hint="a payment is booked in its invoice's currency")
+        amount = to_minor_unit(fields["amount"], currency)
+        shares, left = allocate(amount, invoices)
         number = self.numbering.next("payment", on=fields.get("paid_on"))
-        plan.payments.append({**fields, "number": number, "source": source, "invoice_number": invoice["number"],
-                              "currency": currency, "file_id": file_id})
-        paid = Decimal(invoice.get("amount_paid") or 0) + fields["amount"]
-        invoice["amount_paid"] = str(paid)
-        _set_balance(invoice, paid)
-        plan.balances[invoice["number"]] = (paid, invoice["balance"], invoice["payment_status"])
+        first = shares[0].invoice if shares else invoices[0]
+        plan.payments.append({**fields, "amount": amount, "number": number, "source": source,
+                              "invoice_number": first["number"], "currency": currency, "file_id": file_id,
+                              "customer_code": first.get("customer_code"),
+                              "unallocated": str(left) if left else None})
+        for share in shares:
+            invoice = share.invoice
+            now_paid = paid(invoice) + share.amount
+            invoice["amount_paid"] = str(now_paid)
+            _set_balance(invoice, now_paid)
+            plan.balances[invoice["number"]] = (now_paid, invoice["balance"], invoice["payment_status"])
+            plan.allocations.append({"payment_number": number, "invoice_number": invoice["number"],
+                                     "amount": str(share.amount), "balance_after": str(invoice["balance"]),
+                                     "status_after": invoice["payment_status"]})
         self.find.remember_ref("payment", fields["external_ref"], number, digest)
         plan.refs.append((source, "payment", fields["external_ref"], number, digest, file_id))
 
@@ -193,6 +232,23 @@ class InvoiceResolver(Resolver):
                            line=doc.line, field="external_ref", rule=self.rules.name, number=known[0],
                            hint="held for a person: a numbered document is never changed by an import; "
                                 "correct it in the management program")
+
+
+def _allocated(plan: InvoicePlan) -> dict:
+    """What the last payment booked did, for its outcome (ack, `importd check`): each invoice
+    it went to with the amount and the balance after, and what was left unallocated."""
+    payment = plan.payments[-1]
+    shares = []
+    for a in reversed(plan.allocations):          # its own are the last ones
+        if a["payment_number"] != payment["number"]:
+            break
+        shares.insert(0, {"invoice": a["invoice_number"], "amount": a["amount"],
+                          "balance_after": a["balance_after"], "status": a["status_after"]})
+    out = {"amount": str(payment["amount"]), "allocations": shares}
+    if payment.get("unallocated"):
+        out["unallocated"] = payment["unallocated"]
+        out["customer"] = payment.get("customer_code")
+    return out
 
 
 def _identity(doc: Document) -> str:

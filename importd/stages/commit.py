@@ -25,8 +25,7 @@ from importd.resolve.numbering import Numbering
 from importd.resolve.resolve import Plan, Resolver
 from importd.stages.rejects import Rejects
 from importd.stages.snapshot import apply_snapshot
-from importd.store import rooms
-from importd.store import Store, now
+from importd.store import Store, now, rooms
 
 BATCH = 500
 MAX_LISTED = 1000      # rejected documents listed in the ledger summary

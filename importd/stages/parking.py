@@ -23,8 +23,7 @@ from importd.model import Document
 from importd.resolve.numbering import Numbering
 from importd.stages.commit import apply_plan, resolver_for
 from importd.stages.settle import quarantine_path
-from importd.store import rooms
-from importd.store import Store
+from importd.store import Store, rooms
 
 
 def release(config: Config, store: Store, logger, *, include_review: bool = False) -> dict[str, int]:

@@ -22,11 +22,10 @@ from importd.faults import TRANSIENT
 from importd.mapping.mapping import check_columns, map_records
 from importd.stages.commit import commit_file
 from importd.stages.rejects import Rejects
-from importd.store import rooms
 from parsers import xml as xml_parser
 from importd.stages.settle import (archive_path, drop_ack_lines, mark_settled, open_ack_lines, quarantine_path,
                             rejects_path, settle)
-from importd.store import FINAL_STATES, Store
+from importd.store import FINAL_STATES, Store, rooms
 
 
 SHOWN_PROCESSING = 1 << 20     # bytes: a file this large shows as "processing" in status while it imports

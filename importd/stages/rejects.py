@@ -4,8 +4,9 @@ sender wrote them, so that a person fixes them and drops the file again.
 For delimited text it is the source's own lines, copied as they were: the header, then each
 rejected record's lines (a quoted value may span several), in file order, in the file's
 encoding (with its byte-order mark, if it had one), delimiter, quoting and line ends — the
-rules that read the file read it back unchanged. Other formats (XML, JSON, XLSX) have no
-lines to copy: each record is written as one JSON object on a CSV row, for a person to read.
+rules that read the file read it back unchanged. For XML it is the refused elements as they
+were, in one `<rejects>` root: an XML file to fix and send again. Other formats (JSON, XLSX)
+have no lines to copy: each record is written as one JSON object on a CSV row, for a person to read.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import parsers
 from importd.model import Document
 from parsers.textio import decoded_lines
+from parsers.xml import XML_ELEMENT
 
 
 class Rejects:
@@ -34,20 +36,31 @@ class Rejects:
         if self.parser == "csv" and self.source is not None:
             self._starts.update(record.line for record in doc.records)
             return
+        xml = any(XML_ELEMENT in record.fields for record in doc.records)
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "w", encoding="utf-8", newline="")
             self._writer = csv.writer(self._file)
-            if self.columns:
+            self._written: set[int] = set()
+            self._closing = ""
+            if xml:
+                self._file.write('<?xml version="1.0" encoding="UTF-8"?>\n<rejects>\n')
+                self._closing = "</rejects>\n"
+            elif self.columns:
                 self._writer.writerow(self.columns)
         for record in doc.records:
-            if self.columns:
+            if xml:
+                if id(record) not in self._written:       # one entry, two refused transactions: written once
+                    self._written.add(id(record))
+                    self._file.write(record.fields.get(XML_ELEMENT, "").strip() + "\n")
+            elif self.columns:
                 self._writer.writerow([record.fields.get(c, "") for c in self.columns])
             else:
                 self._writer.writerow([json.dumps(record.fields, default=str, ensure_ascii=False)])
 
     def close(self) -> None:
         if self._file is not None:
+            self._file.write(self._closing)
             self._file.close()
         if self._starts:
             try:

@@ -25,8 +25,7 @@ from importd.mapping.rules_loader import load_rules
 from importd.model import Document
 from importd.resolve.numbering import Numbering
 from importd.stages.commit import apply_plan, resolver_for
-from importd.store import rooms
-from importd.store import Store, now
+from importd.store import Store, now, rooms
 
 CHOICES = ("incoming", "stored")
 

@@ -135,10 +135,16 @@ def _make(folder: Path, made: set[Path]) -> None:
 
 
 def _rejects_targets(config: Config, source: str, name: str, file_id: int) -> tuple[Path, Path]:
-    """Where a file's rejects may go: `<name>` in quarantine (+ .rejects.csv, .error.json), or
+    """Where a file's rejects may go: `<name>` in quarantine (+ .rejects.csv or .rejects.xml, .error.json), or
     `<name>~<id>` when another file of that name is there."""
     base = config.quarantine / source / fs_name(name)
     return base, base.with_name(f"{base.stem}~{file_id}{base.suffix}")
+
+
+def rejects_suffix(name: str) -> str:
+    """An XML file's rejects are XML (its refused elements), so it is dropped again as one; the
+    others' are delimited text."""
+    return ".rejects.xml" if name.lower().endswith(".xml") else ".rejects.csv"
 
 
 def _sidecar_id(target: Path) -> int | None:
@@ -149,10 +155,10 @@ def _sidecar_id(target: Path) -> int | None:
 
 
 def rejects_file(config: Config, source: str, name: str, file_id: int) -> Path | None:
-    """The `.rejects.csv` where a file's rejected documents wait in quarantine; None once it is
+    """The `.rejects.csv` (`.rejects.xml`) where a file's rejected documents wait in quarantine; None once it is
     gone (fixed and dropped into an inbox again, or moved away)."""
     for target in _rejects_targets(config, source, name, file_id):
-        rejects = target.with_name(target.name + ".rejects.csv")
+        rejects = target.with_name(target.name + rejects_suffix(name))
         if rejects.exists() and _sidecar_id(target) == file_id:
             return rejects
     return None
@@ -184,11 +190,11 @@ def _settle_rejects(config: Config, row, summary: dict, rejects: Path) -> None:
     listed = summary.get("rejected", [])
     write_atomic(target.with_name(target.name + ".error.json"), {
         "code": "rejected_documents", "message": f"{len(listed)} document(s) of the file were rejected; "
-        f"the others were imported", "rejects": target.name + ".rejects.csv", "documents": listed,
+        f"the others were imported", "rejects": target.name + rejects_suffix(row["name"]), "documents": listed,
         "file": row["name"], "sha256": row["sha256"], "received_at": row["received_at"], "file_id": row["id"],
         "hint": "fix the lines in the rejects file and drop it again"})
     if rejects.exists():
-        move_file(rejects, target.with_name(target.name + ".rejects.csv"))
+        move_file(rejects, target.with_name(target.name + rejects_suffix(row["name"])))
 
 
 def ack_lines_path(config: Config, file_id: int) -> Path:

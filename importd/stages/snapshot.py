@@ -14,8 +14,7 @@ from __future__ import annotations
 import json
 
 from importd.mapping.rules import Rules
-from importd.store import rooms
-from importd.store import Store, now
+from importd.store import Store, now, rooms
 
 SHOWN = 10      # references named in the log line
 

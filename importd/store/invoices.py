@@ -6,7 +6,12 @@ import sqlite3
 from decimal import Decimal
 
 from importd.store.queries import rows_in
-from importd.store.schema import INVOICE_COLUMNS, INVOICE_LINE_COLUMNS, PAYMENT_COLUMNS
+from importd.store.schema import ALLOCATION_COLUMNS, INVOICE_COLUMNS, INVOICE_LINE_COLUMNS, PAYMENT_COLUMNS
+
+
+def _text(value):
+    """Decimals as their exact text (`0.10`), whatever the backend's adapter would make of them."""
+    return str(value) if isinstance(value, Decimal) else value
 
 
 class InvoiceStore:
@@ -34,15 +39,23 @@ class InvoiceStore:
 
     def invoices_by_ref(self, ref: str) -> list[dict]:
         """Invoices whose number (ours) or external reference (the issuer's) is `ref`."""
+        columns = "number, external_ref, seller_id, currency, amount_due, amount_paid, issue_date, customer_code"
         return [dict(row) for row in self.db.execute(
-            "SELECT number, external_ref, seller_id, currency, amount_due, amount_paid FROM invoices"
-            " WHERE number = ? UNION SELECT number, external_ref, seller_id, currency, amount_due, amount_paid"
+            f"SELECT {columns} FROM invoices WHERE number = ? UNION SELECT {columns}"
             " FROM invoices WHERE external_ref = ?", (ref, ref))]
 
-    def insert_payments(self, payments: list[dict]) -> None:
+    def insert_payments(self, payments: list[dict], allocations: list[dict] = ()) -> None:
         self.db.executemany(
             f"INSERT INTO payments ({', '.join(PAYMENT_COLUMNS)}) VALUES ({', '.join('?' * len(PAYMENT_COLUMNS))})",
-            [[p.get(c) for c in PAYMENT_COLUMNS] for p in payments])
+            [[_text(p.get(c)) for c in PAYMENT_COLUMNS] for p in payments])
+        if allocations:
+            self.db.executemany(
+                f"INSERT INTO payment_allocations ({', '.join(ALLOCATION_COLUMNS)})"
+                f" VALUES ({', '.join('?' * len(ALLOCATION_COLUMNS))})",
+                [[a.get(c) for c in ALLOCATION_COLUMNS] for a in allocations])
+
+    def payment_figures(self) -> dict:
+        return payment_figures(self.db)
 
     def set_invoice_balance(self, number: str, amount_paid: Decimal, balance: Decimal, status: str) -> None:
         self.db.execute("UPDATE invoices SET amount_paid = ?, balance = ?, payment_status = ? WHERE number = ?",
@@ -57,3 +70,30 @@ class InvoiceStore:
         marks = ",".join("?" * len(keys))
         return self.db.execute(f"SELECT * FROM parked_records WHERE waiting_for IN ({marks}) ORDER BY id",
                                keys).fetchall()
+
+
+LISTED = 20     # invoices and customers listed by name; the totals count them all
+
+
+def payment_figures(db) -> dict:
+    """Over- and under-paid invoices and the customers' unallocated credits, exact (summed here:
+    SQLite's SUM over TEXT goes through floating point). For status and the ops page."""
+    totals: dict[str, list] = {}
+    listed = []
+    for row in db.execute("SELECT number, external_ref, customer_code, currency, amount_due, amount_paid, balance,"
+                          " payment_status FROM invoices WHERE payment_status IN ('overpaid', 'partially_paid')"
+                          " ORDER BY number"):
+        total = totals.setdefault(row["payment_status"], [0, Decimal(0)])
+        total[0] += 1
+        total[1] += Decimal(row["balance"])
+        if len(listed) < LISTED:
+            listed.append(dict(row))
+    credits: dict[str, Decimal] = {}
+    for row in db.execute("SELECT customer_code, unallocated FROM payments WHERE unallocated IS NOT NULL"):
+        key = row["customer_code"] or ""
+        credits[key] = credits.get(key, Decimal(0)) + Decimal(row["unallocated"])
+    return {"totals": {status: {"count": count, "balance": str(balance)}
+                       for status, (count, balance) in sorted(totals.items())},
+            "invoices": listed,
+            "credits": [{"customer": customer, "amount": str(amount)}
+                        for customer, amount in sorted(credits.items()) if amount][:LISTED]}

@@ -38,7 +38,17 @@ CREATE INDEX IF NOT EXISTS state_history_key ON state_history(entity, internal_k
 """
 STATE_HISTORY_COLUMNS = ("source", "entity", "internal_key", "external_ref", "field", "old_value", "new_value",
                          "file_id", "line")
-NEWEST_OBJECT = "state_history"
+# Payments shared among invoices; added to an existing database with MIGRATION_SCHEMA.
+PAYMENT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS payment_allocations (
+    payment_number TEXT NOT NULL, invoice_number TEXT NOT NULL, amount TEXT NOT NULL,
+    balance_after TEXT, status_after TEXT, PRIMARY KEY (payment_number, invoice_number));
+CREATE INDEX IF NOT EXISTS payment_allocations_invoice ON payment_allocations(invoice_number);
+CREATE INDEX IF NOT EXISTS invoices_not_settled ON invoices(number)
+    WHERE payment_status IN ('overpaid', 'partially_paid');
+CREATE INDEX IF NOT EXISTS payments_unallocated ON payments(customer_code) WHERE unallocated IS NOT NULL;
+"""
+NEWEST_OBJECT = "payment_allocations"
 
 SCHEMA_VERSION = 1
 
@@ -74,7 +84,8 @@ CREATE TABLE IF NOT EXISTS invoice_lines (
     PRIMARY KEY (invoice_number, line_no));
 CREATE TABLE IF NOT EXISTS payments (
     number TEXT PRIMARY KEY, source TEXT NOT NULL, external_ref TEXT NOT NULL,
-    invoice_number TEXT, paid_on TEXT, amount TEXT, currency TEXT, method TEXT, file_id INTEGER, extra TEXT);
+    invoice_number TEXT, paid_on TEXT, amount TEXT, currency TEXT, method TEXT, file_id INTEGER, extra TEXT,
+    customer_code TEXT, unallocated TEXT);
 
 CREATE TABLE IF NOT EXISTS import_files (
     id INTEGER PRIMARY KEY, source TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL,
@@ -113,7 +124,7 @@ CREATE VIEW IF NOT EXISTS invoice_balances AS
            coalesce(amount_paid, '0') AS amount_paid, coalesce(balance, amount_due) AS balance,
            coalesce(payment_status, 'unpaid') AS payment_status
     FROM invoices;
-""" + REVIEW_SCHEMA + SNAPSHOT_SCHEMA + STATES_SCHEMA
+""" + REVIEW_SCHEMA + SNAPSHOT_SCHEMA + STATES_SCHEMA + PAYMENT_SCHEMA
 ADDED_COLUMNS = {
     "invoices": dict.fromkeys(("seller_id", "seller_name", "total_lines", "allowance_total", "charge_total",
                                "prepaid", "rounding", "amount_paid", "balance", "payment_status"), "TEXT"),
@@ -125,6 +136,8 @@ ADDED_COLUMNS = {
                      "reported": "INTEGER",
                      "rejected": "INTEGER"},    # documents rejected one by one (atomicity = "document")
     **SNAPSHOT_COLUMNS,      # a record a full export no longer lists: absent since when, by which file
+    # Whose payment it is, and what of it no invoice took (a credit on the customer).
+    "payments": {"customer_code": "TEXT", "unallocated": "TEXT"},
 }
 # What an e-invoice is (BT-3, the invoice a corrective one corrects: BT-25, BT-26), its third party
 # payments (Σ BT-DEX-002, XRechnung Extension), a sub-line's group (Factur-X EXTENDED ParentLineID).
@@ -165,6 +178,7 @@ INVOICE_LINE_COLUMNS = ("invoice_number", "line_no", "line_id", "sku", "descript
                         "unit_price", "net_amount", "vat_rate", "vat_category", "account", "vat_code", "extra",
                         "parent_line_id")
 PAYMENT_COLUMNS = ("number", "source", "external_ref", "invoice_number", "paid_on", "amount", "currency",
-                   "method", "file_id", "extra")
+                   "method", "file_id", "extra", "customer_code", "unallocated")
+ALLOCATION_COLUMNS = ("payment_number", "invoice_number", "amount", "balance_after", "status_after")
 PARKED_COLUMNS = ("file_id", "source", "entity", "external_id", "waiting_for", "payload", "parked_at",
                   "rules", "reason", "details", "line", "expires_at")

@@ -163,3 +163,9 @@ def files_with_rejects(db: sqlite3.Connection, owner: str | None, limit: int = 2
             " AND settled_at IS NOT NULL AND spool_owner IS ? ORDER BY id DESC LIMIT ?", (owner, limit)).fetchall()
     except sqlite3.OperationalError:        # a database the service has not brought up to date yet
         return []
+
+
+def payments(db) -> dict:
+    """Invoices paid too much or too little and the customers' unallocated credits (store.invoices)."""
+    from importd.store.invoices import payment_figures
+    return payment_figures(db)

@@ -48,7 +48,8 @@ def page(config: Config, db: sqlite3.Connection | None, query: Query, now: datet
             "web_version": __version__, "has_database": db is not None, "query": query,
             "sources": [], "charts": [], "totals": dict.fromkeys(("imported", "duplicate", "quarantined", "documents"), 0),
             "quarantine": _no_quarantine(), "rejected": {"documents": 0, "files": []},
-            "parked": {"waiting": 0, "held": 0, "rows": []}, "counters": [], "would_refuse": []}
+            "parked": {"waiting": 0, "held": 0, "rows": []}, "counters": [], "would_refuse": [],
+            "payments": {"totals": {}, "invoices": [], "credits": []}}
     per_source = {}
     if db is not None:
         since = (now - timedelta(hours=HOURS - 1)).replace(minute=0, second=0, microsecond=0)
@@ -58,6 +59,7 @@ def page(config: Config, db: sqlite3.Connection | None, query: Query, now: datet
         data["rejected"] = _rejected(config, db)
         data["parked"] = _parked(db, now)
         data["would_refuse"] = store_web.would_refuse(db)
+        data["payments"] = _payments(db)
         data["counters"] = _counters(config, db)
     data["sources"] = _sources(config, db, service, per_source, now)
     return data
@@ -193,6 +195,15 @@ def _read_sidecar(path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _payments(db) -> dict:
+    """Over- and under-paid invoices, unallocated credits; nothing while the service has not yet
+    brought an older database up to date (its payments have no customer_code yet)."""
+    try:
+        return store_web.payments(db)
+    except store_web.ERRORS:
+        return {"totals": {}, "invoices": [], "credits": []}
 
 
 # -- parked documents and numbering --------------------------------------------------------------
