@@ -131,7 +131,7 @@ def load_rules(path: Path) -> Rules:
     if kind == "invoice" and not (group_by or lines):
         problem(("document",), "an invoice needs its lines: lines = \"cac:InvoiceLine\" (XML, JSON) "
                                "or group_by = \"column\" (CSV)")
-    order_checks = load_order_checks(data.get("order_checks"), kind, problem)
+    order_checks = load_order_checks(data.get("order_checks"), kind, problem, decimal_comma is True)
     if problems:
         raise ConfigError(problems)
     return Rules(path=path, parser=parser, options=fmt, decimal_comma=decimal_comma, kind=kind,
