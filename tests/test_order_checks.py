@@ -48,8 +48,8 @@ def test_absurd_total_rejects_the_file_before_any_number_is_taken(setup):
     assert (sidecar["code"], sidecar["line"], sidecar["field"], sidecar["rule"]) == \
         ("ORD-TOTAL", 2, "order.total", "shopify-orders.toml")
     assert sidecar["message"] == ("order '#9001': total is 9999999999999999.99 but "
-                                  "subtotal + shipping − discount (prices include tax) is 10.00")
-    assert sidecar["check"] == "total = subtotal + shipping − discount (prices include tax)"
+                                  "subtotal + shipping + duties + tip (prices include tax) is 10.00")
+    assert sidecar["check"] == "total = subtotal + shipping + duties + tip (prices include tax)"
     assert (sidecar["stated"], sidecar["computed"]) == ("9999999999999999.99", "10.00")
     assert setup.rows("SELECT * FROM orders") == [] and setup.rows("SELECT * FROM customers") == []
     setup.drop_sample("orders_export_1.csv")
@@ -105,7 +105,7 @@ def test_prices_before_tax_add_the_tax_to_the_total(setup):
     assert setup.run_once().returncode == 1
     assert numbers(setup) == ["CMD-2026-000001"]
     sidecar = setup.sidecar("orders_export_1.csv")
-    assert (sidecar["code"], sidecar["check"]) == ("ORD-TOTAL", "total = subtotal + shipping + tax − discount")
+    assert (sidecar["code"], sidecar["check"]) == ("ORD-TOTAL", "total = subtotal + shipping + tax + duties + tip")
     assert "prices_include_tax = true" in sidecar["hint"]
 
 

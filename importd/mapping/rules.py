@@ -37,6 +37,7 @@ class FieldRule:
     strict: bool = False                        # a doubtful value (phone not valid) is an error, not a warning
     doubts: bool = False                        # may keep a doubtful value with a warning (a phone, not strict)
     extra: bool = False                         # a custom field: kept in the section's `extra` JSON
+    optional: bool = False                      # its column may be missing from the header (then empty)
 
     def correspond(self, text: str) -> str:
         """Extract, transform and look up `text`; ValueRejected when it does not correspond."""
@@ -135,6 +136,7 @@ class Rules:
     def columns(self) -> frozenset[str]:
         """The source columns the rules read (checked against each file's header)."""
         if self._columns is None:
-            cols = {col for rules in self.sections.values() for rule in rules for col in rule.columns}
+            cols = {col for rules in self.sections.values() for rule in rules if not rule.optional
+                    for col in rule.columns}
             self._columns = frozenset(cols | ({self.group_by} if self.group_by else set()))
         return self._columns

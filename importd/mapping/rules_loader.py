@@ -23,7 +23,7 @@ DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "miss
                  "chronology", "park_timeout_hours", "default_region", "lines", "shared_key",
                  "snapshot", "snapshot_max_absent", "require_accounts"}
 FIELD_KEYS = {"column", "template", "value", "xpath", "default", "required", "transform", "format", "map",
-              "extract", "on_unknown", "priority", "strict"}
+              "extract", "on_unknown", "priority", "strict", "optional"}
 CHOICES = {   # [document] key → (allowed values, default)
     "missing_customer": (("create", "park", "reject"), "create"),
     "missing_product": (("ignore", "create", "park", "reject"), "ignore"),
@@ -269,6 +269,10 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
     rule.strict = spec.get("strict", False)
     if not isinstance(rule.strict, bool):
         problem(where, f"{target}: strict must be true or false")
+    rule.optional = spec.get("optional", False)
+    if not isinstance(rule.optional, bool) or (rule.optional and (rule.required or "column" not in spec)):
+        problem(where, f"{target}: optional = true is for a column an older layout of the export lacks "
+                       f"(not with required, only with column)")
     rule.doubts = not rule.strict and any(name in CONTEXT_TRANSFORMS for name in
                                           ([names] if isinstance(names, str) else names))
     rule.priority = spec.get("priority", "source")

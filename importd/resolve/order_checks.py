@@ -86,7 +86,9 @@ def _arithmetic(doc: Document, checks: OrderChecks, rule_file: str, steps: list[
             shown = f"{quantity} × {price}" + (f" − {discount}" if discount is not None and off_line else "")
             raise _failed("ORD-LINE", f"order {ref!r}, line {line_no}: line total is {stated} but quantity × "
                           f"unit price{' − discount' * (discount is not None and off_line)} is {shown} = {computed}", _line_where(doc, line_no),
-                          "line.line_total", rule_file, checks.line_formula, stated, computed,
+                          "line.line_total", rule_file,
+                          checks.line_formula if discount is not None else "line_total = quantity × unit_price",
+                          stated, computed,
                           "the sender's line does not add up: ask for a corrected export")
         amount = stated if stated is not None else computed
         if amount is None:
