@@ -18,7 +18,7 @@ The `[order_checks]` table of a rules file (rules/README.md, where each vendor's
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 KEYS = ("enabled", "prices_include_tax", "allow_returns", "discount", "line_discount", "tax_parts",
         "total_adds", "refunds")
@@ -42,6 +42,19 @@ class OrderChecks:
     total_adds: tuple[str, ...] = ()
     refunds: str = "outside_total"
     decimal_comma: bool = False         # how a custom field's number is written (the rules' [format])
+
+    # Worked out once: (name, custom field's key or None) of tax_parts and total_adds, and whether
+    # any is a custom field (then an order's custom fields are read, once per order).
+    tax_keys: tuple = field(init=False, default=())
+    add_keys: tuple = field(init=False, default=())
+    reads_extra: bool = field(init=False, default=False)
+
+    def __post_init__(self):
+        def keys(names):
+            return tuple((name, name[6:] if name.startswith("extra.") else None) for name in names)
+        object.__setattr__(self, "tax_keys", keys(self.tax_parts))
+        object.__setattr__(self, "add_keys", keys(self.total_adds))
+        object.__setattr__(self, "reads_extra", any(key for _, key in (*self.tax_keys, *self.add_keys)))
 
     @property
     def line_formula(self) -> str:

@@ -116,45 +116,53 @@ def _arithmetic(doc: Document, checks: OrderChecks, rule_file: str, steps: list[
             steps.append(f"subtotal {subtotal} = Σ lines {lines_sum}" + (f" − discount {discount} ✓" if in_subtotal
                                                                           else " ✓"))
     tax = f.get("tax")
-    parts = checks.tax_parts and [(name, value) for name in checks.tax_parts
-                                  if (value := _named(doc, name, checks, rule_file, None)) is not None]
-    if parts:       # a file without its tax lines (an older layout) is not checked on them
-        parts_sum = ZERO
-        for _, value in parts:
-            parts_sum = _EXACT.add(parts_sum, value)
-        if tax is None:
-            tax = parts_sum
-        elif tax != parts_sum:
-            raise _failed("ORD-TAX", f"order {ref!r}: tax is {tax} but its parts add up to {parts_sum}", doc.line,
-                          "order.tax", rule_file, checks.tax_formula, tax, parts_sum, _ADD_UP)
-        if steps is not None:
-            steps.append(f"tax {tax} = " + " + ".join(f"{name} {value}" for name, value in parts) + " ✓")
+    extra = _extra(f) if checks.reads_extra else {}
+    if extra and checks.tax_keys:      # tax parts are custom fields (order_rules: extra.name only)
+        parts = [(name, _number(doc, name, text, checks, rule_file)) for name, key in checks.tax_keys
+                 if (text := extra.get(key))]
+        if parts:       # a file without its tax lines (an older layout) is not checked on them
+            parts_sum = ZERO
+            for _, value in parts:
+                parts_sum = _EXACT.add(parts_sum, value)
+            if tax is None:
+                tax = parts_sum
+            elif tax != parts_sum:
+                raise _failed("ORD-TAX", f"order {ref!r}: tax is {tax} but its parts add up to {parts_sum}",
+                              doc.line, "order.tax", rule_file, checks.tax_formula, tax, parts_sum, _ADD_UP)
+            if steps is not None:
+                steps.append(f"tax {tax} = " + " + ".join(f"{name} {value}" for name, value in parts) + " ✓")
     total = f.get("total")
     if total is None or subtotal is None:
         return steps
-    terms = [("subtotal", subtotal), ("shipping", _amount(f, "shipping"))]
-    if not checks.prices_include_tax:
-        terms.append(("tax", tax if tax is not None else ZERO))
-    terms += [(name, _named(doc, name, checks, rule_file)) for name in checks.total_adds]
-    minus = [("discount", discount)] if not in_subtotal else []
-    if checks.refunds == "off_total":
-        minus.append(("refunded", _amount(f, "refunded")))
-    computed = ZERO
-    for _, value in terms:
+    shipping = f.get("shipping")
+    computed = subtotal if shipping is None else _EXACT.add(subtotal, shipping)
+    include_tax = checks.prices_include_tax
+    if not include_tax and tax is not None:
+        computed = _EXACT.add(computed, tax)
+    adds = [(name, _amount(f, name) if key is None else _number(doc, name, extra.get(key), checks, rule_file))
+            for name, key in checks.add_keys]
+    for _, value in adds:
         computed = _EXACT.add(computed, value)
-    for _, value in minus:
-        computed = _EXACT.subtract(computed, value)
-    formula = checks.total_formula
+    if not in_subtotal:
+        computed = _EXACT.subtract(computed, discount)
+    off_total = checks.refunds == "off_total"
+    if off_total:
+        computed = _EXACT.subtract(computed, _amount(f, "refunded"))
     if total != computed:
+        formula = checks.total_formula
         raise _failed("ORD-TOTAL", f"order {ref!r}: total is {total} but {formula.split(' = ')[1]} is {computed}",
                       doc.line, "order.total", rule_file, formula, total, computed,
-                      _ADD_UP + ("" if checks.prices_include_tax else
+                      _ADD_UP + ("" if include_tax else
                                  "; if the export's prices include tax, set prices_include_tax = true in "
                                  "[order_checks]"))
     if steps is not None:
+        terms = [("subtotal", subtotal), ("shipping", _amount(f, "shipping")),
+                 *([] if include_tax else [("tax", tax if tax is not None else ZERO)]), *adds]
+        minus = [*([] if in_subtotal else [("discount", discount)]),
+                 *([("refunded", _amount(f, "refunded"))] if off_total else [])]
         shown = " + ".join(f"{name} {value}" for name, value in terms) + "".join(
             f" − {name} {value}" for name, value in minus)
-        if checks.prices_include_tax:
+        if include_tax:
             shown += f" (tax {tax if tax is not None else 0} included)"
         steps.append(f"total {total} = {shown} ✓")
     refunded = f.get("refunded")
@@ -189,24 +197,29 @@ def _amount(fields: dict, name: str) -> Decimal:
     return ZERO if value is None else value
 
 
-def _named(doc: Document, name: str, checks: OrderChecks, rule_file: str, absent=ZERO) -> Decimal | None:
-    """An order amount the rules name: a target field, or a custom field `extra.NAME` read as a
-    number; `absent` when it has no value."""
-    if not name.startswith("extra."):
-        value = doc.fields.get(name)
-        return absent if value is None else value
-    extra = doc.fields.get("extra")
-    text = json.loads(extra).get(name[6:]) if extra else None
+def _extra(fields: dict) -> dict:
+    """The order's custom fields (one JSON text in the document), read once per order."""
+    text = fields.get("extra")
+    return json.loads(text) if text else {}
+
+
+def _number(doc: Document, name: str, text: str | None, checks: OrderChecks, rule_file: str) -> Decimal:
+    """A custom field the arithmetic names (`extra.NAME`), read as a number; 0 when empty."""
     if not text:
-        return absent
+        return ZERO
     try:
-        return parse_decimal(text, decimal_comma=checks.decimal_comma)
+        return _parsed(text, checks.decimal_comma)
     except ValueRejected as e:
         raise FileRejected("ORD-AMOUNT", f"order {doc.external_ref!r}: {name} is {text!r}, not an amount: "
                            f"{e.message}", line=doc.line, field=f"order.{name}", rule=rule_file,
                            check=f"{name} is an amount", stated=text, computed=None,
                            hint="the [order_checks] arithmetic names this custom field: map a column of "
                                 "amounts to it") from None
+
+
+@lru_cache(maxsize=4096)         # tax lines and fees repeat across a bulk export
+def _parsed(text: str, decimal_comma: bool) -> Decimal:
+    return parse_decimal(text, decimal_comma=decimal_comma)
 
 
 def _bad_quantity(doc: Document, line_no: int, quantity: Decimal, rule_file: str) -> FileRejected:
