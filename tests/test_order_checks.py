@@ -235,3 +235,28 @@ def test_an_order_without_lines_has_its_total_checked_from_its_subtotal():
         assert (e.code, e.extra["stated"], e.extra["computed"]) == ("ORD-TOTAL", "64.71", "64.70")
     else:
         raise AssertionError("a total that does not add up passed")
+
+
+def test_a_line_discount_comes_off_its_line_by_default(setup):
+    """line_discount = "off_line" (the default): 3 × 10.00 − 2.50 = 27.50 is the line's total, stored so;
+    a stated line total that forgets the discount is refused (ORD-LINE) with the formula."""
+    (setup.root / "rules" / "lignes.toml").write_text(
+        '[format]\nparser = "csv"\ndelimiter = ";"\ndate_format = "%Y-%m-%d"\n'
+        '[document]\nkind = "order"\ngroup_by = "Commande"\n'
+        '[order]\nexternal_ref = "Commande"\norder_date = "Date"\ncurrency = { value = "EUR" }\n'
+        'subtotal = "Sous-total"\ntotal = "Total"\n'
+        '[line]\nquantity = "Qté"\nunit_price = "Prix"\ndiscount = "Remise"\n'
+        'line_total = { column = "Montant", optional = true }\n', encoding="utf-8")
+    config = setup.config.read_text()
+    setup.config.write_text(config.replace("routes = [", 'routes = [\n  { match = "lignes*.csv", rules = "rules/lignes.toml" },', 1))
+    setup.drop("lignes-1.csv", "Commande;Date;Sous-total;Total;Qté;Prix;Remise\nA1;2026-11-05;27.50;27.50;3;10.00;2.50\n")
+    assert setup.run_once().returncode == 0
+    assert setup.rows("SELECT line_total, discount FROM order_lines") == [{"line_total": "27.50", "discount": "2.50"}]
+    setup.drop("lignes-2.csv", "Commande;Date;Sous-total;Total;Qté;Prix;Remise;Montant\n"
+                               "A2;2026-11-05;30.00;30.00;3;10.00;2.50;30.00\n")
+    assert setup.run_once().returncode == 1
+    sidecar = setup.sidecar("lignes-2.csv")
+    assert (sidecar["code"], sidecar["stated"], sidecar["computed"], sidecar["check"]) == \
+        ("ORD-LINE", "30.00", "27.50", "line_total = quantity × unit_price − discount")
+    assert sidecar["message"] == ("order 'A2', line 1: line total is 30.00 but quantity × unit price − discount "
+                                  "is 3 × 10.00 − 2.50 = 27.50")
