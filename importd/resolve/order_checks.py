@@ -30,7 +30,7 @@ for `importd check`.
 from __future__ import annotations
 
 import json
-from decimal import Context, Decimal
+from decimal import Context, Decimal, InvalidOperation
 from functools import lru_cache
 
 from importd.errors import FileRejected, ValueRejected
@@ -258,7 +258,10 @@ def catalogue_price(price: Decimal, catalogue, vat_rate, include_tax: bool, curr
     stored = Decimal(str(catalogue))
     if not include_tax or vat_rate in (None, ""):
         return stored, price == stored, None
-    factor = _EXACT.add(1, _EXACT.divide(Decimal(str(vat_rate)), 100))
+    try:
+        factor = _EXACT.add(1, _EXACT.divide(Decimal(str(vat_rate)), 100))
+    except InvalidOperation:         # a rate typed into the database by hand that is not a number
+        return stored, price == stored, None
     with_tax = round_money(_EXACT.multiply(stored, factor), currency)
     before_tax = round_money(_EXACT.divide(price, factor), currency)
     return with_tax, price == with_tax or before_tax == stored, before_tax
