@@ -5,8 +5,9 @@
 Same header as samples/orders_export_1.csv, comma-separated UTF-8, "\\n" line
 ends. Each order has 1–5 line items (3 on average); its first row carries the
 order and billing fields, the next rows only Name, Email and the line item.
-Amounts are exact: Subtotal = Σ quantity × price, Total = Subtotal + Shipping
-− Discount, Taxes = the 20 % VAT included in Total. About one customer per
+Amounts are exact and follow Shopify's arithmetic: Subtotal = Σ quantity × price
+− Discount (Shopify's subtotal is after discounts), Total = Subtotal + Shipping,
+Taxes = the 20 % VAT included in Total. About one customer per
 five orders, so e-mails repeat. Rows are streamed: memory stays flat.
 """
 
@@ -117,10 +118,11 @@ def write_orders(out: Path, lines: int, seed: int = 1) -> int:
             name = f"#{100000 + orders}"
             items = [(rng.choice(products), rng.choice((1, 1, 1, 2, 2, 3)))
                      for _ in range(min(rng.randint(1, 5), lines - written))]
-            subtotal = sum(cents * qty for (_, cents, _, _), qty in items)
-            shipping = 0 if subtotal >= 10000 else rng.choice((490, 650))     # free from 100 €
-            code, discount = ("", 0) if rng.random() < 0.9 else ("BIENVENUE10", subtotal // 10)
-            total = subtotal + shipping - discount
+            lines_sum = sum(cents * qty for (_, cents, _, _), qty in items)
+            shipping = 0 if lines_sum >= 10000 else rng.choice((490, 650))     # free from 100 €
+            code, discount = ("", 0) if rng.random() < 0.9 else ("BIENVENUE10", lines_sum // 10)
+            subtotal = lines_sum - discount
+            total = subtotal + shipping
             taxes = (total + 3) // 6                 # 20 % VAT inside the total, rounded half up
             email, bname, addr1, addr2, city, postcode, country, phone = customer(rng.randrange(customers))
             created += timedelta(seconds=rng.randint(1, 180))

@@ -21,11 +21,14 @@ TARGETS: dict[str, dict[str, str]] = {
         "external_ref": "text", "order_date": "date", "currency": "text", "status": "text",
         "subtotal": "decimal", "shipping": "decimal", "discount": "decimal", "tax": "decimal",
         "total": "decimal",
+        "duties": "decimal", "tip": "decimal",     # added to the total when [order_checks] total_adds names them
+        "refunded": "decimal",                     # refunded since; the total stays what was ordered (refunds)
         "shipping_account": "text", "shipping_vat_code": "text",   # where the shipping is booked
     },
     "line": {
         "sku": "text", "description": "text", "quantity": "decimal", "unit_price": "decimal",
         "line_total": "decimal",
+        "discount": "decimal",                                     # the line's own discount ([order_checks])
         "account": "text", "vat_code": "text",                     # the sales account and VAT code
     },
     "product": {

@@ -97,7 +97,7 @@ def test_a_site_moves_to_postgresql_and_goes_on_where_it_stopped(setup, postgres
     owner = (setup.root / "spool" / ".importd.owner").read_text().strip()
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["checked", "SQLite", "PostgreSQL"]
-    assert shows(result.stdout, "order_lines: rows", "5", "5")     # the sample's; the waiting file is not read yet
+    assert shows(result.stdout, "order_lines: rows", "6", "6")     # the sample's; the waiting file is not read yet
     assert shows(result.stdout, "payments: sum of amount", "0.30", "0.30")
     last = setup.rows("SELECT last_value, last_date FROM counters WHERE series = 'order'")[0]
     assert shows(result.stdout, "counter order CMD-2026-{seq}: last", *[f"{last['last_value']} ({last['last_date']})"] * 2)

@@ -143,7 +143,7 @@ def test_metrics_endpoint_is_scraped_over_loopback_during_imports(setup):
         text = scrape()
         assert 'importd_files_total{outcome="quarantined",source="inbox"} 1.0' in text
         assert re.search(r'importd_import_duration_seconds_count\{source="inbox"\} 2\.0', text)
-        assert 'importd_records_total{outcome="imported",source="inbox"} 5.0' in text
+        assert 'importd_records_total{outcome="imported",source="inbox"} 6.0' in text     # the sample's 6 rows
         assert "importd_quarantined_files 1.0" in text
         assert re.search(r'importd_last_success_timestamp_seconds\{source="inbox"\} \d', text)
         health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read())

@@ -62,7 +62,7 @@ def test_bad_byte_deep_in_a_file_is_located(setup):
     ("orders_export_num.csv", lambda t: t.replace("59.80", "59.8O"), "bad_number", 2, "order.subtotal"),
     ("orders_export_date.csv", lambda t: t.replace("2026-11-03 16:42:11 +0100", "03/11/2026"), "bad_date", 4,
      "order.order_date"),
-    ("orders_export_req.csv", lambda t: t.replace(",no,EUR,120.00", ",no,,120.00"),
+    ("orders_export_req.csv", lambda t: t.replace(",no,EUR,110.00", ",no,,110.00"),
      "missing_value", 4, "order.currency"),
 ])
 def test_bad_values_are_quarantined_with_code_line_and_field(setup, name, edit, code, line, field):

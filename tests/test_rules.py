@@ -179,8 +179,9 @@ def test_missing_customer_reject_quarantines_the_file(setup):
 
 
 def test_price_conflict_under_each_policy(setup):
-    """Order 12.50 vs catalogue 10.00: source keeps 12.50, database takes 10.00, review holds the order."""
-    for policy, expected in (("source", "12.50"), ("database", "10.00"), ("review", None)):
+    """Order 12.50 (VAT included) vs catalogue 10.00 before 20 % VAT: source keeps 12.50, database takes the
+    catalogue's price on the order's basis (12.00), review holds the order."""
+    for policy, expected in (("source", "12.50"), ("database", "12.00"), ("review", None)):
         edit_rules(setup, "shopify-orders.toml", ('priority = "source"', f'priority = "{policy}"'))
         setup.drop("catalogue-1.csv", CATALOGUE)
         setup.drop("orders_export_1.csv", shopify(setup))

@@ -160,7 +160,7 @@ def test_log_lines_are_json_and_carry_the_file(setup):
     about_file = [line for line in lines if line["event"].startswith("file.")]
     assert about_file and all({"file_id", "source", "file"} <= line.keys() for line in about_file)
     summary = next(line for line in lines if line["event"] == "file.done")
-    assert summary["outcome"] == "imported" and summary["documents"] == 3 and summary["records"] == 5
+    assert summary["outcome"] == "imported" and summary["documents"] == 3 and summary["records"] == 6
     assert summary["numbers"]["order"] == ["CMD-2026-000001..CMD-2026-000003"]
     assert summary["duration_s"] >= 0
 

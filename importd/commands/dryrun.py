@@ -17,6 +17,7 @@ from importd.errors import FileRejected
 from importd.mapping.mapping import check_columns, in_date_order, map_records
 from importd.mapping.rules import Rules
 from importd.resolve.numbering import Numbering
+from importd.resolve.order_checks import explain_order
 from importd.stages.commit import BATCH, apply_plan, resolver_for
 from importd.store import Store
 
@@ -30,6 +31,7 @@ class DryRun:
     reports: list[dict] = field(default_factory=list)    # what checks in report mode would refuse once on
     kept: bool = False                                  # replay: the documents stayed in the scratch database
     facts: dict[int, str] = field(default_factory=dict)     # first line → a document's date, total, state
+    arithmetic: list[str] = field(default_factory=list)    # orders: what [order_checks] checked, per order
 
 
 class _Rollback(Exception):
@@ -54,7 +56,11 @@ def dry_run(store: Store, rules: Rules, sample: Path, numbering_formats: dict[st
             numbering = Numbering(store, numbering_formats)
             resolver = resolver_for(store, rules, source, numbering, file_id=0)
             documents = in_date_order(map_records(records, rules), rules)
+            checks = rules.order_checks
             while batch := list(islice(documents, BATCH)):
+                if checks is not None:      # before resolve: a catalogue price may replace a line's
+                    report.arithmetic += [explain_order(doc, checks, rules.name) for doc in batch
+                                          if doc.kind == "order"]
                 plan = resolver.plan(batch)
                 apply_plan(store, plan, rules, source, file_id=0)
                 report.outcomes += plan.outcomes
@@ -114,10 +120,13 @@ def render(report: DryRun) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     out = ["  ".join(cell.ljust(widths[i]) if i < 5 else cell for i, cell in enumerate(row)).rstrip()
            for row in rows]
+    if report.arithmetic:
+        out += ["", "order arithmetic:"] + [f"  {a}" for a in report.arithmetic]
     if report.differences:
         out += ["", "differences:"]
         out += [f"  {d['entity']} {d['external_ref']}: {d['field']} stored {d['stored']!r}, file {d['incoming']!r}"
-                f" → {d.get('kept', 'held')} ({d['priority']})" for d in report.differences]
+                + (f" (before tax {d['incoming_before_tax']!r}: {d['basis']})" if d.get("incoming_before_tax") else "")
+                + f" → {d.get('kept', 'held')} ({d['priority']})" for d in report.differences]
     if report.warnings:
         out += ["", "warnings:"] + [f"  line {w['line']}: {w['warning']}" for w in report.warnings]
     if report.reports:

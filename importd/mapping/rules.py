@@ -45,6 +45,7 @@ class FieldRule:
     minus: list = field(default_factory=list)   # amounts subtracted from this one (FieldRules)
     sign: "FieldRule | None" = None             # where the direction is said (negative_if)
     negative: frozenset = frozenset()           # the sign's values that make the amount negative
+    optional: bool = False                      # its column may be missing from the header (then empty)
 
     def correspond(self, text: str) -> str:
         """Extract, transform and look up `text`; ValueRejected when it does not correspond."""
@@ -178,7 +179,8 @@ class Rules:
     def columns(self) -> frozenset[str]:
         """The source columns the rules read (checked against each file's header)."""
         if self._columns is None:
-            cols = {col for rules in self.sections.values() for rule in rules for col in rule.columns}
+            cols = {col for rules in self.sections.values() for rule in rules if not rule.optional
+                    for col in rule.columns}
             cols |= {skip.column for skip in self.skips if skip.column}
             self._columns = frozenset(cols | ({self.group_by} if self.group_by else set()))
         return self._columns

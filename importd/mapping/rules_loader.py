@@ -27,7 +27,8 @@ DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "miss
                  "chronology", "park_timeout_hours", "default_region", "lines", "shared_key",
                  "snapshot", "snapshot_max_absent", "require_accounts", "states", "each"}
 FIELD_KEYS = {"column", "template", "value", "xpath", "default", "required", "transform", "format", "map",
-              "extract", "on_unknown", "priority", "strict", "sum", "find_all", "subtract", "negative_if"}
+              "extract", "on_unknown", "priority", "strict", "optional", "sum", "find_all", "subtract",
+              "negative_if"}
 SOURCE_KEYS = ("column", "template", "value", "xpath")
 CHOICES = {   # [document] key → (allowed values, default)
     "missing_customer": (("create", "park", "reject"), "create"),
@@ -180,7 +181,7 @@ def load_rules(path: Path) -> Rules:
     if kind == "invoice" and not (group_by or lines):
         problem(("document",), "an invoice needs its lines: lines = \"cac:InvoiceLine\" (XML, JSON) "
                                "or group_by = \"column\" (CSV)")
-    order_checks = load_order_checks(data.get("order_checks"), kind, problem)
+    order_checks = load_order_checks(data.get("order_checks"), kind, problem, decimal_comma is True)
     skips = load_skips(data.get("skip"), kind, sections, parser, namespaces, problem)
     states = _states(doc.get("states"), kind, sections, problem)
     if problems:
@@ -375,6 +376,10 @@ def _field_rule(section: str, target: str, spec, date_format, where: tuple, prob
     rule.strict = spec.get("strict", False)
     if not isinstance(rule.strict, bool):
         problem(where, f"{target}: strict must be true or false")
+    rule.optional = spec.get("optional", False)
+    if not isinstance(rule.optional, bool) or (rule.optional and (rule.required or "column" not in spec)):
+        problem(where, f"{target}: optional = true is for a column an older layout of the export lacks "
+                       f"(not with required, only with column)")
     rule.doubts = not rule.strict and any(name in CONTEXT_TRANSFORMS for name in
                                           ([names] if isinstance(names, str) else names))
     rule.priority = spec.get("priority", "source")

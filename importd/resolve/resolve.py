@@ -27,7 +27,7 @@ from importd.resolve.check_modes import run_check
 from importd.resolve.identity import excluded_refs, shared_sku
 from importd.resolve.lookups import Lookups
 from importd.resolve.numbering import Numbering
-from importd.resolve.order_checks import check_order
+from importd.resolve.order_checks import catalogue_price, check_order
 from importd.resolve.priority import decide
 from importd.resolve.states import applied, initial_states, state_changes
 from importd.store import CUSTOMER_FIELDS, PRODUCT_FIELDS, Store
@@ -228,8 +228,10 @@ class Resolver:
         plan.orders.append((number, self.source, get("external_ref"), customer_code, get("order_date"), currency,
                             get("status"), get("subtotal"), get("shipping"), get("discount"), get("tax"),
                             get("total"), self.file_id, get("shipping_account"), get("shipping_vat_code"),
-                            get("extra")))
+                            get("extra"), get("duties"), get("tip"), get("refunded")))
         rows = plan.order_lines
+        # A line's own discount comes off its total, unless the rules say it is a share of the order's.
+        off_line = rules.order_checks is None or rules.order_checks.line_discount == "off_line"
         line_no = 0
         for line in doc.lines:
             line_no += 1
@@ -237,8 +239,10 @@ class Resolver:
             total = get("line_total")
             if total is None and "quantity" in line and "unit_price" in line:
                 total = round_money(line["quantity"] * line["unit_price"], currency)
+                if "discount" in line and off_line:
+                    total -= line["discount"]
             rows.append((number, line_no, get("sku"), get("description"), get("quantity"), get("unit_price"),
-                         total, get("account"), get("vat_code"), get("extra")))
+                         total, get("account"), get("vat_code"), get("extra"), get("discount")))
         find.remember_ref("order", ext, number, digest)
         plan.refs.append((self.source, "order", ext, number, digest, self.file_id))
         plan.outcomes.append(_outcome(doc, number, "created", customer=customer_code))
@@ -300,6 +304,7 @@ class Resolver:
     def _order_products(self, doc: Document) -> tuple[list, list]:
         """Products the lines reference: missing ones per policy, price differences per priority."""
         policy, priority = self.rules.missing_product, self.price_priority
+        include_tax = self.rules.order_checks is not None and self.rules.order_checks.prices_include_tax
         new, differences = [], []
         for line_no, line in enumerate(doc.lines, 1):
             sku = line.get("sku")
@@ -323,13 +328,21 @@ class Resolver:
             price, catalogue = line.get("unit_price"), stored.get("unit_price")
             if price is None or catalogue in (None, "") or str(price) == str(catalogue):
                 continue
+            # Like with like: an order's price with VAT against the catalogue's before it.
+            on_basis, same, before_tax = catalogue_price(price, catalogue, stored.get("vat_rate"), include_tax,
+                                                         doc.fields.get("currency"))
+            if same:
+                continue
             difference = {"entity": "order", "external_ref": doc.external_ref, "field": f"line {line_no} unit_price",
                           "stored": str(catalogue), "incoming": str(price), "priority": priority}
+            if before_tax is not None:
+                difference.update(basis=f"incoming includes {stored.get('vat_rate')} % VAT, stored excludes it",
+                                  incoming_before_tax=str(before_tax), stored_with_tax=str(on_basis))
             if priority == "review":
                 raise Hold("review", f"line {line_no} price {price} differs from the catalogue's {catalogue}",
                            differences=[difference])
             if priority == "database":
-                line["unit_price"] = type(price)(str(catalogue))
+                line["unit_price"] = on_basis
                 line.pop("line_total", None)       # recomputed from the catalogue price
             differences.append({**difference, "kept": "stored" if priority == "database" else "incoming"})
         return new, differences

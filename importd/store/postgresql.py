@@ -40,7 +40,7 @@ ROOM_LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext(?
 MONEY = {"unit_price", "vat_rate", "subtotal", "shipping", "discount", "tax", "total", "quantity",
          "line_total", "total_net", "total_tax", "total_gross", "amount_due", "total_lines",
          "allowance_total", "charge_total", "prepaid", "rounding", "amount_paid", "balance",
-         "net_amount", "amount", "third_party_payment"}
+         "net_amount", "amount", "third_party_payment", "duties", "tip", "refunded"}
 DATES = {"order_date", "issue_date", "due_date", "paid_on", "last_date", "corrects_date"}
 
 

@@ -64,10 +64,11 @@ CREATE TABLE IF NOT EXISTS products (
 CREATE TABLE IF NOT EXISTS orders (
     number TEXT PRIMARY KEY, source TEXT NOT NULL, external_ref TEXT NOT NULL, customer_code TEXT,
     order_date TEXT, currency TEXT, status TEXT, subtotal TEXT, shipping TEXT, discount TEXT,
-    tax TEXT, total TEXT, file_id INTEGER NOT NULL, shipping_account TEXT, shipping_vat_code TEXT, extra TEXT);
+    tax TEXT, total TEXT, file_id INTEGER NOT NULL, shipping_account TEXT, shipping_vat_code TEXT, extra TEXT,
+    duties TEXT, tip TEXT, refunded TEXT);
 CREATE TABLE IF NOT EXISTS order_lines (
     order_number TEXT NOT NULL, line_no INTEGER NOT NULL, sku TEXT, description TEXT,
-    quantity TEXT, unit_price TEXT, line_total TEXT, account TEXT, vat_code TEXT, extra TEXT,
+    quantity TEXT, unit_price TEXT, line_total TEXT, account TEXT, vat_code TEXT, extra TEXT, discount TEXT,
     PRIMARY KEY (order_number, line_no));
 CREATE TABLE IF NOT EXISTS invoices (
     number TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('invoice', 'credit_note')),
@@ -156,17 +157,23 @@ ACCOUNT_COLUMNS = {
     "invoice_lines": {"account": "TEXT", "vat_code": "TEXT", "extra": "TEXT"},
     "payments": {"extra": "TEXT"},
 }
+# Order arithmetic (rules/README.md, [order_checks]): duties and a tip added to the total, the
+# amount refunded since, a line's own discount.
+ORDER_AMOUNT_COLUMNS = {
+    "orders": {"duties": "TEXT", "tip": "TEXT", "refunded": "TEXT"},
+    "order_lines": {"discount": "TEXT"},
+}
 ADDED_COLUMNS = {table: {**ADDED_COLUMNS.get(table, {}), **ACCOUNT_COLUMNS.get(table, {}),
-                        **INVOICE_TYPE_COLUMNS.get(table, {})}
-                 for table in (*ADDED_COLUMNS, *ACCOUNT_COLUMNS)}
+                         **INVOICE_TYPE_COLUMNS.get(table, {}), **ORDER_AMOUNT_COLUMNS.get(table, {})}
+                 for table in (*ADDED_COLUMNS, *ACCOUNT_COLUMNS, *INVOICE_TYPE_COLUMNS, *ORDER_AMOUNT_COLUMNS)}
 
 CUSTOMER_FIELDS = ("name", "email", "phone", "address1", "address2", "postcode", "city",
                    "country", "vat_number", "account", "extra")
 ORDER_COLUMNS = ("number", "source", "external_ref", "customer_code", "order_date", "currency",
                  "status", "subtotal", "shipping", "discount", "tax", "total", "file_id",
-                 "shipping_account", "shipping_vat_code", "extra")
+                 "shipping_account", "shipping_vat_code", "extra", "duties", "tip", "refunded")
 LINE_COLUMNS = ("order_number", "line_no", "sku", "description", "quantity", "unit_price", "line_total",
-                "account", "vat_code", "extra")
+                "account", "vat_code", "extra", "discount")
 FINAL_STATES = ("imported", "duplicate", "quarantined")
 
 INVOICE_COLUMNS = ("number", "kind", "source", "external_ref", "customer_code", "issue_date", "due_date",
