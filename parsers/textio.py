@@ -10,11 +10,13 @@ from parsers import ParseError
 CHUNK = 1 << 20
 
 
-def decoded_lines(stream: BinaryIO, encoding: str) -> Iterator[str]:
+def decoded_lines(stream: BinaryIO, encoding: str, max_line: int | None = None) -> Iterator[str]:
     """Yield the text lines of `stream` (ends kept), decoding strictly as `encoding`.
 
     A byte that is not valid in `encoding` raises ParseError with the line and
-    the byte offset, rather than being replaced or guessed.
+    the byte offset, rather than being replaced or guessed. A line longer than
+    `max_line` characters raises ParseError `line_too_long` as soon as that many
+    are read: a line is never held whole past its limit.
     """
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0          # bytes fed to the decoder before this chunk
@@ -56,9 +58,20 @@ def decoded_lines(stream: BinaryIO, encoding: str) -> Iterator[str]:
             text = tail + text
         parts = text.split("\n")
         tail = parts.pop()
+        if max_line is not None:
+            first = newlines - count + 1        # the line number of parts[0]
+            for at, part in enumerate(parts + [tail]):
+                if len(part) > max_line:
+                    raise _too_long(first + at, max_line)
         for part in parts:
             yield part + "\n"
         if final:
             if tail:
                 yield tail
             return
+
+
+def _too_long(line: int, limit: int) -> ParseError:
+    return ParseError("line_too_long", f"line {line} is longer than {limit} characters (max_line_length)",
+                      line=line, hint="a line this long is not an export: check the file's line ends, "
+                                      "or raise max_line_length in [format]")

@@ -10,11 +10,15 @@ Values are handed on as text, converted exactly:
   "2026-11-02 14:30:00" when it has a time of day); write `format = "%Y-%m-%d"`.
   A date stored as a bare serial number is converted by `transform = "excel_date"`.
 Before openpyxl opens anything, the zip directory is checked: a file that is not
-a zip, or that would inflate beyond reason (a zip bomb), is refused.
+a zip, or that would inflate beyond reason (a zip bomb), is refused; so is a
+shared-strings table too big to hold (openpyxl reads it whole, before any row).
+A cell no number can be read from (`NaN`, `inf`, `1e999`) is refused naming the cell.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import zipfile
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -22,12 +26,13 @@ from pathlib import Path
 from typing import Iterator
 
 from parsers import ParseError, Record
+from parsers.limits import limit
 
 MAX_UNZIPPED = 200 * 1024 * 1024      # bytes an XLSX may inflate to, in all
 MAX_RATIO = 100                       # inflation of one member; real sheets stay well under
 
 
-def check_zip(path: Path, max_unzipped: int = MAX_UNZIPPED) -> None:
+def check_zip(path: Path, max_unzipped: int = MAX_UNZIPPED) -> list[zipfile.ZipInfo]:
     """Refuse a file that is not a zip or would inflate too far, before anything is inflated."""
     if not zipfile.is_zipfile(path):
         raise ParseError("bad_xlsx", "the file is not an XLSX workbook (not a zip archive)",
@@ -47,6 +52,78 @@ def check_zip(path: Path, max_unzipped: int = MAX_UNZIPPED) -> None:
     if total > max_unzipped:
         raise ParseError("xlsx_bomb", f"the workbook would inflate to {total} bytes (limit {max_unzipped})",
                          hint="split the workbook, or raise max_unzipped_mb in [format]")
+    return members
+
+
+SHARED_STRING = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")     # an <si> element opens
+TAG_TAIL = 64          # bytes kept between chunks, so a tag cut in two is still seen
+
+
+def check_shared_strings(path: Path, members: list[zipfile.ZipInfo], max_count: int, max_mb: int) -> None:
+    """Refuse a shared-strings table openpyxl would hold whole beyond the limits: its inflated size
+    from the zip directory (the zip reader stops there), then its strings, counted in one
+    streaming pass over the bytes (an <si> cannot hide in text, where < is written &lt;)."""
+    for table in _shared_string_parts(path, members):
+        if table.file_size > max_mb << 20:
+            raise ParseError("shared_strings_too_large",
+                             f"the shared-strings table ({table.filename}) inflates to {table.file_size} bytes, "
+                             f"over {max_mb} MB (max_shared_strings_mb)",
+                             hint="split the workbook, or raise max_shared_strings_mb in [format]")
+        count, tail = 0, b""
+        with zipfile.ZipFile(path) as archive, archive.open(table) as stream, _damaged():
+            while True:
+                chunk = stream.read(1 << 20)
+                data = tail + chunk
+                cut = max(len(data) - TAG_TAIL, 0) if chunk else len(data)
+                # the <si> that open before the cut; those after it are counted with the next chunk
+                count += len(SHARED_STRING.findall(data)) - len(SHARED_STRING.findall(data, cut))
+                tail = data[cut:]
+                if count > max_count:
+                    raise ParseError("too_many_shared_strings",
+                                     f"the shared-strings table ({table.filename}) holds more than {max_count} "
+                                     f"strings (max_shared_strings)",
+                                     hint="split the workbook, or raise max_shared_strings in [format]")
+                if not chunk:
+                    break
+
+
+CONTENT_TYPES = "[Content_Types].xml"
+SHARED_STRINGS_TYPE = "sharedStrings+xml"
+
+
+def _shared_string_parts(path: Path, members: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
+    """The shared-strings table(s): the parts [Content_Types].xml declares so (as openpyxl finds
+    them), and any part named sharedStrings.xml."""
+    from lxml import etree
+
+    by_name = {m.filename: m for m in members}
+    names = {m.filename for m in members if m.filename.lower().rsplit("/", 1)[-1] == "sharedstrings.xml"}
+    types = by_name.get(CONTENT_TYPES)
+    if types is not None and types.file_size <= 1 << 20:     # a real one is a few kB
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        with zipfile.ZipFile(path) as archive, _damaged():
+            try:
+                root = etree.fromstring(archive.read(types), parser)
+            except etree.XMLSyntaxError:
+                root = None          # openpyxl will say the workbook cannot be read
+        for part in root.iter() if root is not None else ():
+            if SHARED_STRINGS_TYPE in (part.get("ContentType") or ""):
+                names.add((part.get("PartName") or "").lstrip("/"))
+    return [by_name[name] for name in sorted(names) if name in by_name]
+
+
+class _damaged:
+    """Inflating a member that turns out damaged is refused as bad_xlsx."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace):
+        import zlib
+        if kind is not None and issubclass(kind, (zipfile.BadZipFile, zlib.error, EOFError, OSError)):
+            raise ParseError("bad_xlsx", f"the zip archive is damaged: {error}",
+                             hint="the file may be truncated: ask for it again") from None
+        return False
 
 
 def cell_text(value) -> str:
@@ -70,7 +147,10 @@ class XlsxRecords:
     def __init__(self, path: Path, options: dict):
         from openpyxl import load_workbook
 
-        check_zip(path, int(options.get("max_unzipped_mb", MAX_UNZIPPED >> 20)) << 20)
+        members = check_zip(path, int(options.get("max_unzipped_mb", MAX_UNZIPPED >> 20)) << 20)
+        check_shared_strings(path, members, limit(options, "max_shared_strings"),
+                             limit(options, "max_shared_strings_mb"))
+        self._max_value = limit(options, "max_value_length")
         try:
             self._book = load_workbook(path, read_only=True, data_only=True)
         except Exception as e:  # openpyxl raises many kinds for a broken workbook
@@ -81,18 +161,20 @@ class XlsxRecords:
             if name is not None and name not in self._book.sheetnames:
                 raise ParseError("missing_sheet", f"the workbook has no sheet {name!r}",
                                  hint=f"its sheets: {', '.join(self._book.sheetnames)}")
-            self._rows = (self._book[name] if name else self._book.worksheets[0]).iter_rows(values_only=True)
+            self._sheet = self._book[name] if name else self._book.worksheets[0]
+            self._rows = self._sheet.iter_rows(values_only=True)
             self.columns = self._header()
         except BaseException:
             self._book.close()
             raise
 
     def _header(self) -> list[str]:
-        header = next(self._rows, None)
+        with self._reading(1):
+            header = next(self._rows, None)
         if not header or not any(v is not None for v in header):
             raise ParseError("empty_file", "the sheet has no header row", line=1,
                              hint="the first row must name the columns")
-        names = [cell_text(v) for v in header]
+        names = [self._text(v, 1, column) for column, v in enumerate(header)]
         while names and not names[-1]:
             names.pop()
         if len(set(names)) != len(names):
@@ -101,12 +183,29 @@ class XlsxRecords:
 
     def __iter__(self) -> Iterator[Record]:
         width = len(self.columns)
-        for number, row in enumerate(self._rows, 2):
-            values = [cell_text(v) for v in row[:width]]
-            if not any(values):
-                continue                               # blank row
-            values += [""] * (width - len(values))
-            yield Record(number, dict(zip(self.columns, values)))
+        number = 1
+        with self._reading(lambda: number + 1):
+            for number, row in enumerate(self._rows, 2):
+                values = [self._text(v, number, column) for column, v in enumerate(row[:width])]
+                if not any(values):
+                    continue                               # blank row
+                values += [""] * (width - len(values))
+                yield Record(number, dict(zip(self.columns, values)))
+
+    def _text(self, value, row: int, column: int) -> str:
+        """cell_text, refusing what no database should get: an infinite number, a value too long."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise not_a_number(self._sheet.title, cell_name(row, column), str(value), row)
+        text = cell_text(value)
+        if len(text) > self._max_value:
+            cell = cell_name(row, column)
+            raise ParseError("value_too_long", f"sheet {self._sheet.title!r}, cell {cell}: a value longer than "
+                                               f"{self._max_value} characters (max_value_length)",
+                             line=row, field=cell, hint="check the export, or raise max_value_length in [format]")
+        return text
+
+    def _reading(self, row):
+        return _SheetErrors(self._sheet, row)
 
     def close(self) -> None:
         self._book.close()
@@ -114,3 +213,77 @@ class XlsxRecords:
 
 def open_records(path: Path, options: dict) -> XlsxRecords:
     return XlsxRecords(path, options)
+
+
+def cell_name(row: int, column: int) -> str:
+    """Row 7, column index 1 (from 0) → "B7"."""
+    from openpyxl.utils import get_column_letter
+    return f"{get_column_letter(column + 1)}{row}"
+
+
+def not_a_number(sheet: str, cell: str, text: str, row: int | None) -> ParseError:
+    return ParseError("not_a_number", f"sheet {sheet!r}, cell {cell}: {text!r} is not a number "
+                                      f"(a numeric cell holds NaN, an infinity or a value beyond a double)",
+                      line=row, field=cell, hint="the program that wrote the workbook put a non-number in a "
+                                                "number cell: correct the cell or export again")
+
+
+class _SheetErrors:
+    """openpyxl fails on a cell it cannot convert (int('NaN') for a numeric cell holding NaN) or on
+    a text node lxml will not hold (over 10 MB) without saying where: find the cell and say so."""
+
+    def __init__(self, sheet, row):
+        self.sheet = sheet
+        self.row = row          # the row being read, or a function giving it
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace):
+        if kind is None or issubclass(kind, ParseError) or not issubclass(kind, Exception):
+            return False
+        row = self.row() if callable(self.row) else self.row
+        found = unreadable_cell(self.sheet)
+        if found is not None:
+            cell, cell_type, text = found
+            if cell_type == "n":
+                raise not_a_number(self.sheet.title, cell, text, row) from None
+            raise ParseError("bad_cell", f"sheet {self.sheet.title!r}, cell {cell}: {text!r} cannot be read as "
+                                         f"its type says ({cell_type!r})", line=row, field=cell,
+                             hint="correct the cell or export the workbook again") from None
+        if "huge text node" in str(error):
+            raise ParseError("value_too_long", f"sheet {self.sheet.title!r}, row {row}: a cell's text is over "
+                                               f"10 MB", line=row,
+                             hint="no cell of an export needs this much: check the workbook") from None
+        raise ParseError("bad_xlsx", f"sheet {self.sheet.title!r}, row {row}: {type(error).__name__}: {error}",
+                         line=row, hint="open and save it again as .xlsx") from None
+
+
+def unreadable_cell(sheet) -> tuple[str, str, str] | None:
+    """The first cell openpyxl cannot convert as its type says (coordinate, type, text), read again
+    in one streaming pass over the sheet's XML, or None."""
+    from lxml import etree
+    from openpyxl.utils.datetime import from_ISO8601
+    from openpyxl.worksheet._reader import _cast_number
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+
+    cell_tag, row_tag, value_tag = (f"{{{SHEET_MAIN_NS}}}{t}" for t in ("c", "row", "v"))
+    convert = {"n": _cast_number, "b": lambda v: bool(int(v)), "d": from_ISO8601}
+    try:
+        with sheet._get_source() as source:
+            for _, element in etree.iterparse(source, tag=(cell_tag, row_tag), resolve_entities=False,
+                                              no_network=True, huge_tree=False):
+                if element.tag == row_tag:
+                    element.clear()
+                    while element.getprevious() is not None:
+                        del element.getparent()[0]
+                    continue
+                kind, text = element.get("t", "n"), element.findtext(value_tag)
+                if kind in convert and text:
+                    try:
+                        convert[kind](text)
+                    except (ValueError, OverflowError, TypeError):
+                        return element.get("r") or "?", kind, text[:40]
+    except etree.XMLSyntaxError:
+        return None
+    return None
