@@ -87,9 +87,10 @@ class JsonRecords:
             except RecursionError:
                 raise _too_deep(self._line, self._checks.depth) from None
             except json.JSONDecodeError as e:
-                if len(self._buffer) - self._pos > self._max_document:
+                held = len(self._buffer) - self._pos
+                if held > self._max_document:
                     raise self._too_large(len(self._buffer)) from None
-                if self._more():          # perhaps cut at the chunk's end: read on and retry
+                if self._more(self._max_document + 1 - held):   # perhaps cut at the chunk's end: read on
                     continue
                 line = self._line + e.lineno - 1 - self._buffer.count("\n", 0, self._pos)
                 raise ParseError("bad_json", f"line {line}: {e.msg}", line=line,
@@ -119,10 +120,13 @@ class JsonRecords:
                           hint="one object per payment or invoice, in an array or one per line (JSON Lines); "
                                "or raise max_json_document in [format]")
 
-    def _more(self) -> bool:
+    def _more(self, room: int | None = None) -> bool:
+        """Read on: as much again as is held (a big value costs O(n)), within `room` characters
+        (a chunk at least), so a document is never decoded much past max_json_document."""
         if self._eof:
             return False
-        chunk = self._file.read(max(CHUNK, len(self._buffer)))   # doubles: a big value costs O(n)
+        size = max(CHUNK, len(self._buffer))
+        chunk = self._file.read(size if room is None else min(size, max(CHUNK, room)))
         try:
             text = self._text.decode(chunk, final=not chunk)
         except UnicodeDecodeError as e:
