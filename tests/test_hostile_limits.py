@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -22,22 +21,26 @@ HEADER = ["Référence", "Facture", "Date", "Montant", "Devise", "Mode"]
 SHOPIFY_HEADER = (SAMPLES / "orders_export_1.csv").read_bytes().split(b"\n", 1)[0] + b"\n"
 
 
+# The service is started by a small Python that waits for it with wait4 and writes down its peak
+# resident memory. Not by pytest itself: Linux carries a process's high-water mark across exec, so
+# a child forked from a big pytest would start its count at pytest's size.
+LAUNCHER = """
+import os, subprocess, sys
+process = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(process.pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(setup, tmp_path, tag: str) -> tuple[subprocess.CompletedProcess, float]:
     """`importd run --once` as a real process: its result and its peak resident memory in MB
     (the kernel's high-water mark for that process, from wait4)."""
-    args = [sys.executable, "-m", "importd", "run", "--once", "-c", str(setup.config)]
-    out, err = tmp_path / f"{tag}.out", tmp_path / f"{tag}.err"
-    with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        process = subprocess.Popen(args, stdout=stdout, stderr=stderr)
-        timer = threading.Timer(300, process.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(process.pid, 0)
-        finally:
-            timer.cancel()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    result = subprocess.CompletedProcess(args, process.returncode, out.read_text(), err.read_text())
-    return result, usage.ru_maxrss / 1024
+    peak = tmp_path / f"{tag}.maxrss"
+    args = [sys.executable, "-c", LAUNCHER, str(peak),
+            sys.executable, "-m", "importd", "run", "--once", "-c", str(setup.config)]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    return result, int(peak.read_text()) / 1024
 
 
 def cells(row: int, values: list[str]) -> str:
@@ -161,6 +164,8 @@ def check_hostile(setup, tmp_path, name, write, code, field) -> None:
     os.rename(tmp_path / name, setup.inbox / name)
     setup.drop("ubl-2.xml", (UBL / "ubl-tc434-example2.xml").read_bytes())
     result, peak = run_measured(setup, tmp_path, "hostile")
+    growth = peak - before
+    print(f"{name}: peak {peak:.0f} MB, baseline {before:.0f} MB, growth {growth:.0f} MB")
 
     sidecar = setup.sidecar(name)
     assert sidecar["code"] == code, sidecar
@@ -170,8 +175,6 @@ def check_hostile(setup, tmp_path, name, write, code, field) -> None:
     assert "Traceback" not in result.stdout + result.stderr and "trace" not in sidecar
     outcomes = {line["file"]: line["outcome"] for line in log_lines(result.stdout) if line["event"] == "file.done"}
     assert outcomes == {name: "quarantined", "ubl-2.xml": "imported"}
-    growth = peak - before
-    print(f"{name}: {code}, peak {peak:.0f} MB, baseline {before:.0f} MB, growth {growth:.0f} MB")
     assert growth < GROWTH_MB, f"{name} grew the service by {growth:.0f} MB"
 
 
@@ -211,3 +214,70 @@ def test_a_limit_that_is_not_a_positive_number_is_a_rules_error(setup):
     result = importd("check", "-c", str(setup.config), str(rules))
     assert result.returncode == 2
     assert "max_json_document is a whole number above 0" in result.stdout + result.stderr
+
+
+EMOJI = "\U0001F600"        # four bytes in UTF-8, four in a Python string: the costliest character
+
+
+def csv_at_limits(path):
+    """An order whose first line's name is a value of a million emoji, with three more such values
+    in columns the rules do not read: a line of 4 million characters, just under max_line_length."""
+    lines = (SAMPLES / "orders_export_1.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [line.split(",") for line in lines[1:] if line.startswith("#1001,")]
+    big = EMOJI * 1_000_000
+    for column in ("Lineitem name", "Notes", "Tags", "Source"):
+        rows[0][header.index(column)] = big
+    for row in rows:
+        row[header.index("Name")] = "#9001"
+    path.write_text("\n".join([lines[0], *(",".join(row) for row in rows)]) + "\n", encoding="utf-8")
+
+
+def json_at_limits(path):
+    """A payment document of just under 1 MiB characters: a note of half a million emoji and a list
+    of 250,000 numbers (each a Decimal once decoded, the costliest JSON value)."""
+    note = EMOJI * 500_000
+    numbers = ",".join(["0"] * 250_000)
+    path.write_text(f'[{{"id": "P9", "invoice": "2026-118", "paid_at": "2026-12-09", "amount": 1.00, '
+                    f'"currency": "eur", "note": "{note}", "n": [{numbers}]}}]', encoding="utf-8")
+
+
+def xlsx_at_limits(path):
+    """249,000 shared strings of 25 emoji each: 30 MB of table, under both table limits; the one
+    payment row reads some of them."""
+    def write_more(write):
+        for start in range(0, 249_000, 1000):
+            write("".join(f"<si><t>{n:06d}{EMOJI * 25}</t></si>" for n in range(start, start + 1000)).encode())
+    shared = ["Référence", "Facture", "Date", "Montant", "Devise", "Mode", "P9", "2026-118", "2026-12-09"]
+    refs = lambda row, items: "".join(f'<c r="{chr(65 + n)}{row}" t="s"><v>{i}</v></c>' for n, i in enumerate(items))
+    rows = [refs(1, range(6)), refs(2, [6, 7, 8]) + '<c r="D2"><v>1</v></c>' + refs(2, [])
+            + '<c r="F2" t="s"><v>100</v></c>']
+    raw_xlsx(path, rows, shared, write_more)
+
+
+AT_LIMITS = {
+    "csv_line_of_4_million_emoji": ("orders_export_emoji.csv", csv_at_limits),
+    "json_document_of_1_mib": ("payments-limit.json", json_at_limits),
+    "xlsx_249000_shared_strings": ("payments-limit.xlsx", xlsx_at_limits),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", AT_LIMITS, ids=str)
+def test_file_just_under_every_limit_is_imported_within_100_mb(setup, tmp_path, case):
+    """The defaults are generous and safe together: a file at the limits, in the costliest characters,
+    is imported, and the service grows by less than 100 MB."""
+    name, write = AT_LIMITS[case]
+    kind = name.rsplit(".", 1)[1]
+    setup.drop_sample(GOOD[kind], f"{name}-first.{kind}")
+    baseline, before = run_measured(setup, tmp_path, "baseline")
+    assert baseline.returncode == 0, baseline.stdout[-2000:]
+    write(tmp_path / name)
+    os.rename(tmp_path / name, setup.inbox / name)
+    result, peak = run_measured(setup, tmp_path, "limits")
+    growth = peak - before
+    print(f"{name}: peak {peak:.0f} MB, baseline {before:.0f} MB, growth {growth:.0f} MB")
+    assert result.returncode == 0, result.stdout[-3000:]
+    outcomes = {line["file"]: line["outcome"] for line in log_lines(result.stdout) if line["event"] == "file.done"}
+    assert outcomes == {name: "imported"}
+    assert growth < GROWTH_MB, f"{name} grew the service by {growth:.0f} MB"
