@@ -26,7 +26,8 @@ def decoded_lines(stream: BinaryIO, encoding: str, max_line: int | None = None) 
         offset = stream.tell()
     newlines = 0        # b"\n" seen in those bytes
     line_start = 0      # offset of the byte after the last b"\n" seen
-    tail = ""
+    held: list[str] = []    # a line not ended yet, chunk by chunk: joined once, when it ends
+    held_length = 0
     while True:
         chunk = stream.read(CHUNK)
         final = not chunk
@@ -54,20 +55,32 @@ def decoded_lines(stream: BinaryIO, encoding: str, max_line: int | None = None) 
             line = newlines - count + text[: text.index("\0")].count("\n") + 1
             raise ParseError("nul_byte", f"line {line} holds a NUL byte (\\0)", line=line,
                              hint="the file is binary or damaged: export it again as text")
-        if tail:
-            text = tail + text
         parts = text.split("\n")
-        tail = parts.pop()
-        if max_line is not None:
-            first = newlines - count + 1        # the line number of parts[0]
-            for at, part in enumerate(parts + [tail]):
+        rest = parts.pop()             # the start of a line that goes on in the next chunk
+        first = newlines - count + 1   # the line number of parts[0] (of rest, when parts is empty)
+        if max_line is not None and len(text) > max_line:
+            for at, part in enumerate(parts):
                 if len(part) > max_line:
                     raise _too_long(first + at, max_line)
-        for part in parts:
-            yield part + "\n"
+        start = 0
+        if held and parts:             # a long line ends here: joined once, its end included
+            held += (parts[0], "\n")
+            line, held, held_length = "".join(held), [], 0
+            if max_line is not None and len(line) - 1 > max_line:
+                raise _too_long(first, max_line)
+            yield line
+            del line
+            start = 1
+        for at in range(start, len(parts)):
+            yield parts[at] + "\n"
+        if rest:
+            held.append(rest)
+            held_length += len(rest)
+            if max_line is not None and held_length > max_line:
+                raise _too_long(newlines + 1, max_line)
         if final:
-            if tail:
-                yield tail
+            if held:
+                yield "".join(held)
             return
 
 

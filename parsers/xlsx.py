@@ -145,14 +145,12 @@ class XlsxRecords:
     """The rows of one sheet as dicts keyed by the header's names."""
 
     def __init__(self, path: Path, options: dict):
-        from openpyxl import load_workbook
-
         members = check_zip(path, int(options.get("max_unzipped_mb", MAX_UNZIPPED >> 20)) << 20)
         check_shared_strings(path, members, limit(options, "max_shared_strings"),
                              limit(options, "max_shared_strings_mb"))
         self._max_value = limit(options, "max_value_length")
         try:
-            self._book = load_workbook(path, read_only=True, data_only=True)
+            self._book = load_workbook(path)
         except Exception as e:  # openpyxl raises many kinds for a broken workbook
             raise ParseError("bad_xlsx", f"the workbook cannot be read: {type(e).__name__}: {e}",
                              hint="open and save it again as .xlsx") from None
@@ -213,6 +211,45 @@ class XlsxRecords:
 
 def open_records(path: Path, options: dict) -> XlsxRecords:
     return XlsxRecords(path, options)
+
+
+def load_workbook(path: Path):
+    """openpyxl's load_workbook(read_only=True, data_only=True), but for the shared-strings table:
+    openpyxl keeps an emptied element per string under the table's root, over 100 bytes each
+    beside the string itself; read here, each is dropped once read (the text is the same:
+    openpyxl's own Text element gives it)."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.xml.constants import SHARED_STRINGS
+
+    class Reader(ExcelReader):
+        def read_strings(self):
+            part = self.package.find(SHARED_STRINGS)
+            if part is not None:
+                with self.archive.open(part.PartName[1:]) as source:
+                    self.shared_strings = read_shared_strings(source)
+
+    reader = Reader(path, read_only=True, data_only=True)
+    reader.read()
+    return reader.wb
+
+
+def read_shared_strings(source) -> list[str]:
+    """The strings of a shared-strings table, as openpyxl's read_string_table reads them."""
+    from xml.etree.ElementTree import iterparse      # openpyxl's own choice: expat, which bounds entity expansion
+
+    from openpyxl.cell.text import Text
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+
+    string_tag = f"{{{SHEET_MAIN_NS}}}si"
+    strings = []
+    root = None
+    for event, node in iterparse(source, events=("start", "end")):
+        if root is None:
+            root = node
+        elif event == "end" and node.tag == string_tag:
+            strings.append(Text.from_tree(node).content.replace("x005F_", ""))
+            root.clear()                 # the table's root holds nothing but the strings read so far
+    return strings
 
 
 def cell_name(row: int, column: int) -> str:
