@@ -19,7 +19,15 @@ from parsers import ParseError, Record
 from parsers.limits import LIMITS, limit
 
 CHUNK = 1 << 16
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal)
+class _NotJson(ValueError):
+    """NaN, Infinity or -Infinity: Python's json reads them, RFC 8259 (section 6) does not allow them."""
+
+
+def _no_constant(name: str):
+    raise _NotJson(name)
+
+
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal, parse_constant=_no_constant)
 
 
 class JsonRecords:
@@ -86,6 +94,11 @@ class JsonRecords:
                 value, end = _DECODER.raw_decode(self._buffer, self._pos)
             except RecursionError:
                 raise _too_deep(self._line, self._checks.depth) from None
+            except _NotJson as e:
+                raise ParseError("bad_json", f"line {self._line}: the document holds {e}, which JSON does not "
+                                             f"allow as a number (RFC 8259, section 6)", line=self._line,
+                                 hint="the sender's JSON writer let a NaN or an infinity through: "
+                                      "ask for a corrected export") from None
             except json.JSONDecodeError as e:
                 held = len(self._buffer) - self._pos
                 if held > self._max_document:
