@@ -16,6 +16,7 @@ LIMITS = {   # [format] key: (default, what it bounds)
     "max_json_depth": (32, "objects or arrays nested in one JSON document"),
     "max_shared_strings": (250_000, "strings in an XLSX workbook's shared-strings table"),
     "max_shared_strings_mb": (32, "megabytes an XLSX shared-strings table inflates to"),
+    "max_part_mb": (2, "megabytes any other XML part of an XLSX workbook (styles, workbook, theme) inflates to"),
 }
 
 

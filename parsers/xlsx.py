@@ -9,17 +9,15 @@ Values are handed on as text, converted exactly:
 - dates: a cell formatted as a date becomes ISO text, "2026-11-02" (or
   "2026-11-02 14:30:00" when it has a time of day); write `format = "%Y-%m-%d"`.
   A date stored as a bare serial number is converted by `transform = "excel_date"`.
-Before openpyxl opens anything, the zip directory is checked: a file that is not
-a zip, or that would inflate beyond reason (a zip bomb), is refused; so is a
-shared-strings table too big to hold (openpyxl reads it whole, before any row).
-A cell no number can be read from (`NaN`, `inf`, `1e999`) is refused naming the cell.
+Before openpyxl opens anything, the package is checked (parsers/xlsx_package.py): a zip
+bomb, a shared-strings table or another part too big to hold, a text longer than a value,
+are refused. A cell no number can be read from (`NaN`, `inf`, `1e999`) is refused naming
+the cell.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import zipfile
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -27,104 +25,7 @@ from typing import Iterator
 
 from parsers import ParseError, Record
 from parsers.limits import limit
-
-MAX_UNZIPPED = 200 * 1024 * 1024      # bytes an XLSX may inflate to, in all
-MAX_RATIO = 100                       # inflation of one member; real sheets stay well under
-
-
-def check_zip(path: Path, max_unzipped: int = MAX_UNZIPPED) -> list[zipfile.ZipInfo]:
-    """Refuse a file that is not a zip or would inflate too far, before anything is inflated."""
-    if not zipfile.is_zipfile(path):
-        raise ParseError("bad_xlsx", "the file is not an XLSX workbook (not a zip archive)",
-                         hint="save the sheet as .xlsx (Excel 2007 or later)")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as e:
-        raise ParseError("bad_xlsx", f"the zip archive is damaged: {e}",
-                         hint="the file may be truncated: ask for it again") from None
-    total = sum(m.file_size for m in members)
-    for member in members:
-        ratio = member.file_size / max(member.compress_size, 1)
-        if member.file_size > 1024 * 1024 and ratio > MAX_RATIO:
-            raise ParseError("xlsx_bomb", f"{member.filename} would inflate {ratio:.0f}× to {member.file_size} bytes",
-                             hint="the file looks like a zip bomb; it was not opened")
-    if total > max_unzipped:
-        raise ParseError("xlsx_bomb", f"the workbook would inflate to {total} bytes (limit {max_unzipped})",
-                         hint="split the workbook, or raise max_unzipped_mb in [format]")
-    return members
-
-
-SHARED_STRING = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")     # an <si> element opens
-TAG_TAIL = 64          # bytes kept between chunks, so a tag cut in two is still seen
-
-
-def check_shared_strings(path: Path, members: list[zipfile.ZipInfo], max_count: int, max_mb: int) -> None:
-    """Refuse a shared-strings table openpyxl would hold whole beyond the limits: its inflated size
-    from the zip directory (the zip reader stops there), then its strings, counted in one
-    streaming pass over the bytes (an <si> cannot hide in text, where < is written &lt;)."""
-    for table in _shared_string_parts(path, members):
-        if table.file_size > max_mb << 20:
-            raise ParseError("shared_strings_too_large",
-                             f"the shared-strings table ({table.filename}) inflates to {table.file_size} bytes, "
-                             f"over {max_mb} MB (max_shared_strings_mb)",
-                             hint="split the workbook, or raise max_shared_strings_mb in [format]")
-        count, tail = 0, b""
-        with zipfile.ZipFile(path) as archive, archive.open(table) as stream, _damaged():
-            while True:
-                chunk = stream.read(1 << 20)
-                data = tail + chunk
-                cut = max(len(data) - TAG_TAIL, 0) if chunk else len(data)
-                # the <si> that open before the cut; those after it are counted with the next chunk
-                count += len(SHARED_STRING.findall(data)) - len(SHARED_STRING.findall(data, cut))
-                tail = data[cut:]
-                if count > max_count:
-                    raise ParseError("too_many_shared_strings",
-                                     f"the shared-strings table ({table.filename}) holds more than {max_count} "
-                                     f"strings (max_shared_strings)",
-                                     hint="split the workbook, or raise max_shared_strings in [format]")
-                if not chunk:
-                    break
-
-
-CONTENT_TYPES = "[Content_Types].xml"
-SHARED_STRINGS_TYPE = "sharedStrings+xml"
-
-
-def _shared_string_parts(path: Path, members: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
-    """The shared-strings table(s): the parts [Content_Types].xml declares so (as openpyxl finds
-    them), and any part named sharedStrings.xml."""
-    from lxml import etree
-
-    by_name = {m.filename: m for m in members}
-    names = {m.filename for m in members if m.filename.lower().rsplit("/", 1)[-1] == "sharedstrings.xml"}
-    types = by_name.get(CONTENT_TYPES)
-    if types is not None and types.file_size <= 1 << 20:     # a real one is a few kB
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-        with zipfile.ZipFile(path) as archive, _damaged():
-            try:
-                root = etree.fromstring(archive.read(types), parser)
-            except etree.XMLSyntaxError:
-                root = None          # openpyxl will say the workbook cannot be read
-        for part in root.iter() if root is not None else ():
-            if SHARED_STRINGS_TYPE in (part.get("ContentType") or ""):
-                names.add((part.get("PartName") or "").lstrip("/"))
-    return [by_name[name] for name in sorted(names) if name in by_name]
-
-
-class _damaged:
-    """Inflating a member that turns out damaged is refused as bad_xlsx."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, trace):
-        import zlib
-        if kind is not None and issubclass(kind, (zipfile.BadZipFile, zlib.error, EOFError, OSError)):
-            raise ParseError("bad_xlsx", f"the zip archive is damaged: {error}",
-                             hint="the file may be truncated: ask for it again") from None
-        return False
-
+from parsers.xlsx_package import MAX_UNZIPPED, check_parts, check_zip
 
 def cell_text(value) -> str:
     """A cell value as exact text (see the module's docstring)."""
@@ -146,8 +47,10 @@ class XlsxRecords:
 
     def __init__(self, path: Path, options: dict):
         members = check_zip(path, int(options.get("max_unzipped_mb", MAX_UNZIPPED >> 20)) << 20)
-        check_shared_strings(path, members, limit(options, "max_shared_strings"),
-                             limit(options, "max_shared_strings_mb"))
+        check_parts(path, members, max_part_mb=limit(options, "max_part_mb"),
+                    max_count=limit(options, "max_shared_strings"),
+                    max_strings_mb=limit(options, "max_shared_strings_mb"),
+                    max_value=limit(options, "max_value_length"))
         self._max_value = limit(options, "max_value_length")
         try:
             self._book = load_workbook(path)
@@ -266,8 +169,8 @@ def not_a_number(sheet: str, cell: str, text: str, row: int | None) -> ParseErro
 
 
 class _SheetErrors:
-    """openpyxl fails on a cell it cannot convert (int('NaN') for a numeric cell holding NaN) or on
-    a text node lxml will not hold (over 10 MB) without saying where: find the cell and say so."""
+    """openpyxl fails on a cell it cannot convert (int('NaN') for a numeric cell holding NaN) without
+    saying where: find the cell and say so; any other failure while reading rows is bad_xlsx."""
 
     def __init__(self, sheet, row):
         self.sheet = sheet
@@ -288,10 +191,6 @@ class _SheetErrors:
             raise ParseError("bad_cell", f"sheet {self.sheet.title!r}, cell {cell}: {text!r} cannot be read as "
                                          f"its type says ({cell_type!r})", line=row, field=cell,
                              hint="correct the cell or export the workbook again") from None
-        if "huge text node" in str(error):
-            raise ParseError("value_too_long", f"sheet {self.sheet.title!r}, row {row}: a cell's text is over "
-                                               f"10 MB", line=row,
-                             hint="no cell of an export needs this much: check the workbook") from None
         raise ParseError("bad_xlsx", f"sheet {self.sheet.title!r}, row {row}: {type(error).__name__}: {error}",
                          line=row, hint="open and save it again as .xlsx") from None
 

@@ -87,19 +87,22 @@ PACKAGE_PARTS = {
 }
 
 
-def raw_xlsx(path, rows: list[str], shared: list[str] = (), extra_shared=None) -> None:
+def raw_xlsx(path, rows: list[str], shared: list[str] = (), extra_shared=None, extra_rows=None) -> None:
     """A workbook written part by part, as a hostile sender could: sheet "Paiements" whose rows
-    are the given `<c>` XML (one string per row), a shared-strings table of `shared` and then
-    whatever `extra_shared(write)` writes (streamed: millions of strings never sit in memory)."""
+    are the given `<c>` XML (one string per row) and whatever `extra_rows(write)` writes after them,
+    a shared-strings table of `shared` and then whatever `extra_shared(write)` writes (streamed:
+    millions of strings never sit in memory)."""
     import zipfile
 
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
         for name, text in PACKAGE_PARTS.items():
             book.writestr(name, text)
-        sheet = "".join(f'<row r="{n}">{cells}</row>' for n, cells in enumerate(rows, 1))
-        book.writestr("xl/worksheets/sheet1.xml", f'<?xml version="1.0" encoding="UTF-8"?>'
-                                                  f'<worksheet xmlns="{MAIN_NS}"><sheetData>{sheet}'
-                                                  f'</sheetData></worksheet>')
+        with book.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            sheet.write(f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{MAIN_NS}"><sheetData>'.encode())
+            sheet.write("".join(f'<row r="{n}">{cells}</row>' for n, cells in enumerate(rows, 1)).encode())
+            if extra_rows:
+                extra_rows(sheet.write)
+            sheet.write(b"</sheetData></worksheet>")
         with book.open("xl/sharedStrings.xml", "w") as table:
             table.write(f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{MAIN_NS}">'.encode())
             for text in shared:

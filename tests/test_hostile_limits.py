@@ -54,6 +54,34 @@ def xlsx_with_amount(path, amount: str) -> None:
     raw_xlsx(path, rows)
 
 
+def xlsx_bad_boolean(path):
+    """A boolean cell (t="b") holding neither 0 nor 1."""
+    rows = [cells(1, HEADER), cells(2, ["P1", "2026-118", "2026-12-09"]) + '<c r="D2"><v>1</v></c>'
+            + '<c r="F2" t="b"><v>maybe</v></c>']
+    raw_xlsx(path, rows)
+
+
+def xlsx_big_styles(path):
+    """A styles part of 4 MB of small elements (openpyxl would build over 100 MB of objects)."""
+    import zipfile
+    raw_xlsx(path, [cells(1, HEADER)])
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as book, book.open("xl/styles.xml", "w") as styles:
+        styles.write(b'<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><fonts>')
+        for _ in range(16_000):
+            styles.write(b'<font>' + b"<b/>" * 60 + b'<name val="%s"/></font>' % os.urandom(3).hex().encode())
+        styles.write(b"</fonts></styleSheet>")
+
+
+def xlsx_60_mb_cell(path):
+    """A cell of 60 MB of text that does not compress."""
+    def big_row(write):
+        write(b'<row r="2"><c r="A2" t="inlineStr"><is><t>')
+        for _ in range(60):
+            write(os.urandom(1 << 19).hex().encode())
+        write(b"</t></is></c></row>")
+    raw_xlsx(path, [cells(1, HEADER)], extra_rows=big_row)
+
+
 def json_payment(**fields) -> bytes:
     payment = {"id": "P1", "invoice": "2026-118", "paid_at": "2026-12-09", "amount": "1.00", "currency": "eur"}
     return json.dumps([{**payment, **fields}]).encode()
@@ -136,6 +164,10 @@ CASES = {   # name: (file name, writer, code, field)
     "xlsx_minus_inf_cell": ("payments-minf.xlsx", lambda p: xlsx_with_amount(p, "-inf"), "not_a_number", "D7"),
     "xlsx_1e999_cell": ("payments-1e999.xlsx", lambda p: xlsx_with_amount(p, "1e999"), "not_a_number", "D7"),
     "xlsx_2_mb_cell": ("payments-cell.xlsx", xlsx_long_cell, "value_too_long", "F2"),
+    "xlsx_boolean_cell_holding_maybe": ("payments-bool.xlsx", xlsx_bad_boolean, "bad_cell", "F2"),
+    "xlsx_4_mb_of_styles": ("payments-styles.xlsx", xlsx_big_styles, "xlsx_part_too_large", None),
+    "json_nan": ("payments-nan.json", lambda p: p.write_bytes(json_payment().replace(b'"1.00"', b"NaN")),
+                 "bad_json", None),
     "xlsx_300000_shared_strings": ("payments-300k.xlsx", xlsx_many_strings(300_000), "too_many_shared_strings",
                                    None),
     "csv_2_mb_value_over_many_lines": ("orders_export_value.csv", csv_long_value, "value_too_long", None),
@@ -148,6 +180,7 @@ SLOW_CASES = {   # the campaign's memory eaters
                                       "shared_strings_too_large", None),
     "xlsx_40_mb_shared_strings": ("payments-40mb.xlsx", xlsx_big_table, "shared_strings_too_large", None),
     "csv_50_mb_line": ("orders_export_line.csv", csv_long_line, "line_too_long", None),
+    "xlsx_60_mb_cell": ("payments-60mb.xlsx", xlsx_60_mb_cell, "value_too_long", None),
 }
 
 
