@@ -15,6 +15,7 @@ from builders import raw_xlsx
 from conftest import CORPUS, SAMPLES, log_lines
 
 GROWTH_MB = 100                     # no single file may grow the service by more
+EMOJI = "\U0001F600"                # four bytes in UTF-8, four in a Python string: the costliest character
 UBL = CORPUS / "en16931" / "ubl"
 GOOD = {"json": "payments-2026-12.json", "xlsx": "payments-2026-12.xlsx", "csv": "orders_export_1.csv"}
 HEADER = ["Référence", "Facture", "Date", "Montant", "Devise", "Mode"]
@@ -110,6 +111,16 @@ def json_long_string(path):
         f.write(b'"}]')
 
 
+def json_long_escaped_string(path):
+    """30 MB in one string of escaped surrogate pairs (each an emoji, four bytes a character once read)."""
+    with open(path, "wb") as f:
+        f.write(b'[{"id": "P1", "invoice": "2026-118", "paid_at": "2026-12-09", "amount": 1, "note": "')
+        block = b"\\ud83d\\ude00" * (1 << 16)
+        for _ in range(40):
+            f.write(block)
+        f.write(b'"}]')
+
+
 def json_big_document(path):
     """A document of 2 million small numbers: 4 MB of text, over 200 MB once decoded."""
     with open(path, "wb") as f:
@@ -150,6 +161,15 @@ def csv_long_line(path):
             f.write(block)
 
 
+def csv_long_line_of_emoji(path):
+    """A 50 MB line of emoji after the header, with no line end."""
+    with open(path, "wb") as f:
+        f.write(SHOPIFY_HEADER)
+        block = EMOJI.encode() * (1 << 18)
+        for _ in range(50):
+            f.write(block)
+
+
 def csv_long_value(path):
     """A quoted value of 2 MB spread over short lines (a quote left open)."""
     path.write_bytes(SHOPIFY_HEADER + b'#1,"' + b"y" * 99 + b"\n" + (b"y" * 99 + b"\n") * 20_000 + b'"\n')
@@ -179,7 +199,10 @@ SLOW_CASES = {   # the campaign's memory eaters
     "xlsx_3_million_shared_strings": ("payments-3m.xlsx", xlsx_many_strings(3_000_000),
                                       "shared_strings_too_large", None),
     "xlsx_40_mb_shared_strings": ("payments-40mb.xlsx", xlsx_big_table, "shared_strings_too_large", None),
+    "json_30_mb_string_of_escaped_emoji": ("payments-30mb-emoji.json", json_long_escaped_string, "value_too_long",
+                                           "note"),
     "csv_50_mb_line": ("orders_export_line.csv", csv_long_line, "line_too_long", None),
+    "csv_50_mb_line_of_emoji": ("orders_export_emoji_line.csv", csv_long_line_of_emoji, "line_too_long", None),
     "xlsx_60_mb_cell": ("payments-60mb.xlsx", xlsx_60_mb_cell, "value_too_long", None),
 }
 
@@ -248,8 +271,6 @@ def test_a_limit_that_is_not_a_positive_number_is_a_rules_error(setup):
     assert result.returncode == 2
     assert "max_json_document is a whole number above 0" in result.stdout + result.stderr
 
-
-EMOJI = "\U0001F600"        # four bytes in UTF-8, four in a Python string: the costliest character
 
 
 def csv_at_limits(path):
