@@ -186,6 +186,8 @@ class _SheetErrors:
         found = unreadable_cell(self.sheet)
         if found is not None:
             cell, cell_type, text = found
+            digits = cell.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+            row = int(digits) if digits.isdigit() else row      # the cell's own row
             if cell_type == "n":
                 raise not_a_number(self.sheet.title, cell, text, row) from None
             raise ParseError("bad_cell", f"sheet {self.sheet.title!r}, cell {cell}: {text!r} cannot be read as "
