@@ -19,6 +19,8 @@ from parsers import ParseError, Record
 from parsers.limits import LIMITS, limit
 
 CHUNK = 1 << 16
+
+
 class _NotJson(ValueError):
     """NaN, Infinity or -Infinity: Python's json reads them, RFC 8259 (section 6) does not allow them."""
 
