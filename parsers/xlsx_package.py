@@ -61,7 +61,7 @@ def check_parts(path: Path, members: list[zipfile.ZipInfo], *, max_part_mb: int,
     """The parts openpyxl holds whole: the shared-strings table within its limits, every other XML
     part but the worksheets within max_part_mb; and no text in a worksheet longer than a value
     (openpyxl streams every sheet once when it opens the workbook, to find its size)."""
-    types = _content_types(path, members)
+    types = _content_types(path, members, max_part_mb << 20)
     tables = {m.filename for m in members
               if SHARED_STRINGS_TYPE in types.get(m.filename, "") or m.filename.lower().endswith("sharedstrings.xml")}
     for member in members:
@@ -77,12 +77,12 @@ def check_parts(path: Path, members: list[zipfile.ZipInfo], *, max_part_mb: int,
                                   "clean them (or copy the data to a new workbook), or raise max_part_mb in [format]")
 
 
-def _content_types(path: Path, members: list[zipfile.ZipInfo]) -> dict[str, str]:
+def _content_types(path: Path, members: list[zipfile.ZipInfo], largest: int) -> dict[str, str]:
     """Part name → content type, from the [Content_Types].xml overrides (how openpyxl finds parts)."""
     from lxml import etree
 
     types = next((m for m in members if m.filename == CONTENT_TYPES), None)
-    if types is None or types.file_size > 1 << 20:      # a real one is a few kB; check_parts refuses a big one
+    if types is None or types.file_size > largest:      # a real one is a few kB; check_parts refuses a big one
         return {}
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     with zipfile.ZipFile(path) as archive, _damaged():
