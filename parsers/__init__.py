@@ -18,12 +18,14 @@ FORMATS = ("csv", "xml", "facturx", "json", "xlsx")
 class ParseError(Exception):
     """The bytes do not follow the format; says where (line, byte) and why."""
 
-    def __init__(self, code: str, message: str, *, line: int | None = None, hint: str | None = None):
+    def __init__(self, code: str, message: str, *, line: int | None = None, hint: str | None = None,
+                 field: str | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.line = line
         self.hint = hint
+        self.field = field      # where inside the record: a JSON key path, a spreadsheet cell
 
 
 @dataclass(slots=True)

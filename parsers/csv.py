@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterator
 
 from parsers import ParseError, Row
+from parsers.limits import limit
 from parsers.textio import decoded_lines
 
 OPTIONS = {"encoding": "utf-8", "delimiter": ",", "quotechar": '"'}
@@ -20,7 +21,9 @@ class CsvRecords:
     def __init__(self, path: Path, options: dict):
         self._file = open(path, "rb")
         opts = {**OPTIONS, **{k: v for k, v in options.items() if k in OPTIONS}}
-        lines = decoded_lines(self._file, opts["encoding"])
+        lines = decoded_lines(self._file, opts["encoding"], limit(options, "max_line_length"))
+        self._max_value = limit(options, "max_value_length")
+        csv.field_size_limit(self._max_value)      # the csv module's own, one per process: parsing is one thread
         try:
             self._reader = csv.reader(lines, delimiter=opts["delimiter"], quotechar=opts["quotechar"],
                                       strict=True)
@@ -33,7 +36,7 @@ class CsvRecords:
         try:
             header = next(self._reader, None)
         except csv.Error as e:
-            raise ParseError("bad_csv", f"header: {e}", line=1) from None
+            raise self._csv_error(e, 1) from None
         if not header:
             raise ParseError("empty_file", "the file has no header row", line=1,
                              hint="the first line must name the columns")
@@ -68,8 +71,15 @@ class CsvRecords:
                 yield Row(start, row, columns)
                 start = reader.line_num + 1
         except csv.Error as e:
-            raise ParseError("bad_csv", f"line {start}: {e}", line=start,
-                             hint="check quoting and the delimiter") from None
+            raise self._csv_error(e, start) from None
+
+    def _csv_error(self, error: csv.Error, line: int) -> ParseError:
+        if str(error).startswith("field larger than field limit"):
+            return ParseError("value_too_long", f"line {line}: a value is longer than {self._max_value} characters "
+                                                f"(max_value_length)", line=line,
+                              hint="a quote left open swallows the lines after it: check the quoting, "
+                                   "or raise max_value_length in [format]")
+        return ParseError("bad_csv", f"line {line}: {error}", line=line, hint="check quoting and the delimiter")
 
     @property
     def bytes_read(self) -> int:

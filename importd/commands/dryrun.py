@@ -48,7 +48,7 @@ def dry_run(store: Store, rules: Rules, sample: Path, numbering_formats: dict[st
     try:
         records = parsers.open_records(rules.parser, sample, rules.options)
     except parsers.ParseError as e:
-        report.errors.append({"code": e.code, "message": e.message, "line": e.line})
+        report.errors.append({"code": e.code, "message": e.message, "line": e.line, "field": e.field})
         return report
     try:
         check_columns(rules, records.columns)
@@ -83,7 +83,7 @@ def dry_run(store: Store, rules: Rules, sample: Path, numbering_formats: dict[st
     except FileRejected as e:
         report.errors.append(e.as_dict())
     except parsers.ParseError as e:
-        report.errors.append({"code": e.code, "message": e.message, "line": e.line})
+        report.errors.append({"code": e.code, "message": e.message, "line": e.line, "field": e.field})
     finally:
         records.close()
     return report

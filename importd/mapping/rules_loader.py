@@ -17,10 +17,11 @@ from importd.mapping.versions import check_modes, load_version
 from importd.model import EXTRA, KINDS, LINE_SECTIONS, TARGETS
 from importd.tomlfile import TomlFile
 from parsers import FORMATS
+from parsers.limits import LIMITS, problem as limit_problem
 from parsers.xml import XPathError, clark, compile_xpath, record_paths
 
 FORMAT_KEYS = {"parser", "encoding", "delimiter", "quotechar", "decimal_comma", "date_format",
-               "namespaces", "record", "skip", "sheet", "max_unzipped_mb"}
+               "namespaces", "record", "skip", "sheet", "max_unzipped_mb", *LIMITS}
 XML_PARSERS = ("xml", "facturx")
 NO_LINES = "none"       # [document] lines = "none": orders of a header only (totals, no lines)
 DOCUMENT_KEYS = {"kind", "group_by", "match_customer", "missing_customer", "missing_product", "atomicity",
@@ -79,6 +80,9 @@ def load_rules(path: Path) -> Rules:
     if not isinstance(decimal_comma, bool) and not str(decimal_comma).startswith(TODO):
         problem(("format", "decimal_comma"), "decimal_comma must be true or false")
     date_format = fmt.get("date_format")
+    for key in LIMITS.keys() & fmt.keys():
+        if (text := limit_problem(key, fmt[key])) is not None:
+            problem(("format", key), text)
     namespaces = _namespaces(fmt, parser, problem)
 
     doc = _table(data, "document", problem)

@@ -210,7 +210,8 @@ def _quarantine(config: Config, store: Store, row, error: FileRejected, reserved
 
 
 def _rejected(error: parsers.ParseError, rule: str) -> FileRejected:
-    return FileRejected(error.code, error.message, line=error.line, rule=rule, hint=error.hint)
+    return FileRejected(error.code, error.message, line=error.line, field=error.field, rule=rule,
+                        hint=error.hint)
 
 
 def log_outcome(row, seconds: float) -> None:
