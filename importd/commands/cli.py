@@ -21,15 +21,15 @@ from importd.commands.init import init
 from importd.commands.review import add_verb as add_review_verb
 from importd.commands.snapshot import add_verb as add_snapshot_verb
 from importd.config.config import DEFAULT_NUMBERING, Config, load_config
-from importd.durable import move_file
 from importd.errors import ConfigError, MigrationFailed
 from importd.faults import TRANSIENT, classify, hint
 from importd.mapping.rules_loader import load_rules
 from importd.service.daemonize import AlreadyRunning, detach
 from importd.service.instance import LOCK_NAME, InstanceLock, SetupInUse, holder
+from importd.stages import review
 from importd.stages.parking import release
 from importd.stages.pipeline import Transient, process
-from importd.stages.spool import Unregistered, claim, register, spool_path
+from importd.stages.spool import Unregistered, claim
 from importd.store import Store
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE = 0, 1, 2
@@ -262,18 +262,20 @@ def cmd_quarantine(args) -> int:
                   f"(spool {row['spool_owner'] or 'of a single setup'}): run the command with that setup's "
                   f"configuration", file=sys.stderr)
             return EXIT_USAGE
-        settled = Path(row["settled_path"])
         if args.action == "show":
-            sidecar = settled.with_name(settled.name + ".error.json")
-            print(sidecar.read_text(encoding="utf-8") if sidecar.exists() else row["error_message"])
+            settled = review.quarantined_path(config, row)
+            sidecar = settled.with_name(settled.name + ".error.json") if settled else None
+            print(sidecar.read_text(encoding="utf-8") if sidecar and sidecar.exists() else row["error_message"])
             return EXIT_OK
-        # retry: the file goes back through the pipeline as a new arrival.
-        target = spool_path(config, row["source"], row["name"])
-        move_file(settled, target)
-        settled.with_name(settled.name + ".error.json").unlink(missing_ok=True)
-        (file_id,) = register(config, store, row["source"], [(target, row["name"])])
-        print(f"file #{args.file_id} is back in the spool as #{file_id}; the service imports it "
-              f"(or run `importd run --once`)")
+        # retry: the file goes back through the pipeline as a new arrival (the page calls the same).
+        log.configure(config.log_format)
+        try:
+            decision = review.retry(config, store, args.file_id, log.get(verb="quarantine"))
+        except review.DecisionRefused as e:
+            print(f"importd: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"file #{args.file_id} is back in the spool as #{decision['detail']['new_file_id']}; the service "
+              f"imports it (or run `importd run --once`)")
         return EXIT_OK
     finally:
         store.close()
