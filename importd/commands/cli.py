@@ -102,7 +102,13 @@ def _parser() -> argparse.ArgumentParser:
     add_snapshot_verb(verb)
     add_rules_verb(verb)
     add_db_verb(sub)
-    v = verb("web", cmd_web, "serve the read-only ops page (127.0.0.1:9465 unless importd.toml says otherwise)")
+    v = verb("web", cmd_web, "serve the ops page (127.0.0.1:9465 unless importd.toml says otherwise); "
+                             "`importd web user add|passwd|role|remove|list`: who may sign in to decide")
+    v.add_argument("what", nargs="*", help="user add NAME --role R | user passwd NAME | user role NAME R | "
+                                           "user remove NAME | user list")
+    v.add_argument("--role", choices=("reviewer", "viewer"), help="user add: reviewer decides, viewer reads")
+    v.add_argument("--password-stdin", action="store_true", help="user add/passwd: the password's first line on stdin")
+    v.add_argument("--generate", action="store_true", help="user add/passwd: make up a password and print it once")
     v.add_argument("--address", help="listen here instead of web_address (a non-loopback one needs web_token_file)")
     v.add_argument("--port", type=int, help="listen on this port instead of web_port (0: a free one, logged)")
     v.add_argument("--log-format", choices=("json", "console"), help="override log_format")
@@ -322,6 +328,12 @@ def cmd_parked(args) -> int:
 
 
 def cmd_web(args) -> int:
+    if args.what:
+        if args.what[0] != "user":
+            print("importd web: write `importd web` (the page) or `importd web user …`", file=sys.stderr)
+            return EXIT_USAGE
+        from importd.commands.webusers import cmd_web_user
+        return cmd_web_user(args)
     from importd.web.server import serve        # jinja2 loads only for the page
     from importd.config.web import TokenUnavailable, exposure_problem, read_token
 
