@@ -14,9 +14,29 @@ from conftest import importd
 from test_review import acks, held, hold_a_phone_change
 from test_walking import clients_csv
 from webclient import PASSWORDS, Person, add_user, review_log, web_log
-from webpage import start_web
+from webpage import start_web as _start_web
+
+import pytest
 
 BACKENDS = ("sqlite", "postgresql")
+_STARTED = []
+
+
+def start_web(config):
+    web, url = _start_web(config)
+    _STARTED.append(web)
+    return web, url
+
+
+@pytest.fixture(autouse=True)
+def _no_page_left_running():
+    """A test that fails half-way does not leave its `importd web` behind."""
+    yield
+    while _STARTED:
+        web = _STARTED.pop()
+        if web.poll() is None:
+            web.terminate()
+            web.communicate(timeout=10)
 MARKUP = "<script>document.title='pwned'</script><img src=x onerror=alert(1)>"
 
 

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from test_review import acks, held
 from test_walking import clients_csv
-from test_web_decide import MARKUP, hold_an_order_between_two_customers, orders, served
+from test_web_decide import MARKUP, _no_page_left_running, hold_an_order_between_two_customers, orders, served
 from webclient import PASSWORDS, web_log
 from webpage import browser, needs_chromium
 
