@@ -336,3 +336,18 @@ def test_exclude_and_lift_on_the_page_are_audited(setup):
     assert [(d["action"], d["decided_by"], d["via"]) for d in review_log(setup)] == [
         ("lift", "alice", "web"), ("exclude", "alice", "web")]
     web_log(web)
+
+
+def test_a_busy_session_still_ends_at_its_absolute_age():
+    """Used every few seconds, a session still ends web_session_max after it began; idle, sooner."""
+    from importd.web.sessions import Sessions
+    now = [0.0]
+    sessions = Sessions(idle=10, max_age=20, clock=lambda: now[0])
+    busy, idle = sessions.new("alice", "reviewer", "f"), sessions.new("bob", "reviewer", "f")
+    for t in (5, 10, 15, 19):
+        now[0] = t
+        assert sessions.get(busy.id)[0] is busy
+    assert sessions.get(idle.id) == (None, "expired")
+    now[0] = 21
+    assert sessions.get(busy.id) == (None, "expired")
+    assert sessions.get(busy.id) == (None, "unknown")
