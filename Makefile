@@ -20,9 +20,12 @@ WEB_PORT ?= 9465
 demo: install
 	$(BIN)/importd init $(DEMO)
 	cp $(DEMO)/samples/* $(DEMO)/inbox/
+	@echo "  a DEMO reviewer for the ops page (demo only: remove it with importd web user remove demo):"
+	@$(BIN)/importd web user add demo --role reviewer --generate -c $(DEMO)/importd.toml 2>/dev/null \
+	  || $(BIN)/importd web user passwd demo --generate -c $(DEMO)/importd.toml
 	@$(BIN)/importd web -c $(DEMO)/importd.toml --port $(WEB_PORT) --log-format console & web=$$!; \
 	trap 'kill $$web 2>/dev/null; wait $$web' EXIT; \
-	echo; echo "  ops page: http://127.0.0.1:$(WEB_PORT)/   (Ctrl-C stops the service and the page)"; echo; \
+	echo; echo "  ops page: http://127.0.0.1:$(WEB_PORT)/   (sign in as demo to decide; Ctrl-C stops the service and the page)"; echo; \
 	$(BIN)/importd run -c $(DEMO)/importd.toml --log-format console
 
 test: install

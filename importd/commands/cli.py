@@ -22,17 +22,17 @@ from importd.commands.review import add_verb as add_review_verb
 from importd.commands.snapshot import add_verb as add_snapshot_verb
 from importd.commands.states import add_verb as add_states_verb
 from importd.config.config import DEFAULT_NUMBERING, Config, load_config
-from importd.durable import move_file
 from importd.errors import ConfigError, MigrationFailed
 from importd.faults import TRANSIENT, classify, hint
 from importd.mapping.rules_loader import load_rules
 from importd.mapping.versions import describe
 from importd.service.daemonize import AlreadyRunning, detach
 from importd.service.instance import LOCK_NAME, InstanceLock, SetupInUse, holder
+from importd.stages import review
 from importd.stages.parking import release
 from importd.stages.pipeline import Transient, process
 from importd.stages.settle import waiting_rejects
-from importd.stages.spool import Unregistered, claim, register, spool_path
+from importd.stages.spool import Unregistered, claim
 from importd.store import Store
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE = 0, 1, 2
@@ -114,7 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     add_rules_verb(verb)
     add_states_verb(verb)
     add_db_verb(sub)
-    v = verb("web", cmd_web, "serve the read-only ops page (127.0.0.1:9465 unless importd.toml says otherwise)")
+    v = verb("web", cmd_web, "serve the ops page (127.0.0.1:9465 unless importd.toml says otherwise); "
+                             "`importd web user add|passwd|role|remove|list`: who may sign in to decide")
+    v.add_argument("what", nargs="*", help="user add NAME --role R | user passwd NAME | user role NAME R | "
+                                           "user remove NAME | user list")
+    v.add_argument("--role", choices=("reviewer", "viewer"), help="user add: reviewer decides, viewer reads")
+    v.add_argument("--password-stdin", action="store_true", help="user add/passwd: the password's first line on stdin")
+    v.add_argument("--generate", action="store_true", help="user add/passwd: make up a password and print it once")
     v.add_argument("--address", help="listen here instead of web_address (a non-loopback one needs web_token_file)")
     v.add_argument("--port", type=int, help="listen on this port instead of web_port (0: a free one, logged)")
     v.add_argument("--log-format", choices=("json", "console"), help="override log_format")
@@ -308,18 +314,20 @@ def cmd_quarantine(args) -> int:
                   f"(spool {row['spool_owner'] or 'of a single setup'}): run the command with that setup's "
                   f"configuration", file=sys.stderr)
             return EXIT_USAGE
-        settled = Path(row["settled_path"])
         if args.action == "show":
-            sidecar = settled.with_name(settled.name + ".error.json")
-            print(sidecar.read_text(encoding="utf-8") if sidecar.exists() else row["error_message"])
+            settled = review.quarantined_path(config, row)
+            sidecar = settled.with_name(settled.name + ".error.json") if settled else None
+            print(sidecar.read_text(encoding="utf-8") if sidecar and sidecar.exists() else row["error_message"])
             return EXIT_OK
-        # retry: the file goes back through the pipeline as a new arrival.
-        target = spool_path(config, row["source"], row["name"])
-        move_file(settled, target)
-        settled.with_name(settled.name + ".error.json").unlink(missing_ok=True)
-        (file_id,) = register(config, store, row["source"], [(target, row["name"])])
-        print(f"file #{args.file_id} is back in the spool as #{file_id}; the service imports it "
-              f"(or run `importd run --once`)")
+        # retry: the file goes back through the pipeline as a new arrival (the page calls the same).
+        log.configure(config.log_format)
+        try:
+            decision = review.retry(config, store, args.file_id, log.get(verb="quarantine"))
+        except review.DecisionRefused as e:
+            print(f"importd: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"file #{args.file_id} is back in the spool as #{decision['detail']['new_file_id']}; the service "
+              f"imports it (or run `importd run --once`)")
         return EXIT_OK
     finally:
         store.close()
@@ -366,6 +374,12 @@ def cmd_parked(args) -> int:
 
 
 def cmd_web(args) -> int:
+    if args.what:
+        if args.what[0] != "user":
+            print("importd web: write `importd web` (the page) or `importd web user …`", file=sys.stderr)
+            return EXIT_USAGE
+        from importd.commands.webusers import cmd_web_user
+        return cmd_web_user(args)
     from importd.web.server import serve        # jinja2 loads only for the page
     from importd.config.web import TokenUnavailable, exposure_problem, read_token
 

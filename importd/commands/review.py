@@ -43,6 +43,9 @@ def cmd_review(args) -> int:
     try:
         review.acknowledge_pending(config, store)      # a decision a crash cut off before its ack
         return _run(config, store, args, log.get(verb="review"))
+    except review.AlreadyDecided as e:
+        print(f"importd review: {e}", file=sys.stderr)
+        return EXIT_NOT_DONE
     except review.DecisionRefused as e:
         print(f"importd review: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -66,9 +69,15 @@ def _run(config, store: Store, args, logger) -> int:
                   f"{r['reason']}")
         return EXIT_OK
     if action == "log":
-        for d in store.decisions():
-            print(f"#{d['id']:<4} {d['decided_at']} {d['decided_by']}: {d['action']} {d['entity']} "
+        rows = [review.audit_line(d) for d in store.decisions()]
+        if args.json:
+            print(json.dumps(rows, indent=2, default=str))
+            return EXIT_OK
+        for d in rows:
+            print(f"#{d['id']:<4} {d['decided_at']} {d['decided_by']} ({d['via']}): {d['action']} {d['entity']} "
                   f"{d['external_id']} → {d['outcome']} {d['number'] or ''} {d['reason'] or ''}".rstrip())
+            print(f"      before {d['hash_before'] or '—'}  after {d['hash_after'] or '—'}  rules "
+                  f"{d['rules_path'] or '—'} {d['rules_sha256'] or ''}".rstrip())
         return EXIT_OK
     if action in ("exclude", "lift"):
         if len(rest) != 3 or (action == "exclude" and not args.reason):
@@ -77,7 +86,7 @@ def _run(config, store: Store, args, logger) -> int:
         if action == "exclude":
             review.exclude(store, *rest, args.reason, logger)
             print(f"{' '.join(rest)}: excluded from future imports")
-        elif review.lift(store, *rest, logger):
+        elif review.lift(store, *rest, logger) is not None:
             print(f"{' '.join(rest)}: imported again from now on")
         else:
             raise review.DecisionRefused(f"{' '.join(rest)} is not on the do-not-sync list")

@@ -13,7 +13,11 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-WEB_KEYS = {"web_port", "web_address", "web_token_file"}
+WEB_KEYS = {"web_port", "web_address", "web_token_file", "web_users_file", "web_session_idle", "web_session_max",
+            "web_secure_cookie"}
+USERS_FILE = "web-users.json"   # beside importd.toml: who may sign in to decide on the page
+SESSION_IDLE = 30 * 60          # seconds a signed-in session lives without a request
+SESSION_MAX = 12 * 3600         # seconds a session lives at most, however busy
 DEFAULT_PORT = 9465          # beside the metrics' usual 9464
 MIN_TOKEN = 16               # characters: a token a person could guess is no token
 
@@ -27,6 +31,10 @@ class WebSettings:
     port: int = DEFAULT_PORT
     address: str = "127.0.0.1"
     token_file: Path | None = None
+    users_file: Path | None = None
+    session_idle: int = SESSION_IDLE
+    session_max: int = SESSION_MAX
+    secure_cookie: bool = False
 
 
 def is_loopback(address: str) -> bool:
@@ -64,7 +72,24 @@ def web_settings(data: dict, base: Path, problem) -> WebSettings:
     token_path = base / token_file if token_file else None
     if why := exposure_problem(address, token_path):
         problem(("web_address",), why)
-    return WebSettings(port=port, address=address, token_file=token_path)
+    users = data.get("web_users_file", USERS_FILE)
+    if not isinstance(users, str) or not users:
+        problem(("web_users_file",), f"web_users_file is a path, e.g. web_users_file = \"{USERS_FILE}\"")
+        users = USERS_FILE
+    seconds = {}
+    for key, default in (("web_session_idle", SESSION_IDLE), ("web_session_max", SESSION_MAX)):
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            problem((key,), f"{key} is a number of seconds, e.g. {key} = {default}")
+            value = default
+        seconds[key] = value
+    secure = data.get("web_secure_cookie", False)
+    if not isinstance(secure, bool):
+        problem(("web_secure_cookie",), "web_secure_cookie is true (the page is reached over HTTPS) or false")
+        secure = False
+    return WebSettings(port=port, address=address, token_file=token_path, users_file=base / users,
+                       session_idle=seconds["web_session_idle"], session_max=seconds["web_session_max"],
+                       secure_cookie=secure)
 
 
 def read_token(path: Path) -> str:

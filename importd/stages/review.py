@@ -7,10 +7,19 @@ a chronology hold is numbered; the customer is the one picked among the
 candidates. Each decision is one transaction: the document, its number (taken
 only now, so the series stays gapless), the parked row gone and the decision
 recorded with who and when. The source's acknowledgement follows in outbox/.
+
+The command line and the ops page call these same functions: whoever decides, a
+decision is the same transaction. The document is read again inside it, under
+the write lock: one decided meanwhile (by another person, or on the other side)
+is refused with who decided it and when (AlreadyDecided), and a page that showed
+an older version of it (`seen`, its content hash) is refused too. Every decision
+is an audit line in review_decisions.detail: the document's content hash before
+and after, the rules file in force (path and sha256) and where it was made from.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -18,13 +27,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from importd.config.config import Config
-from importd.durable import fs_name, write_atomic
+from importd.durable import fs_name, move_file, write_atomic
 from importd.errors import FileRejected, Hold
 from importd.mapping.rules import Rules
 from importd.mapping.rules_loader import load_rules
 from importd.model import Document
 from importd.resolve.numbering import Numbering
 from importd.stages.commit import apply_plan, resolver_for
+from importd.stages.spool import register, spool_path
 from importd.store import Store, now, rooms
 
 CHOICES = ("incoming", "stored")
@@ -32,6 +42,10 @@ CHOICES = ("incoming", "stored")
 
 class DecisionRefused(Exception):
     """The decision does not fit the document (unknown id, a field it does not hold, …)."""
+
+
+class AlreadyDecided(DecisionRefused):
+    """Someone decided the document (or retried the file) first; the message says who and when."""
 
 
 def reviewer() -> str:
@@ -64,12 +78,15 @@ def held_view(store: Store, row) -> dict:
 
 
 def decide(config: Config, store: Store, parked_id: int, action: str, logger, *, pick: str | None = None,
-           fields: dict[str, str] | None = None) -> dict:
+           fields: dict[str, str] | None = None, who: str | None = None, via: str = "cli",
+           seen: str | None = None) -> dict:
     """accept | keep | pick a held document; the decision as recorded. DecisionRefused when
-    it does not fit; Hold (nothing changed) when the document still cannot be resolved."""
-    who, fields = reviewer(), fields or {}
+    it does not fit (AlreadyDecided when someone was first); Hold (nothing changed) when the
+    document still cannot be resolved. `who`: the person (default: the OS user); `seen`:
+    the content hash of the version the person looked at."""
+    who, fields = who or reviewer(), fields or {}
     with store.transaction():
-        row = _row(store, parked_id)
+        row = _row(store, parked_id, seen)
         details = json.loads(row["details"] or "{}")
         candidates = details.get("candidates") or []
         chosen = _chosen(row["entity"], action, pick, candidates)
@@ -85,54 +102,120 @@ def decide(config: Config, store: Store, parked_id: int, action: str, logger, *,
         store.unpark(parked_id)
         outcome = plan.outcomes[0]
         decision = _record(store, row, action, who, outcome=outcome["outcome"], number=outcome["number"],
-                           detail={"pick": pick, "fields": fields, "was": row["reason"]})
+                           detail={"pick": pick, "fields": fields, "was": row["reason"],
+                                   **_audit(row, via, _plan_hash(plan), rules.path)})
     acknowledge(config, store, decision)
     logger.info("review.decided", **_log_fields(decision))
     return decision
 
 
-def drop(config: Config, store: Store, parked_id: int, reason: str, logger) -> dict:
+def drop(config: Config, store: Store, parked_id: int, reason: str, logger, *, who: str | None = None,
+         via: str = "cli", seen: str | None = None) -> dict:
     """Drop a held or parked document for good: its reference goes on the do-not-sync list."""
-    who = reviewer()
+    who = who or reviewer()
     with store.transaction():
-        row = _row(store, parked_id)
+        row = _row(store, parked_id, seen)
         store.unpark(parked_id)
         if row["external_id"]:
             store.exclude(row["source"], row["entity"], row["external_id"], reason, who, now())
         decision = _record(store, row, "drop", who, outcome="dropped", reason=reason,
-                           detail={"was": row["reason"], "waiting_for": row["waiting_for"]})
+                           detail={"was": row["reason"], "waiting_for": row["waiting_for"],
+                                   **_audit(row, via, None, _rules_path(row))})
     acknowledge(config, store, decision)
     logger.info("review.decided", **_log_fields(decision))
     return decision
 
 
-def exclude(store: Store, source: str, entity: str, external_id: str, reason: str, logger) -> None:
-    who = reviewer()
+def exclude(store: Store, source: str, entity: str, external_id: str, reason: str, logger, *,
+            who: str | None = None, via: str = "cli") -> dict:
+    """Put a reference on the do-not-sync list; the audit line as recorded."""
+    who = who or reviewer()
     with store.transaction():
         store.exclude(source, entity, external_id, reason, who, now())
-    logger.info("review.excluded", source=source, entity=entity, external_ref=external_id, reason=reason, by=who)
+        decision = _record_plain(store, source, entity, external_id, "exclude", who, "excluded", reason,
+                                 {"via": via})
+    logger.info("review.excluded", source=source, entity=entity, external_ref=external_id, reason=reason, by=who,
+                review_id=decision["id"])
+    return decision
 
 
-def lift(store: Store, source: str, entity: str, external_id: str, logger) -> bool:
+def lift(store: Store, source: str, entity: str, external_id: str, logger, *, who: str | None = None,
+         via: str = "cli") -> dict | None:
+    """Take a reference off the do-not-sync list; the audit line, or None when it was not on it."""
+    who = who or reviewer()
     with store.transaction():
-        lifted = store.lift(source, entity, external_id)
-    if lifted:
-        logger.info("review.lifted", source=source, entity=entity, external_ref=external_id, by=reviewer())
-    return lifted
+        if not store.lift(source, entity, external_id):
+            return None
+        decision = _record_plain(store, source, entity, external_id, "lift", who, "lifted", None, {"via": via})
+    logger.info("review.lifted", source=source, entity=entity, external_ref=external_id, by=who,
+                review_id=decision["id"])
+    return decision
+
+
+def retry(config: Config, store: Store, file_id: int, logger, *, who: str | None = None, via: str = "cli") -> dict:
+    """A quarantined file back through the pipeline (its cause fixed): moved into the spool and
+    registered as a new arrival, in one transaction with its audit line (the content hash it was
+    quarantined with, and the file's now). A file already retried is refused with who and when."""
+    who = who or reviewer()
+    with store.transaction():
+        row = store.file(file_id)
+        if row is None or row["state"] != "quarantined":
+            raise DecisionRefused(f"file #{file_id} is not in quarantine (see `importd quarantine list`)")
+        if row["spool_owner"] != store.owner:
+            raise DecisionRefused(f"file #{file_id} was quarantined by another setup sharing the database (spool "
+                                  f"{row['spool_owner'] or 'of a single setup'}): retry it with that setup's "
+                                  f"configuration")
+        if (prior := store.decision_on(file_id=file_id, action="retry")) is not None:
+            raise AlreadyDecided(f"file #{file_id} was already retried by {prior['decided_by']} at "
+                                 f"{prior['decided_at']} (now file #{_json(prior['detail']).get('new_file_id')})")
+        settled = quarantined_path(config, row)
+        if settled is None or not settled.exists():
+            raise DecisionRefused(f"file #{file_id} is no longer in quarantine (moved by hand?)")
+        target = spool_path(config, row["source"], row["name"])
+        move_file(settled, target)      # a rollback after this leaves it in the spool: the next start registers it
+        settled.with_name(settled.name + ".error.json").unlink(missing_ok=True)
+        (new_id,) = register(config, store, row["source"], [(target, row["name"])])
+        after = store.file(new_id)["sha256"]
+        decision = _record_plain(store, row["source"], "file", row["name"], "retry", who, "requeued", None,
+                                 {"via": via, "hash_before": row["sha256"], "hash_after": after,
+                                  "new_file_id": new_id, "was": row["error_code"],
+                                  "rules": _rules_in_force(row["rules"])}, file_id=file_id)
+    logger.info("quarantine.retried", file_id=file_id, new_file_id=new_id, by=who, review_id=decision["id"],
+                changed=row["sha256"] != after)
+    return decision
+
+
+def quarantined_path(config: Config, row) -> Path | None:
+    """Where a quarantined file lies (settled_path is relative to the configuration's folder)."""
+    return config.path.parent / row["settled_path"] if row["settled_path"] else None
+
+
+def content_hash(row) -> str:
+    """A held document's content hash: what a person saw is what is decided."""
+    return hashlib.sha256(f"{row['payload']}\n{row['details'] or ''}".encode()).hexdigest()
 
 
 # -- the pieces ------------------------------------------------------------------------------
 
-def _row(store: Store, parked_id: int):
-    """The parked document, its rooms taken (read again then: another instance may have released it)."""
+def _row(store: Store, parked_id: int, seen: str | None = None):
+    """The parked document, its rooms taken (read again then: another instance may have released it,
+    another person decided it)."""
     row = _parked(store, parked_id)
     store.lock(rooms.of_kinds([row["entity"]]))
-    return _parked(store, parked_id)
+    row = _parked(store, parked_id)
+    if seen is not None and content_hash(row) != seen:
+        raise AlreadyDecided(f"document #{parked_id} changed since you looked at it: look again before deciding")
+    return row
 
 
 def _parked(store: Store, parked_id: int):
     row = store.parked_one(parked_id)
     if row is None:
+        prior = store.decision_on(parked_id=parked_id)
+        if prior is not None:
+            raise AlreadyDecided(f"document #{parked_id} was already decided by {prior['decided_by']} at "
+                                 f"{prior['decided_at']} ({prior['action']}: {prior['outcome']}"
+                                 f"{' ' + prior['number'] if prior['number'] else ''})")
         raise DecisionRefused(f"no held or parked document #{parked_id} (see `importd review list`)")
     return row
 
@@ -184,6 +267,39 @@ def _decided(rules: Rules, action: str, choices: dict[str, str]) -> Rules:
                    shared_key="merge" if rules.kind == "product" else "create")
 
 
+def _rules_path(row) -> str:
+    return row["rules"]
+
+
+def _audit(row, via: str, after: str | None, rules_path) -> dict:
+    """The audit fields of a decision on a held document."""
+    return {"via": via, "hash_before": content_hash(row), "hash_after": after,
+            "rules": _rules_in_force(str(rules_path) if rules_path else row["rules"])}
+
+
+def _rules_in_force(path: str | None) -> dict | None:
+    """The rules file as it is now: its path and the sha256 of its bytes (None when unreadable)."""
+    if not path:
+        return None
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        digest = None
+    return {"path": path, "sha256": digest}
+
+
+def _plan_hash(plan) -> str:
+    """The content hash of what a decision writes: the rows, their references and numbers."""
+    written = {name: getattr(plan, name) for name in ("new_customers", "customer_updates", "new_products",
+                                                      "product_updates", "orders", "order_lines", "refs",
+                                                      "outcomes")}
+    return hashlib.sha256(json.dumps(written, default=str, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _json(text) -> dict:
+    return json.loads(text) if isinstance(text, str) and text else (text or {})
+
+
 def _rules_of(config: Config, row) -> Rules:
     for source in config.sources:
         for route in source.routes:
@@ -196,6 +312,17 @@ def _record(store: Store, row, action: str, who: str, **values) -> dict:
     decision = {"parked_id": row["id"], "file_id": row["file_id"], "source": row["source"], "entity": row["entity"],
                 "external_id": row["external_id"], "action": action, "decided_by": who, "decided_at": now(),
                 "number": None, "reason": None, "line": row["line"], **values}
+    decision["id"] = store.record_decision(decision)
+    return decision
+
+
+def _record_plain(store: Store, source: str, entity: str, external_id: str, action: str, who: str, outcome: str,
+                  reason: str | None, detail: dict, file_id: int | None = None) -> dict:
+    """An audit line of an act on no held document (exclude, lift, retry): nothing to acknowledge."""
+    when = now()
+    decision = {"parked_id": 0, "file_id": file_id, "source": source, "entity": entity, "external_id": external_id,
+                "action": action, "decided_by": who, "decided_at": when, "number": None, "reason": reason,
+                "line": None, "outcome": outcome, "detail": detail, "acked_at": when}
     decision["id"] = store.record_decision(decision)
     return decision
 
@@ -225,6 +352,19 @@ def acknowledge_pending(config: Config, store: Store) -> int:
     for decision in pending:
         acknowledge(config, store, decision)
     return len(pending)
+
+
+def audit_line(decision) -> dict:
+    """A recorded decision as the review log shows it (CLI and page): who, when, what, the
+    content hashes before and after, the rules file in force."""
+    d = dict(decision)
+    detail = _json(d.get("detail"))
+    rules = detail.get("rules") or {}
+    return {**{k: d.get(k) for k in ("id", "parked_id", "file_id", "source", "entity", "external_id", "action",
+                                     "outcome", "number", "reason", "decided_by", "decided_at")},
+            "via": detail.get("via", "cli"), "hash_before": detail.get("hash_before"),
+            "hash_after": detail.get("hash_after"), "rules_path": rules.get("path"),
+            "rules_sha256": rules.get("sha256")}
 
 
 def _log_fields(decision: dict) -> dict:

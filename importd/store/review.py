@@ -37,11 +37,20 @@ class ReviewStore:
 
     def record_decision(self, row: dict) -> int:
         columns = ("parked_id", "file_id", "source", "entity", "external_id", "action", "detail", "reason",
-                   "outcome", "number", "decided_by", "decided_at", "line")
+                   "outcome", "number", "decided_by", "decided_at", "line", "acked_at")
         values = [json.dumps(row[c], default=str, ensure_ascii=False) if c == "detail" else row.get(c)
                   for c in columns]
         return self.db.execute(f"INSERT INTO review_decisions ({', '.join(columns)})"
                                f" VALUES ({', '.join('?' * len(columns))}) RETURNING id", values).fetchone()[0]
+
+    def decision_on(self, parked_id: int | None = None, file_id: int | None = None,
+                    action: str | None = None) -> sqlite3.Row | None:
+        """The last decision on a held document (parked_id) or on a file (file_id, of one action)."""
+        if parked_id is not None:
+            return self.db.execute("SELECT * FROM review_decisions WHERE parked_id = ? ORDER BY id DESC LIMIT 1",
+                                   (parked_id,)).fetchone()
+        return self.db.execute("SELECT * FROM review_decisions WHERE file_id = ? AND action = ?"
+                               " ORDER BY id DESC LIMIT 1", (file_id, action)).fetchone()
 
     def decisions_unacked(self) -> list[sqlite3.Row]:
         """Decisions whose acknowledgement may not have been written (a crash right after them)."""

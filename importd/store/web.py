@@ -14,6 +14,7 @@ from pathlib import Path
 from importd.config.database import Database
 from importd.faults import DatabaseFault
 from importd.store import sqlite
+from importd.store.queries import rows_in
 from importd.store.reports import reported_checks as would_refuse   # noqa: F401 (the page reads it here)
 
 ERRORS = (sqlite3.Error, DatabaseFault)     # a database the page cannot read now
@@ -169,3 +170,44 @@ def payments(db) -> dict:
     """Invoices paid too much or too little and the customers' unallocated credits (store.invoices)."""
     from importd.store.invoices import payment_figures
     return payment_figures(db)
+
+
+# -- deciding on the page (reads; the decisions themselves go through importd.stages.review) ----
+
+def parked_one(db: sqlite3.Connection, parked_id: int) -> sqlite3.Row | None:
+    return db.execute("SELECT * FROM parked_records WHERE id = ?", (parked_id,)).fetchone()
+
+
+def quarantined_file(db: sqlite3.Connection, file_id: int) -> sqlite3.Row | None:
+    return db.execute(
+        "SELECT id, source, name, sha256, state, received_at, finished_at, error_code, error_message, rules,"
+        " settled_path, settled_at, spool_owner FROM import_files WHERE id = ?", (file_id,)).fetchone()
+
+
+def decisions(db: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    """The last decisions (the review log), newest first."""
+    return db.execute("SELECT * FROM review_decisions ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+
+
+def excluded(db: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    """The do-not-sync list, the latest first."""
+    return db.execute("SELECT * FROM do_not_sync ORDER BY excluded_at DESC LIMIT ?", (limit,)).fetchall()
+
+
+def has_review_tables(db) -> bool:
+    return _backend(db).has_table(db, "review_decisions")
+
+
+class Lookups:
+    """The stored records a held document is compared with, over the page's read-only connection."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def customer(self, code: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM customers WHERE code = ?", (code,)).fetchone()
+        return dict(row) if row else None
+
+    def products(self, skus: list[str]) -> dict[str, dict]:
+        return {row["sku"]: dict(row) for row in rows_in(self.db, "SELECT * FROM products WHERE sku IN ({marks})",
+                                                          skus)}
