@@ -283,7 +283,9 @@ def _dry_run(args, rules) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         if args.config.exists():
             config = load_config(args.config)
-            database, formats, source = config.database, config.numbering, config.sources[0].name
+            database, formats = config.database, config.numbering
+            source = next((route.system for s in config.sources for route in s.routes          # its system's references
+                           if route.rules.path == rules.path), config.sources[0].name)
         else:
             database, formats, source = Path(scratch) / "check.db", DEFAULT_NUMBERING, "check"
         store = Store(database)

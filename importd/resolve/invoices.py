@@ -82,14 +82,14 @@ class InvoiceResolver(Resolver):
             check_accounts(doc, self.rules)
         customer_code = self._buyer(doc, plan)
         number = self.numbering.next(kind, on=doc.fields.get("issue_date"))
-        row = {**doc.fields, "number": number, "kind": kind, "source": self.source,
+        row = {**doc.fields, "number": number, "kind": kind, "source": self.system,
                "customer_code": customer_code, "file_id": self.file_id}
         _set_balance(row, ZERO)
         for line_no, line in enumerate(doc.lines, 1):
             plan.invoice_lines.append({**line, "invoice_number": number, "line_no": line_no})
         plan.invoices.append(row)
         self.find.remember_ref("invoice", identity, number, digest)
-        plan.refs.append((self.source, "invoice", identity, number, digest, self.file_id))
+        plan.refs.append((self.system, "invoice", identity, number, digest, self.file_id))
         plan.outcomes.append(_outcome(doc, number, "created", entity=kind))
         self._release_payments(row, identity, plan)
 
@@ -101,7 +101,7 @@ class InvoiceResolver(Resolver):
                 continue                  # already booked: a payment is never booked twice
             payment = Document.from_json(parked["payload"])
             try:
-                self._book(payment.fields, invoice, plan, parked["source"], parked["file_id"],
+                self._book(payment.fields, invoice, plan, parked["system"] or parked["source"], parked["file_id"],
                            payment.digest())
             except FileRejected:
                 continue                  # its own fault: the parked sweep quarantines it with the reason
@@ -120,7 +120,7 @@ class InvoiceResolver(Resolver):
         if any(d.kind == "payment" and d.external_ref == ext for d, _ in plan.parked):
             plan.outcomes.append(_outcome(doc, "", "duplicate", reason="parked earlier in this file"))
             return
-        parked = None if self.releasing else self.store.parked_record(self.source, "payment", ext)
+        parked = None if self.releasing else self.store.parked_record(self.system, "payment", ext)
         if parked is not None:
             if Document.from_json(parked["payload"]).digest() != digest:
                 raise FileRejected("document_changed", f"payment {ext!r} is parked (waiting for invoice "
@@ -134,7 +134,7 @@ class InvoiceResolver(Resolver):
             ref = (f"{fields['invoice_issuer']}/{fields['invoice_ref']}" if fields.get("invoice_issuer")
                    else fields["invoice_ref"])
             raise Hold(_waiting(ref), f"invoice {ref!r} is not there yet")
-        self._book(fields, invoice, plan, self.source, self.file_id, digest)
+        self._book(fields, invoice, plan, self.system, self.file_id, digest)
         plan.outcomes.append(_outcome(doc, plan.payments[-1]["number"], "created"))
 
     def _find_invoice(self, doc: Document, plan: InvoicePlan) -> dict | None:
@@ -157,7 +157,7 @@ class InvoiceResolver(Resolver):
             invoice["amount_paid"] = str(plan.balances[invoice["number"]][0])
         return invoice
 
-    def _book(self, fields: dict, invoice: dict, plan: InvoicePlan, source: str, file_id: int,
+    def _book(self, fields: dict, invoice: dict, plan: InvoicePlan, system: str, file_id: int,
               digest: str) -> None:
         """Number the payment, write it, move the invoice's balance."""
         currency = fields.get("currency") or invoice["currency"]
@@ -168,14 +168,14 @@ class InvoiceResolver(Resolver):
                                field="payment.currency", rule=self.rules.name,
                                hint="a payment is booked in its invoice's currency")
         number = self.numbering.next("payment", on=fields.get("paid_on"))
-        plan.payments.append({**fields, "number": number, "source": source, "invoice_number": invoice["number"],
+        plan.payments.append({**fields, "number": number, "source": system, "invoice_number": invoice["number"],
                               "currency": currency, "file_id": file_id})
         paid = Decimal(invoice.get("amount_paid") or 0) + fields["amount"]
         invoice["amount_paid"] = str(paid)
         _set_balance(invoice, paid)
         plan.balances[invoice["number"]] = (paid, invoice["balance"], invoice["payment_status"])
         self.find.remember_ref("payment", fields["external_ref"], number, digest)
-        plan.refs.append((source, "payment", fields["external_ref"], number, digest, file_id))
+        plan.refs.append((system, "payment", fields["external_ref"], number, digest, file_id))
 
     # -- shared -------------------------------------------------------------------------------
 

@@ -53,19 +53,21 @@ class Plan:
 class Resolver:
     """Resolves the documents of one file, inside that file's transaction.
 
+    `system` is the upstream system that issued the documents' references: they are looked
+    up, recorded, checked for duplicates and changes within it (README "Systems").
     `releasing` is set when a parked document is tried again: it is not a
     duplicate of itself.
     """
 
-    def __init__(self, store: Store, rules: Rules, source: str, numbering: Numbering, file_id: int,
+    def __init__(self, store: Store, rules: Rules, system: str, numbering: Numbering, file_id: int,
                  *, releasing: bool = False):
         self.store = store
         self.rules = rules
-        self.source = source
+        self.system = system
         self.numbering = numbering
         self.file_id = file_id
         self.releasing = releasing
-        self.find = Lookups(store, rules, source)
+        self.find = Lookups(store, rules, system)
         self.price_priority = rules.priority("line", "unit_price")     # asked per order: look it up once
         self.account_priorities = line_priorities(rules)
         self.rules_name = rules.name            # named in every order's checks
@@ -76,7 +78,7 @@ class Resolver:
         self.prefetch(docs)
         plan = self.new_plan()
         resolve = self.resolvers()[self.rules.kind]
-        excluded = excluded_refs(self.store, self.source, docs)
+        excluded = excluded_refs(self.store, self.system, docs)
         for doc in docs:
             if (doc.kind, doc.external_ref) in excluded:      # do not sync: a reviewer said so
                 plan.outcomes.append(_outcome(doc, "", "excluded"))
@@ -124,7 +126,7 @@ class Resolver:
         else:
             outcome = self._update("customer", code, fields, self.find.stored_customer(code, plan), doc, plan)
         self.find.remember_ref("customer", ext, code, digest)
-        plan.refs.append((self.source, "customer", ext, code, digest, self.file_id))
+        plan.refs.append((self.system, "customer", ext, code, digest, self.file_id))
         plan.outcomes.append(_outcome(doc, code, outcome))
 
     def _product_document(self, doc: Document, plan: Plan) -> None:
@@ -144,7 +146,7 @@ class Resolver:
         else:
             outcome = self._update("product", sku, fields, stored, doc, plan)
         self.find.remember_ref("product", doc.external_ref, sku, digest)
-        plan.refs.append((self.source, "product", doc.external_ref, sku, digest, self.file_id))
+        plan.refs.append((self.system, "product", doc.external_ref, sku, digest, self.file_id))
         plan.outcomes.append(_outcome(doc, sku, outcome))
 
     def _update(self, entity: str, key: str, fields: dict, stored: dict, doc: Document, plan: Plan) -> str:
@@ -196,7 +198,7 @@ class Resolver:
             customer_code = self._new_customer(customer_fields, plan)
         if customer_ext and not find.ref("customer", customer_ext):
             find.remember_ref("customer", customer_ext, customer_code, None)
-            plan.refs.append((self.source, "customer", customer_ext, customer_code, None, self.file_id))
+            plan.refs.append((self.system, "customer", customer_ext, customer_code, None, self.file_id))
         for sku, fields in new_products:
             plan.new_products.append((sku, fields))
             find.remember_product(sku, fields)
@@ -207,7 +209,7 @@ class Resolver:
         number = self.numbering.next("order", on=get("order_date"))
         currency = get("currency")
         # Rows in the columns of store.ORDER_COLUMNS and store.LINE_COLUMNS.
-        plan.orders.append((number, self.source, get("external_ref"), customer_code, get("order_date"), currency,
+        plan.orders.append((number, self.system, get("external_ref"), customer_code, get("order_date"), currency,
                             get("status"), get("subtotal"), get("shipping"), get("discount"), get("tax"),
                             get("total"), self.file_id, get("shipping_account"), get("shipping_vat_code"),
                             get("extra")))
@@ -222,7 +224,7 @@ class Resolver:
             rows.append((number, line_no, get("sku"), get("description"), get("quantity"), get("unit_price"),
                          total, get("account"), get("vat_code"), get("extra")))
         find.remember_ref("order", ext, number, digest)
-        plan.refs.append((self.source, "order", ext, number, digest, self.file_id))
+        plan.refs.append((self.system, "order", ext, number, digest, self.file_id))
         plan.outcomes.append(_outcome(doc, number, "created", customer=customer_code))
 
     def _buyer(self, doc: Document, plan: Plan) -> str | None:
@@ -234,7 +236,7 @@ class Resolver:
             code = self._new_customer(fields, plan)
         if ext and not self.find.ref("customer", ext):
             self.find.remember_ref("customer", ext, code, None)
-            plan.refs.append((self.source, "customer", ext, code, None, self.file_id))
+            plan.refs.append((self.system, "customer", ext, code, None, self.file_id))
         return code
 
     def _order_customer(self, doc: Document, fields: dict, ext: str | None) -> str | None:

@@ -179,7 +179,7 @@ def _import(config: Config, store: Store, row, logger, progress, reserved: set[P
             commit_file(store, rules, source.name, row["id"], map_records(counter, rules), config.numbering,
                         str(archive_path(config, source.name, row["name"], row["id"], reserved)),
                         lambda: counter.count,
-                        logger=logger, rejects=rejects, ack_lines=ack_lines)
+                        logger=logger, rejects=rejects, ack_lines=ack_lines, system=route.system)
     except parsers.ParseError as e:
         raise _rejected(e, rules.name) from None
     finally:

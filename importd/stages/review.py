@@ -48,6 +48,7 @@ def held_view(store: Store, row) -> dict:
     doc = Document.from_json(row["payload"])
     incoming = doc.fields if row["entity"] == "customer" else (doc.customer or {})
     view = {"id": row["id"], "entity": row["entity"], "external_id": row["external_id"], "source": row["source"],
+            "system": row["system"] or row["source"],
             "waiting_for": row["waiting_for"], "reason": row["reason"], "file_id": row["file_id"],
             "line": row["line"], "parked_at": row["parked_at"],
             "differences": [{k: d.get(k) for k in ("field", "stored", "incoming", "priority")}
@@ -76,12 +77,13 @@ def decide(config: Config, store: Store, parked_id: int, action: str, logger, *,
         chosen = _chosen(row["entity"], action, pick, candidates)
         rules = _decided(_rules_of(config, row), action, _field_choices(details, fields))
         numbering = Numbering(store, config.numbering)
-        resolver = resolver_for(store, rules, row["source"], numbering, row["file_id"], releasing=True)
+        system = row["system"] or row["source"]
+        resolver = resolver_for(store, rules, system, numbering, row["file_id"], releasing=True)
         resolver.find.chosen = chosen
         plan = resolver.plan([Document.from_json(row["payload"])])
         if plan.parked:
             raise plan.parked[0][1]
-        apply_plan(store, plan, rules, row["source"], row["file_id"])
+        apply_plan(store, plan, rules, system, row["file_id"], source=row["source"])
         numbering.save()
         store.unpark(parked_id)
         outcome = plan.outcomes[0]
@@ -99,7 +101,7 @@ def drop(config: Config, store: Store, parked_id: int, reason: str, logger) -> d
         row = _row(store, parked_id)
         store.unpark(parked_id)
         if row["external_id"]:
-            store.exclude(row["source"], row["entity"], row["external_id"], reason, who, now())
+            store.exclude(row["system"] or row["source"], row["entity"], row["external_id"], reason, who, now())
         decision = _record(store, row, "drop", who, outcome="dropped", reason=reason,
                            detail={"was": row["reason"], "waiting_for": row["waiting_for"]})
     acknowledge(config, store, decision)
@@ -107,18 +109,19 @@ def drop(config: Config, store: Store, parked_id: int, reason: str, logger) -> d
     return decision
 
 
-def exclude(store: Store, source: str, entity: str, external_id: str, reason: str, logger) -> None:
+def exclude(store: Store, system: str, entity: str, external_id: str, reason: str, logger) -> None:
+    """Put a reference of `system` on the do-not-sync list."""
     who = reviewer()
     with store.transaction():
-        store.exclude(source, entity, external_id, reason, who, now())
-    logger.info("review.excluded", source=source, entity=entity, external_ref=external_id, reason=reason, by=who)
+        store.exclude(system, entity, external_id, reason, who, now())
+    logger.info("review.excluded", system=system, entity=entity, external_ref=external_id, reason=reason, by=who)
 
 
-def lift(store: Store, source: str, entity: str, external_id: str, logger) -> bool:
+def lift(store: Store, system: str, entity: str, external_id: str, logger) -> bool:
     with store.transaction():
-        lifted = store.lift(source, entity, external_id)
+        lifted = store.lift(system, entity, external_id)
     if lifted:
-        logger.info("review.lifted", source=source, entity=entity, external_ref=external_id, by=reviewer())
+        logger.info("review.lifted", system=system, entity=entity, external_ref=external_id, by=reviewer())
     return lifted
 
 
@@ -194,7 +197,8 @@ def _rules_of(config: Config, row) -> Rules:
 
 
 def _record(store: Store, row, action: str, who: str, **values) -> dict:
-    decision = {"parked_id": row["id"], "file_id": row["file_id"], "source": row["source"], "entity": row["entity"],
+    decision = {"parked_id": row["id"], "file_id": row["file_id"], "source": row["source"],
+                "system": row["system"] or row["source"], "entity": row["entity"],
                 "external_id": row["external_id"], "action": action, "decided_by": who, "decided_at": now(),
                 "number": None, "reason": None, "line": row["line"], **values}
     decision["id"] = store.record_decision(decision)
@@ -210,7 +214,8 @@ def acknowledge(config: Config, store: Store, decision) -> None:
     detail = json.loads(detail) if isinstance(detail, str) else (detail or {})
     name = f"review-{decision['id']}-{fs_name(decision['external_id'] or decision['entity'])}.ack.json"
     write_atomic(config.outbox / decision["source"] / name, {
-        "review": decision["id"], "source": decision["source"], "file_id": decision["file_id"],
+        "review": decision["id"], "source": decision["source"],
+        "system": decision["system"] or decision["source"], "file_id": decision["file_id"],
         "action": decision["action"], "decided_by": decision["decided_by"], "decided_at": decision["decided_at"],
         "reason": decision["reason"], "held_because": detail.get("was"),
         "documents": [{"entity": decision["entity"], "external_ref": decision["external_id"],
@@ -230,6 +235,7 @@ def acknowledge_pending(config: Config, store: Store) -> int:
 
 def _log_fields(decision: dict) -> dict:
     return {"review_id": decision["id"], "parked_id": decision["parked_id"], "action": decision["action"],
+            "system": decision["system"] or decision["source"],
             "entity": decision["entity"], "external_ref": decision["external_id"], "outcome": decision["outcome"],
             "number": decision["number"], "by": decision["decided_by"], "at": decision["decided_at"],
             "reason": decision["reason"], "detail": decision.get("detail")}

@@ -221,7 +221,9 @@ def _write_acks(config: Config, row, summary: dict, made: set[Path]) -> list[Pat
     """
     folder = config.outbox / row["source"]
     _make(folder, made)
-    head = {"file": row["name"], "source": row["source"], "file_id": row["id"], "sha256": row["sha256"],
+    head = {"file": row["name"], "source": row["source"],
+            "system": summary.get("system") or config.system_of(row["source"], row["name"]),
+            "file_id": row["id"], "sha256": row["sha256"],
             "outcome": row["state"], "received_at": row["received_at"], "finished_at": row["finished_at"],
             **{k: v for k, v in summary.items() if k in ("counts", "numbers", "error", "duplicate_of")}}
     lines = ack_lines_path(config, row["id"])

@@ -24,9 +24,10 @@ from importd.store.queries import now, rows_in, transaction
 from importd.store.review import ReviewStore
 from importd.store.schema import CUSTOMER_FIELDS, LINE_COLUMNS, ORDER_COLUMNS, PRODUCT_FIELDS
 from importd.store.snapshot import SnapshotStore
+from importd.store.systems import SystemsStore
 
 
-class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
+class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore, SystemsStore):
     """One connection to the management database."""
 
     def __init__(self, database: Database, busy_timeout: float = 30.0, owner: str | None = None):
@@ -224,10 +225,11 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
 
     # -- lookups ------------------------------------------------------------------------
 
-    def external_refs(self, source: str, entity: str, ids: list[str]) -> dict[str, sqlite3.Row]:
+    def external_refs(self, system: str, entity: str, ids: list[str]) -> dict[str, sqlite3.Row]:
+        """The references of `system` (external_refs.source holds it) among `ids`."""
         return {row["external_id"]: row for row in rows_in(
             self.db, "SELECT external_id, internal_key, content_sha256 FROM external_refs"
-                     " WHERE source = ? AND entity = ? AND external_id IN ({marks})", ids, source, entity)}
+                     " WHERE source = ? AND entity = ? AND external_id IN ({marks})", ids, system, entity)}
 
     def customer_codes_by(self, field: str, values: list[str]) -> dict[str, list[str]]:
         """Customer codes having `field` equal to each value (field is a known column)."""
@@ -288,7 +290,7 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore):
             lines)
 
     def save_external_refs(self, rows: Iterable[tuple]) -> None:
-        """rows: (source, entity, external_id, internal_key, content_sha256, file_id)."""
+        """rows: (system, entity, external_id, internal_key, content_sha256, file_id)."""
         self.db.executemany(
             "INSERT INTO external_refs (source, entity, external_id, internal_key, content_sha256, file_id)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, entity, external_id) DO UPDATE SET"

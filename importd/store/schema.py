@@ -12,7 +12,7 @@ CREATE TABLE IF NOT EXISTS review_decisions (
     id INTEGER PRIMARY KEY, parked_id INTEGER NOT NULL, file_id INTEGER, source TEXT NOT NULL,
     entity TEXT NOT NULL, external_id TEXT, action TEXT NOT NULL, detail TEXT, reason TEXT,
     outcome TEXT NOT NULL, number TEXT, decided_by TEXT NOT NULL, decided_at TEXT NOT NULL,
-    line INTEGER, acked_at TEXT);
+    line INTEGER, acked_at TEXT, system TEXT);
 CREATE TABLE IF NOT EXISTS do_not_sync (
     source TEXT NOT NULL, entity TEXT NOT NULL, external_id TEXT NOT NULL, reason TEXT NOT NULL,
     excluded_by TEXT NOT NULL, excluded_at TEXT NOT NULL, PRIMARY KEY (source, entity, external_id));
@@ -27,6 +27,19 @@ CREATE TABLE IF NOT EXISTS snapshot_holds (
     missing TEXT NOT NULL, held_at TEXT NOT NULL, confirmed_by TEXT, confirmed_at TEXT);
 """
 NEWEST_OBJECT = "snapshot_holds"
+
+# Upstream systems (README "Systems"). A reference belongs to the system that issued it: the
+# `source` column of external_refs, do_not_sync and snapshot_holds (and of orders, invoices and
+# payments) holds that system's name, which is the inbox's name where the route names none.
+# A parked document and a reviewer's decision keep the inbox it came through in `source` (its
+# acknowledgement and quarantine go there) and gain `system`; rows of an older database get the
+# inbox's name, which is what their references were keyed by.
+SYSTEM_COLUMNS = {"parked_records": {"system": "TEXT"}, "review_decisions": {"system": "TEXT"}}
+SYSTEM_SCHEMA = """
+UPDATE parked_records SET system = source WHERE system IS NULL;
+UPDATE review_decisions SET system = source WHERE system IS NULL;
+CREATE INDEX IF NOT EXISTS parked_records_system_ref ON parked_records(system, entity, external_id);
+"""
 
 SCHEMA_VERSION = 1
 
@@ -81,7 +94,8 @@ CREATE TABLE IF NOT EXISTS external_refs (
 CREATE TABLE IF NOT EXISTS parked_records (
     id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, source TEXT NOT NULL, entity TEXT NOT NULL,
     external_id TEXT, waiting_for TEXT NOT NULL, payload TEXT NOT NULL, parked_at TEXT NOT NULL,
-    rules TEXT NOT NULL, reason TEXT NOT NULL, details TEXT, line INTEGER, expires_at TEXT NOT NULL);
+    rules TEXT NOT NULL, reason TEXT NOT NULL, details TEXT, line INTEGER, expires_at TEXT NOT NULL,
+    system TEXT);
 CREATE INDEX IF NOT EXISTS parked_records_ref ON parked_records(source, entity, external_id);
 """
 
@@ -100,7 +114,7 @@ CREATE VIEW IF NOT EXISTS invoice_balances AS
            coalesce(amount_paid, '0') AS amount_paid, coalesce(balance, amount_due) AS balance,
            coalesce(payment_status, 'unpaid') AS payment_status
     FROM invoices;
-""" + REVIEW_SCHEMA + SNAPSHOT_SCHEMA
+""" + REVIEW_SCHEMA + SNAPSHOT_SCHEMA + SYSTEM_SCHEMA
 ADDED_COLUMNS = {
     "invoices": dict.fromkeys(("seller_id", "seller_name", "total_lines", "allowance_total", "charge_total",
                                "prepaid", "rounding", "amount_paid", "balance", "payment_status"), "TEXT"),
@@ -109,6 +123,7 @@ ADDED_COLUMNS = {
     "import_files": {"remote_path": "TEXT", "remote_size": "INTEGER", "remote_mtime": "INTEGER",
                      "spool_owner": "TEXT"},    # whose spool holds the file, when setups share a database
     **SNAPSHOT_COLUMNS,      # a record a full export no longer lists: absent since when, by which file
+    **SYSTEM_COLUMNS,        # the upstream system of a parked document and of a decision on one
 }
 # Accounting and custom fields: `extra` holds a record's custom fields as one JSON text
 # (read with json_extract(extra, '$.name')); a server database would make it jsonb.
@@ -142,4 +157,4 @@ INVOICE_LINE_COLUMNS = ("invoice_number", "line_no", "line_id", "sku", "descript
 PAYMENT_COLUMNS = ("number", "source", "external_ref", "invoice_number", "paid_on", "amount", "currency",
                    "method", "file_id", "extra")
 PARKED_COLUMNS = ("file_id", "source", "entity", "external_id", "waiting_for", "payload", "parked_at",
-                  "rules", "reason", "details", "line", "expires_at")
+                  "rules", "reason", "details", "line", "expires_at", "system")
