@@ -19,6 +19,7 @@ from importd.commands.db_copy import add_verb as add_db_verb
 from importd.commands.init import init
 from importd.commands.review import add_verb as add_review_verb
 from importd.commands.snapshot import add_verb as add_snapshot_verb
+from importd.commands.systems import add_verb as add_systems_verb
 from importd.config.config import DEFAULT_NUMBERING, Config, load_config
 from importd.durable import move_file
 from importd.errors import ConfigError, MigrationFailed
@@ -26,6 +27,7 @@ from importd.faults import TRANSIENT, classify, hint
 from importd.mapping.rules_loader import load_rules
 from importd.service.daemonize import AlreadyRunning, detach
 from importd.service.instance import LOCK_NAME, InstanceLock, SetupInUse, holder
+from importd.service.systems import orphan_problems
 from importd.stages.parking import release
 from importd.stages.pipeline import Transient, process
 from importd.stages.spool import Unregistered, claim, register, spool_path
@@ -99,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true")
     add_review_verb(verb)
     add_snapshot_verb(verb)
+    add_systems_verb(verb)
     add_db_verb(sub)
     v = verb("web", cmd_web, "serve the read-only ops page (127.0.0.1:9465 unless importd.toml says otherwise)")
     v.add_argument("--address", help="listen here instead of web_address (a non-loopback one needs web_token_file)")
@@ -145,6 +148,8 @@ def cmd_import(args) -> int:
         return EXIT_QUARANTINED
     worst = EXIT_OK
     try:
+        if problems := orphan_problems(config, store):
+            raise ConfigError(problems)
         for path in args.files:
             if not path.is_file():
                 print(f"importd: {path}: no such file", file=sys.stderr)
@@ -219,11 +224,27 @@ def cmd_check(args) -> int:
             return EXIT_OK
         return _dry_run(args, rules)
     config = load_config(args.config)
+    _refuse_orphans(config)
     print(f"{args.config}: ok")
     for source in config.sources:
         for route in source.routes:
-            print(f"  {source.name}: {route.match} → {route.rules.path.name} ({route.rules.kind})")
+            print(f"  {source.name}: {route.match} → {route.rules.path.name} ({route.rules.kind}, system {route.system})")
     return EXIT_OK
+
+
+def _refuse_orphans(config: Config) -> None:
+    """ConfigError when the routes' systems would orphan references the database holds (read only)."""
+    from importd.service.systems import orphan_problems
+    from importd.store.web import open_readonly
+    db = open_readonly(config.database, config.busy_timeout)
+    if db is None:
+        return
+    try:
+        problems = orphan_problems(config, db)
+    finally:
+        db.close()
+    if problems:
+        raise ConfigError(problems)
 
 
 def cmd_status(args) -> int:

@@ -21,6 +21,7 @@ from importd.service.instance import InstanceLock
 from importd.service.metrics import Metrics
 from importd.service.notify import Notifier
 from importd.service.reporting import StateReport
+from importd.service.systems import orphan_problems
 from importd.sources.local import LocalSource
 from importd.stages.claimer import Claimer, Claims
 from importd.stages.parking import release
@@ -195,6 +196,9 @@ class Service(Claims):
         try:
             if self.store is None:
                 self.store = Store(self.config.database, self.config.busy_timeout, owner=self.config.spool_owner)
+                if problems := orphan_problems(self.config, self.store):     # README "Systems": nothing is taken
+                    self.logger.error("config.orphaned_references", problems=problems)
+                    raise ConfigError(problems)
             if not self._recovered:
                 # Before the sources start: an sftp thread's fresh download is not a crash's leftover.
                 for file_id in recover(self.config, self.store):

@@ -62,23 +62,28 @@ class Selection:
         return clause, params
 
 
+def has_refs(db: sqlite3.Connection, system: str) -> bool:
+    """Whether any reference or do-not-sync entry is keyed by `system` (index lookups); also for
+    a read-only connection."""
+    return any(db.execute(f"SELECT 1 FROM {table} WHERE source = ? LIMIT 1", (system,)).fetchone() is not None
+               for table in ("external_refs", "do_not_sync"))
+
+
 class SystemsStore:
     db: sqlite3.Connection
 
     def system_has_refs(self, system: str) -> bool:
-        """Whether any reference is keyed by `system` (one index lookup)."""
-        return self.db.execute("SELECT 1 FROM external_refs WHERE source = ? LIMIT 1", (system,)).fetchone() is not None
+        return has_refs(self.db, system)
 
     def refs_by_system(self) -> list[sqlite3.Row]:
         """How many references each system holds, per entity."""
         return self.db.execute("SELECT source AS system, entity, count(*) AS n FROM external_refs"
                                " GROUP BY source, entity ORDER BY source, entity").fetchall()
 
-    def files_with_refs(self, system: str) -> list[sqlite3.Row]:
-        """(file_id, name) of the files that wrote references of `system` (the last one to write each)."""
-        return self.db.execute(
-            "SELECT f.id, f.name FROM import_files f WHERE f.id IN"
-            " (SELECT DISTINCT file_id FROM external_refs WHERE source = ?) ORDER BY f.id", (system,)).fetchall()
+    def files_of_source(self, source: str) -> list[tuple[int, str]]:
+        """(id, name) of every file the ledger has from `source`."""
+        return [(row[0], row[1]) for row in self.db.execute(
+            "SELECT id, name FROM import_files WHERE source = ? ORDER BY id", (source,))]
 
     def _rows(self, selection: Selection, sql: str, params: list) -> list:
         """Rows of a SELECT whose WHERE came from the selection (chunked over its file ids)."""
