@@ -6,7 +6,8 @@
     importd review keep ID [--field F=incoming|stored …]
     importd review pick ID CODE               the customer among the candidates
     importd review drop ID --reason TEXT      for good; its reference goes on the do-not-sync list
-    importd review exclude SOURCE ENTITY REF --reason TEXT   |  lift SOURCE ENTITY REF  |  excluded
+    importd review exclude SYSTEM ENTITY REF --reason TEXT   |  lift SYSTEM ENTITY REF  |  excluded
+                                              (SYSTEM: the upstream system of the reference, README "Systems")
     importd review log                        the decisions, who and when
 """
 
@@ -29,7 +30,7 @@ def add_verb(verb) -> None:
     v = verb("review", cmd_review, "list, show and decide held documents; drop; the do-not-sync list")
     v.add_argument("action", choices=("list", "show", "accept", "keep", "pick", "drop", "exclude", "lift",
                                       "excluded", "log"))
-    v.add_argument("args", nargs="*", help="ID [CODE] | SOURCE ENTITY REF")
+    v.add_argument("args", nargs="*", help="ID [CODE] | SYSTEM ENTITY REF")
     v.add_argument("--field", action="append", default=[], metavar="FIELD=incoming|stored",
                    help="field by field: which value wins (accept, keep)")
     v.add_argument("--reason", help="why (drop, exclude): kept with the decision")
@@ -72,7 +73,7 @@ def _run(config, store: Store, args, logger) -> int:
         return EXIT_OK
     if action in ("exclude", "lift"):
         if len(rest) != 3 or (action == "exclude" and not args.reason):
-            raise review.DecisionRefused(f"write: importd review {action} SOURCE ENTITY REF"
+            raise review.DecisionRefused(f"write: importd review {action} SYSTEM ENTITY REF"
                                          + (" --reason TEXT" if action == "exclude" else ""))
         if action == "exclude":
             review.exclude(store, *rest, args.reason, logger)
@@ -104,14 +105,15 @@ def _run(config, store: Store, args, logger) -> int:
 
 
 def _list(store: Store, as_json: bool) -> int:
-    rows = [{k: r[k] for k in ("id", "source", "entity", "external_id", "waiting_for", "reason", "file_id", "line",
-                               "parked_at")} for r in store.parked()]
+    rows = [{**{k: r[k] for k in ("id", "source", "entity", "external_id", "waiting_for", "reason", "file_id",
+                                  "line", "parked_at")}, "system": r["system"] or r["source"]} for r in store.parked()]
     if as_json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     for r in rows:
         kind = "held" if r["waiting_for"] == "review" else f"parked (waiting for {r['waiting_for']})"
-        print(f"#{r['id']:<5} {kind}: {r['entity']} {r['external_id']} from {r['source']} file #{r['file_id']} "
+        print(f"#{r['id']:<5} {kind}: {r['system']} {r['entity']} {r['external_id']} from {r['source']} "
+              f"file #{r['file_id']} "
               f"line {r['line']}: {r['reason']}")
     print(f"{sum(r['waiting_for'] == 'review' for r in rows)} held for review, "
           f"{sum(r['waiting_for'] != 'review' for r in rows)} parked")
@@ -119,7 +121,8 @@ def _list(store: Store, as_json: bool) -> int:
 
 
 def _render(view: dict) -> str:
-    out = [f"#{view['id']} {view['entity']} {view['external_id']} from {view['source']} (file #{view['file_id']} "
+    out = [f"#{view['id']} {view['system']} {view['entity']} {view['external_id']} from {view['source']} "
+           f"(file #{view['file_id']} "
            f"line {view['line']}), waiting for {view['waiting_for']}: {view['reason']}"]
     if view["differences"]:
         out.append(f"  {'field':<24} {'stored':<32} incoming")

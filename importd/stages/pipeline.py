@@ -219,6 +219,8 @@ def log_outcome(row, seconds: float) -> None:
     fields = {"outcome": row["state"], "records": row["records"], "documents": row["documents"],
               "counts": summary.get("counts"), "numbers": summary.get("numbers"),
               "duration_s": round(seconds, 3), "settled_path": row["settled_path"]}
+    if summary.get("system", row["source"]) != row["source"]:      # the upstream system, when its route names one
+        fields["system"] = summary["system"]
     if row["state"] == "quarantined":
         error = summary.get("error", {})
         logger.warning("file.done", **fields, error_code=row["error_code"], error=row["error_message"],

@@ -113,7 +113,8 @@ def _place(config: Config, row, made: set[Path]) -> set[Path]:
     summary = json.loads(row["summary"] or "{}")
     if row["state"] == "quarantined":
         sidecar = {**summary.get("error", {}), "file": row["name"], "sha256": row["sha256"],
-                   "received_at": row["received_at"], "file_id": row["id"]}
+                   "received_at": row["received_at"], "file_id": row["id"],
+                   "system": config.system_of(row["source"], row["name"])}
         write_atomic(target.with_name(target.name + ".error.json"), sidecar)
         rejects_path(config, row["id"]).unlink(missing_ok=True)     # the whole file failed: its sidecar says why
     elif summary.get("rejected"):
@@ -142,6 +143,7 @@ def _settle_rejects(config: Config, row, summary: dict, rejects: Path) -> None:
         "code": "rejected_documents", "message": f"{len(listed)} document(s) of the file were rejected; "
         f"the others were imported", "rejects": target.name + ".rejects.csv", "documents": listed,
         "file": row["name"], "sha256": row["sha256"], "received_at": row["received_at"], "file_id": row["id"],
+        "system": summary.get("system") or config.system_of(row["source"], row["name"]),
         "hint": "fix the lines in the rejects file and drop it again"})
     if rejects.exists():
         move_file(rejects, target.with_name(target.name + ".rejects.csv"))
