@@ -152,7 +152,7 @@ def _import(config: Config, store: Store, row, logger, progress, reserved: set[P
         raise FileRejected("no_route", f"no route of source {source.name!r} matches {row['name']!r}",
                            hint="rename the file or add a route { match = ..., rules = ... } to importd.toml")
     rules = route.rules
-    twin = store.imported_twin(row["sha256"], row["id"])
+    twin = _twin(config, store, row, route.system)
     if twin is not None:
         with store.transaction():
             store.finish_file(row["id"], "duplicate", rules=rules.name,
@@ -186,6 +186,16 @@ def _import(config: Config, store: Store, row, logger, progress, reserved: set[P
         records.close()
         if rejects is not None:
             rejects.close()
+
+
+def _twin(config: Config, store: Store, row, system: str):
+    """An earlier file with the same bytes imported for the same system (the same bytes from
+    another system are other references: README "Systems")."""
+    for twin in store.imported_twins(row["sha256"], row["id"]):
+        recorded = json.loads(twin["summary"] or "{}").get("system")
+        if (recorded or config.system_of(twin["source"], twin["name"])) == system:
+            return twin
+    return None
 
 
 def _route(source, name: str, path):

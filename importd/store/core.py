@@ -130,11 +130,11 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore, SystemsStore
                                                    file_ids)}
         return [rows[file_id] for file_id in file_ids]
 
-    def imported_twin(self, sha256: str, file_id: int) -> sqlite3.Row | None:
-        """An earlier file with the same bytes that was imported."""
+    def imported_twins(self, sha256: str, file_id: int, limit: int = 8) -> list[sqlite3.Row]:
+        """Earlier files with the same bytes that were imported, oldest first."""
         return self.db.execute(
             "SELECT * FROM import_files WHERE sha256 = ? AND id <> ? AND state = 'imported'"
-            " ORDER BY id LIMIT 1", (sha256, file_id)).fetchone()
+            " ORDER BY id LIMIT ?", (sha256, file_id, limit)).fetchall()
 
     def set_state(self, file_id: int, state: str) -> None:
         with self.transaction():
