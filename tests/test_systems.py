@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import SAMPLES, importd
+from conftest import SAMPLES, importd, log_lines, stop
 from test_migration import without_systems
 from test_rules import edit_rules, events
 from test_walking import clients_csv
@@ -324,3 +324,43 @@ def named_sources(setup) -> str:
     assert fresh.returncode == 0
     text = (setup.root.parent / "fresh" / "importd.toml").read_text()
     return "\n" + text[text.index("[[sources]]"):].replace("settle = 1.0", "settle = 0.3")
+
+
+def test_sighup_naming_systems_that_would_orphan_references_keeps_the_old_configuration(setup):
+    """A running service told to reload a configuration that names systems over live references
+    refuses it (config.reload_failed, saying what to run) and goes on keying by the inbox."""
+    named = setup.config.read_text()
+    without_systems(setup.config)
+    setup.drop_sample("clients-2026-11.csv")
+    assert setup.run_once().returncode == 0
+    service = setup.start_watching()
+    try:        # the database exists already: wait until the service says it runs (its handlers are set)
+        setup.wait_for(lambda: json.loads(importd("status", "--json", "-c", str(setup.config)).stdout)["service"]
+                       .get("state") == "running", what="the service")
+        setup.config.write_text(named)
+        service.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        setup.drop_sample("adherents-2026-11.csv")
+        setup.wait_for(lambda: "adherents-2026-11.csv" in setup.archived(), what="the archive")
+    finally:
+        code, out, err = stop(service)
+    assert code == 0, err
+    failed = [line for line in log_lines(out) if line["event"] == "config.reload_failed"]
+    assert failed and "importd systems move" in failed[0]["problems"][0]
+    assert {r["source"] for r in setup.rows("SELECT DISTINCT source FROM external_refs")} == {"inbox"}
+
+
+def test_a_bad_system_or_an_unknown_route_key_is_named_with_its_line(setup):
+    """`system = "sh/op"` and a misspelt `sytem`: two problems, each with the route's own line."""
+    text = setup.config.read_text()
+    text = text.replace('rules = "rules/customers-fr.toml",     system = "shop"',
+                        'rules = "rules/customers-fr.toml",     system = "sh/op"')
+    text = text.replace('rules = "rules/members-fr.toml",       system = "membership"',
+                        'rules = "rules/members-fr.toml",       sytem = "membership"')
+    setup.config.write_text(text)
+    lines = text.splitlines()
+    at = {name: next(i for i, line in enumerate(lines, 1) if name in line) for name in ("clients*", "adherents*")}
+    result = importd("check", "-c", str(setup.config))
+    assert result.returncode == 2
+    assert f"importd.toml:{at['clients*']}: route 'clients*.csv': system names the upstream system" in result.stderr
+    assert f"importd.toml:{at['adherents*']}: route 'adherents*.csv': unknown key 'sytem'" in result.stderr

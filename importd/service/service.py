@@ -358,6 +358,13 @@ class Service(Claims):
         self.notify.reloading()
         try:
             config = load_config(self.config.path)
+            if self.store is not None and (problems := orphan_problems(config, self.store)):
+                raise ConfigError(problems)          # new system names that would orphan references
+        except TRANSIENT as e:                      # the database could not say: keep what runs
+            e = ConfigError([f"the references could not be checked: {e}"])
+            self.logger.error("config.reload_failed", problems=e.problems, hint="send SIGHUP again later")
+            self.notify.ready("configuration reload failed; the old one runs")
+            return
         except ConfigError as e:
             self.logger.error("config.reload_failed", problems=e.problems,
                               hint="fix the file and send SIGHUP again; the old configuration keeps running")
