@@ -137,7 +137,7 @@ def test_drop_removes_for_good_with_its_reason_and_exclude_lift(setup):
     assert setup.run_once().returncode == 0
     assert setup.rows("SELECT address1 FROM customers") == [{"address1": "7 rue Q"}]
     log = review(setup, "log").stdout
-    assert "drop customer W1 → dropped" in log
+    assert "drop shop customer W1 → dropped" in log
 
 
 def test_exclude_keeps_a_new_reference_out_of_the_database(setup):

@@ -47,7 +47,7 @@ def test_records_a_full_export_no_longer_lists_are_marked_absent_then_present_ag
     assert "shop customer C3" in listed.stdout and "clients-2.csv" in listed.stdout
     status = json.loads(importd("status", "--json", "-c", str(setup.config)).stdout)
     assert status["absent"] == [{"system": "shop", "entity": "customer", "n": 1}]
-    assert "absent from full exports: inbox customer 1" in importd("status", "-c", str(setup.config)).stdout
+    assert "absent from full exports: shop customer 1" in importd("status", "-c", str(setup.config)).stdout
     setup.drop("clients-3.csv", clients_csv(row("C3"), row("C1"), row("C2")))     # not the bytes of file 1
     result = setup.run_once()
     assert events(result, "snapshot.present_again")[0]["count"] == 1

@@ -228,7 +228,8 @@ def cmd_check(args) -> int:
     print(f"{args.config}: ok")
     for source in config.sources:
         for route in source.routes:
-            print(f"  {source.name}: {route.match} → {route.rules.path.name} ({route.rules.kind}, system {route.system})")
+            print(f"  {source.name}: {route.match} → {route.rules.path.name} ({route.rules.kind}, "
+                  f"system {route.system})")
     return EXIT_OK
 
 
@@ -334,7 +335,8 @@ def cmd_parked(args) -> int:
         print(json.dumps([{k: v for k, v in r.items() if k != "payload"} for r in rows], indent=2))
         return EXIT_OK
     for r in rows:
-        print(f"#{r['id']:<5} {r['entity']} {r['external_id']}  waiting for {r['waiting_for']}: {r['reason']}"
+        print(f"#{r['id']:<5} {r['system'] or r['source']} {r['entity']} {r['external_id']}  waiting for "
+              f"{r['waiting_for']}: {r['reason']}"
               f"  (parked {r['parked_at']}, file #{r['file_id']} line {r['line']}, until {r['expires_at']})")
     print(f"{len(rows)} parked document(s)")
     return EXIT_OK

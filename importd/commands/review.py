@@ -68,7 +68,8 @@ def _run(config, store: Store, args, logger) -> int:
         return EXIT_OK
     if action == "log":
         for d in store.decisions():
-            print(f"#{d['id']:<4} {d['decided_at']} {d['decided_by']}: {d['action']} {d['entity']} "
+            print(f"#{d['id']:<4} {d['decided_at']} {d['decided_by']}: {d['action']} {d['system'] or d['source']} "
+                  f"{d['entity']} "
                   f"{d['external_id']} → {d['outcome']} {d['number'] or ''} {d['reason'] or ''}".rstrip())
         return EXIT_OK
     if action in ("exclude", "lift"):

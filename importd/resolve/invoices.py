@@ -97,11 +97,13 @@ class InvoiceResolver(Resolver):
         """Book the payments that were parked waiting for this invoice, oldest first."""
         waiting = self.store.parked_waiting_for([_waiting(invoice["external_ref"]), _waiting(identity)])
         for parked in (p for p in waiting if p["entity"] == "payment"):
-            if parked["id"] in plan.released or self.find.ref("payment", parked["external_id"]):
+            system = parked["system"] or parked["source"]       # the bank's payment, paying the accounting's invoice
+            if parked["id"] in plan.released or self.find.ref("payment", parked["external_id"]) or (
+                    system != self.system and self.store.external_refs(system, "payment", [parked["external_id"]])):
                 continue                  # already booked: a payment is never booked twice
             payment = Document.from_json(parked["payload"])
             try:
-                self._book(payment.fields, invoice, plan, parked["system"] or parked["source"], parked["file_id"],
+                self._book(payment.fields, invoice, plan, system, parked["file_id"],
                            payment.digest())
             except FileRejected:
                 continue                  # its own fault: the parked sweep quarantines it with the reason
