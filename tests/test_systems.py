@@ -201,12 +201,13 @@ def test_naming_systems_on_a_live_setup_is_refused_until_the_references_are_move
 
 
 def test_move_by_hand_of_one_entity_and_a_conflict_moves_nothing(setup):
-    """--from/--to/--entity moves that entity alone; a reference the target already holds for
-    another record is a conflict: exit 1, named, nothing moved."""
+    """--from/--to/--entity moves that entity alone (exit 1 while references are left); a reference
+    the target already holds for another record is a conflict: exit 1, named, nothing moved; a
+    system no route names is refused."""
     live_setup_without_systems(setup)
-    without_systems(setup.config)
     moved = importd("systems", "move", "--from", "inbox", "--to", "shop", "--entity", "order", "-c", str(setup.config))
-    assert moved.returncode == 0, moved.stderr
+    assert moved.returncode == 1 and "moved in one transaction" in moved.stdout     # 1: customers still to move
+    assert "references of 'inbox'" in moved.stderr
     assert {(r["source"], r["entity"]) for r in setup.rows("SELECT DISTINCT source, entity FROM external_refs")} == {
         ("inbox", "customer"), ("shop", "order")}
     with setup.db() as db:          # the shop already knows C0001 as another customer
@@ -215,15 +216,19 @@ def test_move_by_hand_of_one_entity_and_a_conflict_moves_nothing(setup):
     before = setup.rows("SELECT source, entity, external_id, internal_key FROM external_refs ORDER BY 1, 2, 3")
     conflict = importd("systems", "move", "--from", "inbox", "--to", "shop", "-c", str(setup.config))
     assert conflict.returncode == 1 and "nothing was moved" in conflict.stderr and "C0001" in conflict.stderr
+    unknown = importd("systems", "move", "--from", "inbox", "--to", "shopp", "-c", str(setup.config))
+    assert unknown.returncode == 2 and "no route names system 'shopp'" in unknown.stderr
     assert setup.rows("SELECT source, entity, external_id, internal_key FROM external_refs ORDER BY 1, 2, 3") == before
 
 
 def test_kill_9_during_the_move_leaves_the_old_state_or_the_new(setup):
     """A real `importd systems move`, SIGKILLed while its transaction is open: every reference still
     carries the old name; the move run again completes; nothing is lost or doubled."""
+    named = setup.config.read_text()
     without_systems(setup.config)
     setup.drop_sample("clients-2026-11.csv")
     assert setup.run_once().returncode == 0
+    setup.config.write_text(named)
     many = 150_000
     with setup.db() as db:          # a large live setup: the move takes a while
         series = ("SELECT generate_series(1, ?) AS i" if setup.backend == "postgresql" else

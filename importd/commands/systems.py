@@ -44,6 +44,10 @@ def cmd_systems(args) -> int:
     if args.action == "move" and args.match and args.old is None:
         print("importd systems move: --match goes with --from and --to", file=sys.stderr)
         return EXIT_USAGE
+    if args.action == "move" and args.new is not None and args.new not in config.systems:
+        print(f"importd systems move: no route names system {args.new!r} (routes name: "
+              f"{', '.join(config.systems)}): name it in importd.toml first", file=sys.stderr)
+        return EXIT_USAGE
     lock = None
     if args.action == "move" and not args.dry_run:
         lock = InstanceLock(config.spool, "systems move")

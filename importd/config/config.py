@@ -221,7 +221,8 @@ def _source(spec: dict, index: int, base: Path, loaded: dict, problem, problems:
         for key in sorted(route.keys() - ROUTE_KEYS):
             problem(where + ("routes",), f"route {route['match']!r}: unknown key {key!r} — known keys: "
                                          f"{', '.join(sorted(ROUTE_KEYS))}", near=route["match"])
-        if not isinstance(system, str) or not system or "/" in system or system.startswith(".") or system != system.strip():
+        if not isinstance(system, str) or not system.strip() or "/" in system or system[0] in ". " \
+                or system != system.strip():
             problem(where + ("routes",), f"route {route['match']!r}: system names the upstream system its files "
                                          f"come from, a word with no slash, e.g. system = \"shop\"",
                     near=route["match"])

@@ -55,7 +55,7 @@ def planned_moves(config: Config, store: Store, old: str | None = None, new: str
     name: all of it to the one system its routes name, else route by route, the references
     written by the files each route takes (in the routes' order, as files are routed)."""
     if old is not None:
-        file_ids = _files_matching(store, old, [match])[0] if match else None
+        file_ids = _files_matching(store, None, [match])[0] if match else None
         return [Move(new, Selection(old, entity, file_ids), f"--from {old} --to {new}"
                      + (f" --entity {entity}" if entity else "") + (f" --match {match}" if match else ""))]
     moves = []
@@ -72,9 +72,9 @@ def planned_moves(config: Config, store: Store, old: str | None = None, new: str
     return moves
 
 
-def _files_matching(store: Store, source: str, patterns: list[str]) -> list[list[int]]:
-    """Per pattern, the ids of the source's files its glob takes first (globs as routes match:
-    case-insensitive, in order)."""
+def _files_matching(store: Store, source: str | None, patterns: list[str]) -> list[list[int]]:
+    """Per pattern, the ids of the source's files (None: of any source) its glob takes first
+    (globs as routes match: case-insensitive, in order)."""
     matchers = [re.compile(fnmatch.translate(pattern.lower())).match for pattern in patterns]
     taken: list[list[int]] = [[] for _ in patterns]
     for file_id, name in store.files_of_source(source):

@@ -39,7 +39,8 @@ def apply_snapshot(store: Store, rules: Rules, system: str, file_id: int, listed
                        hint=f"a truncated export? if not: importd snapshot confirm {file_id}")
         return {**figures, "held": True}
     store.mark_absent(system, entity, missing, now(), file_id)
-    logger.warning("snapshot.missing", system=system, entity=entity, count=len(missing), known=len(known), first=missing[:SHOWN],
+    logger.warning("snapshot.missing", system=system, entity=entity, count=len(missing), known=len(known),
+                   first=missing[:SHOWN],
                    hint="marked absent, not deleted: `importd snapshot missing` lists them")
     return figures
 

@@ -80,8 +80,10 @@ class SystemsStore:
         return self.db.execute("SELECT source AS system, entity, count(*) AS n FROM external_refs"
                                " GROUP BY source, entity ORDER BY source, entity").fetchall()
 
-    def files_of_source(self, source: str) -> list[tuple[int, str]]:
-        """(id, name) of every file the ledger has from `source`."""
+    def files_of_source(self, source: str | None) -> list[tuple[int, str]]:
+        """(id, name) of every file the ledger has from `source` (None: from any)."""
+        if source is None:
+            return [(row[0], row[1]) for row in self.db.execute("SELECT id, name FROM import_files ORDER BY id")]
         return [(row[0], row[1]) for row in self.db.execute(
             "SELECT id, name FROM import_files WHERE source = ? ORDER BY id", (source,))]
 
