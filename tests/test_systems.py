@@ -369,3 +369,18 @@ def test_a_bad_system_or_an_unknown_route_key_is_named_with_its_line(setup):
     assert result.returncode == 2
     assert f"importd.toml:{at['clients*']}: route 'clients*.csv': system names the upstream system" in result.stderr
     assert f"importd.toml:{at['adherents*']}: route 'adherents*.csv': unknown key 'sytem'" in result.stderr
+
+
+def test_exclude_names_a_system_and_skips_that_systems_reference_only(setup):
+    """`review exclude shop customer C0009`: the shop's C0009 is skipped; the member A-0009 of the
+    same person is not; a name no route gives as a system is refused (the inbox's, after systems)."""
+    refused = importd("review", "exclude", "inbox", "customer", "C0009", "--reason", "test", "-c", str(setup.config))
+    assert refused.returncode == 2 and "no route names system 'inbox'" in refused.stderr
+    assert importd("review", "exclude", "shop", "customer", "C0009", "--reason", "test account",
+                   "-c", str(setup.config)).returncode == 0
+    setup.drop("clients-1.csv", clients_csv("C0009;M.;Test;Test;;;;;;;FR;;t@example.fr"))
+    setup.drop("adherents-1.csv", members_csv("C0009;test;test;1;rue A;69001 LYON;FR;;t@example.fr"))
+    assert setup.run_once().returncode == 0
+    assert set(refs(setup)) == {("membership", "C0009")}
+    ack = json.loads((setup.root / "outbox" / "inbox" / "clients-1.csv.ack.json").read_text())
+    assert (ack["system"], [d["outcome"] for d in ack["documents"]]) == ("shop", ["excluded"])
