@@ -49,9 +49,9 @@ def render(data: dict) -> str:
     out.append(_database_line(data["database"]))
     for src in data["sources"]:
         states = ", ".join(f"{k} {v}" for k, v in sorted(src["states"].items())) or "no files yet"
-        systems = f" (systems {', '.join(src['systems'])})" if src["systems"] != [src["name"]] else ""
-        out.append(f"source {src['name']}{systems}: {states}; {src['inbox']} waiting in the inbox, "
-                   f"{src['spool']} in the spool; last import {src['last_success'] or 'never'}")
+        systems = f"; systems {', '.join(src['systems'])}" if src["systems"] != [src["name"]] else ""
+        out.append(f"source {src['name']}: {states}; {src['inbox']} waiting in the inbox, "
+                   f"{src['spool']} in the spool; last import {src['last_success'] or 'never'}{systems}")
     out.append(f"parked documents: {data['parked']} ({data['held_for_review']} held for review: "
                f"`importd review list`); files in quarantine: {data['quarantined']}")
     if data["absent"] or data["snapshots_held"]:
