@@ -237,13 +237,18 @@ def _refuse_orphans(config: Config) -> None:
     """ConfigError when the routes' systems would orphan references the database holds (read only)."""
     from importd.service.systems import orphan_problems
     from importd.store.web import open_readonly
-    db = open_readonly(config.database, config.busy_timeout)
-    if db is None:
-        return
     try:
-        problems = orphan_problems(config, db)
-    finally:
-        db.close()
+        db = open_readonly(config.database, config.busy_timeout)
+        if db is None:
+            return
+        try:
+            problems = orphan_problems(config, db)
+        finally:
+            db.close()
+    except TRANSIENT as e:          # the configuration itself is checked; the database can be later
+        print(f"importd check: the database could not be read, its references were not checked: {e}",
+              file=sys.stderr)
+        return
     if problems:
         raise ConfigError(problems)
 
