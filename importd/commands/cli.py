@@ -235,7 +235,6 @@ def cmd_check(args) -> int:
 
 def _refuse_orphans(config: Config) -> None:
     """ConfigError when the routes' systems would orphan references the database holds (read only)."""
-    from importd.service.systems import orphan_problems
     from importd.store.web import open_readonly
     try:
         db = open_readonly(config.database, config.busy_timeout)
