@@ -173,6 +173,8 @@ def test_naming_systems_on_a_live_setup_is_refused_until_the_references_are_move
     assert counts(setup) == before["counts"]
     assert importd("import", "-c", str(setup.config), str(SAMPLES / "clients-2026-11.csv")).returncode == 2
 
+    listed = importd("systems", "--json", "-c", str(setup.config))
+    assert listed.returncode == 1 and "references of 'inbox'" in json.loads(listed.stdout)["problems"][0]
     dry = importd("systems", "move", "--dry-run", "-c", str(setup.config))
     assert dry.returncode == 0, dry.stderr
     assert "inbox → shop" in dry.stdout and "inbox → membership" in dry.stdout and "nothing changed" in dry.stdout
@@ -187,6 +189,8 @@ def test_naming_systems_on_a_live_setup_is_refused_until_the_references_are_move
     again = importd("systems", "move", "-c", str(setup.config))
     assert again.returncode == 0 and "nothing to move" in again.stdout
     assert importd("check", "-c", str(setup.config)).returncode == 0
+    listed = json.loads(importd("systems", "--json", "-c", str(setup.config)).stdout)
+    assert listed["problems"] == [] and {"system": "membership", "entity": "customer", "n": 2} in listed["references"]
 
     for sample, name in (("orders_export_1.csv", "orders_export_again.csv"), ("adherents-2026-11.csv", "adherents-again.csv")):
         data = (SAMPLES / sample).read_bytes()

@@ -72,7 +72,7 @@ def _list(config, store: Store, as_json: bool) -> int:
     problems = orphan_problems(config, store)
     if as_json:
         print(json.dumps({"routes": routes, "references": held, "problems": problems}, indent=2))
-        return EXIT_OK
+        return EXIT_NOT_DONE if problems else EXIT_OK
     print("routes:")
     for r in routes:
         print(f"  {r['source']}: {r['match']} → {r['rules']}  system {r['system']}")
