@@ -28,6 +28,7 @@ class TomlFile:
         except tomllib.TOMLDecodeError as e:
             raise ConfigError([f"{path}:{getattr(e, 'lineno', 1)}: {e} — fix the TOML syntax"]) from None
         self._lines = self._index(text)
+        self._text = text.splitlines()
 
     @staticmethod
     def _index(text: str) -> dict[tuple, int]:
@@ -55,5 +56,10 @@ class TomlFile:
             path = path[:-1]
         return 1
 
-    def where(self, *path) -> str:
-        return f"{self.path}:{self.line(*path)}"
+    def where(self, *path, near: str | None = None) -> str:
+        """file:line of `path`; with `near`, the first line from there on that holds that text
+        (an entry of an inline array written over several lines, a route)."""
+        line = self.line(*path)
+        if near is not None:
+            line = next((number for number, text in enumerate(self._text[line - 1:], line) if near in text), line)
+        return f"{self.path}:{line}"

@@ -124,24 +124,24 @@ def test_drop_removes_for_good_with_its_reason_and_exclude_lift(setup):
     assert result.returncode == 0, result.stderr
     assert held(setup) == []
     excluded = review(setup, "excluded").stdout
-    assert "inbox customer W1" in excluded and "member asked to be forgotten" in excluded
+    assert "shop customer W1" in excluded and "member asked to be forgotten" in excluded
     assert acks(setup)[0]["reason"] == "member asked to be forgotten"
     setup.drop("clients-3.csv", clients_csv("W1;M.;Jeteste;Jean;;;7 rue Q;;75001;Paris;FR;0611223344;a@example.fr"))
     result = setup.run_once()
     assert result.returncode == 0
     assert setup.rows("SELECT address1 FROM customers") == [{"address1": "1 rue A"}]
-    assert review(setup, "lift", "inbox", "customer", "W1").returncode == 0
-    assert review(setup, "lift", "inbox", "customer", "W1").returncode == 2
+    assert review(setup, "lift", "shop", "customer", "W1").returncode == 0
+    assert review(setup, "lift", "shop", "customer", "W1").returncode == 2
     edit_rules(setup, "customers-fr.toml", ('{ column = "Adresse", priority = "review" }', '"Adresse"'))
     setup.drop("clients-4.csv", clients_csv("W1;M.;Jeteste;Jean;;;7 rue Q;;75001;Paris;FR;0102030405;a@example.fr"))
     assert setup.run_once().returncode == 0
     assert setup.rows("SELECT address1 FROM customers") == [{"address1": "7 rue Q"}]
     log = review(setup, "log").stdout
-    assert "drop customer W1 → dropped" in log
+    assert "drop shop customer W1 → dropped" in log
 
 
 def test_exclude_keeps_a_new_reference_out_of_the_database(setup):
-    assert review(setup, "exclude", "inbox", "customer", "W9", "--reason", "test account").returncode == 0
+    assert review(setup, "exclude", "shop", "customer", "W9", "--reason", "test account").returncode == 0
     setup.drop("clients-1.csv", clients_csv("W9;M.;Test;Test;;;;;;;FR;;t@example.fr",
                                             "W1;M.;Jeteste;Jean;;;;;;;FR;;a@example.fr"))
     assert setup.run_once().returncode == 0

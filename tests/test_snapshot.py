@@ -44,10 +44,10 @@ def test_records_a_full_export_no_longer_lists_are_marked_absent_then_present_ag
     assert absent(setup) == {"C1": (False, None), "C2": (False, None), "C3": (True, second)}
     assert len(setup.rows("SELECT * FROM customers")) == 3              # never deleted
     listed = importd("snapshot", "missing", "-c", str(setup.config))
-    assert "inbox customer C3" in listed.stdout and "clients-2.csv" in listed.stdout
+    assert "shop customer C3" in listed.stdout and "clients-2.csv" in listed.stdout
     status = json.loads(importd("status", "--json", "-c", str(setup.config)).stdout)
-    assert status["absent"] == [{"source": "inbox", "entity": "customer", "n": 1}]
-    assert "absent from full exports: inbox customer 1" in importd("status", "-c", str(setup.config)).stdout
+    assert status["absent"] == [{"system": "shop", "entity": "customer", "n": 1}]
+    assert "absent from full exports: shop customer 1" in importd("status", "-c", str(setup.config)).stdout
     setup.drop("clients-3.csv", clients_csv(row("C3"), row("C1"), row("C2")))     # not the bytes of file 1
     result = setup.run_once()
     assert events(result, "snapshot.present_again")[0]["count"] == 1
@@ -87,7 +87,7 @@ def test_absent_records_are_a_metric(setup):
         def scrape() -> str:
             return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
 
-        setup.wait_for(lambda: re.search(r'importd_absent_records\{entity="customer",source="inbox"\} 1\.0',
+        setup.wait_for(lambda: re.search(r'importd_absent_records\{entity="customer",system="shop"\} 1\.0',
                                          scrape()), what="the absent gauge")
     finally:
         service.terminate()

@@ -92,7 +92,7 @@ def test_a_reviewer_picks_a_candidate_and_the_order_gets_the_next_number(setup):
     assert len(line["hash_before"]) == 64 and len(line["hash_after"]) == 64 and line["hash_before"] != line["hash_after"]
     assert line["rules_path"].endswith("shopify-orders.toml") and len(line["rules_sha256"]) == 64
     text = importd("review", "log", "-c", str(setup.config)).stdout
-    assert "alice (web): pick order #1002" in text and line["hash_before"] in text
+    assert "alice (web): pick shop order #1002" in text and line["hash_before"] in text
     _, _, page = alice.get("/")
     assert f'data-decision="{line["id"]}"' in page and line["hash_before"][:12] in page
     logged = web_log(web)

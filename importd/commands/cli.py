@@ -21,6 +21,7 @@ from importd.commands.init import init
 from importd.commands.review import add_verb as add_review_verb
 from importd.commands.snapshot import add_verb as add_snapshot_verb
 from importd.commands.states import add_verb as add_states_verb
+from importd.commands.systems import add_verb as add_systems_verb
 from importd.config.config import DEFAULT_NUMBERING, Config, load_config
 from importd.errors import ConfigError, MigrationFailed
 from importd.faults import TRANSIENT, classify, hint
@@ -29,6 +30,7 @@ from importd.mapping.versions import describe
 from importd.service.daemonize import AlreadyRunning, detach
 from importd.service.instance import LOCK_NAME, InstanceLock, SetupInUse, holder
 from importd.stages import review
+from importd.service.systems import orphan_problems
 from importd.stages.parking import release
 from importd.stages.pipeline import Transient, process
 from importd.stages.settle import waiting_rejects
@@ -113,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     add_snapshot_verb(verb)
     add_rules_verb(verb)
     add_states_verb(verb)
+    add_systems_verb(verb)
     add_db_verb(sub)
     v = verb("web", cmd_web, "serve the ops page (127.0.0.1:9465 unless importd.toml says otherwise); "
                              "`importd web user add|passwd|role|remove|list`: who may sign in to decide")
@@ -165,6 +168,8 @@ def cmd_import(args) -> int:
         return EXIT_QUARANTINED
     worst = EXIT_OK
     try:
+        if problems := orphan_problems(config, store):
+            raise ConfigError(problems)
         for path in args.files:
             if not path.is_file():
                 print(f"importd: {path}: no such file", file=sys.stderr)
@@ -248,11 +253,12 @@ def cmd_check(args) -> int:
             return EXIT_OK
         return _dry_run(args, rules)
     config = load_config(args.config)
+    _refuse_orphans(config)
     print(f"{args.config}: ok")
     for source in config.sources:
         for route in source.routes:
-            print(f"  {source.name}: {route.match} → {route.rules.path.name} ({route.rules.kind}; "
-                  f"{describe(route.rules.version, route.rules.check_modes)})")
+            print(f"  {source.name}: {route.match} → {route.rules.path.name} ({route.rules.kind}, "
+                  f"system {route.system}; {describe(route.rules.version, route.rules.check_modes)})")
             for warning in route.rules.warnings:
                 print(f"    {warning}")
     return EXIT_OK
@@ -273,6 +279,25 @@ def _replay(args) -> int:
     else:
         print(replay.render(args.replay, files, stand_in))
     return EXIT_QUARANTINED if any(f.differs or f.refused or f.would_refuse for f in files) else EXIT_OK
+
+
+def _refuse_orphans(config: Config) -> None:
+    """ConfigError when the routes' systems would orphan references the database holds (read only)."""
+    from importd.store.web import open_readonly
+    try:
+        db = open_readonly(config.database, config.busy_timeout)
+        if db is None:
+            return
+        try:
+            problems = orphan_problems(config, db)
+        finally:
+            db.close()
+    except TRANSIENT as e:          # the configuration itself is checked; the database can be later
+        print(f"importd check: the database could not be read, its references were not checked: {e}",
+              file=sys.stderr)
+        return
+    if problems:
+        raise ConfigError(problems)
 
 
 def cmd_status(args) -> int:
@@ -339,7 +364,9 @@ def _dry_run(args, rules) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         if args.config.exists():
             config = load_config(args.config)
-            database, formats, source = config.database, config.numbering, config.sources[0].name
+            database, formats = config.database, config.numbering
+            source = next((route.system for s in config.sources for route in s.routes          # its system's references
+                           if route.rules.path == rules.path), config.sources[0].name)
         else:
             database, formats, source = Path(scratch) / "check.db", DEFAULT_NUMBERING, "check"
         store = Store(database)
@@ -367,7 +394,8 @@ def cmd_parked(args) -> int:
         print(json.dumps([{k: v for k, v in r.items() if k != "payload"} for r in rows], indent=2))
         return EXIT_OK
     for r in rows:
-        print(f"#{r['id']:<5} {r['entity']} {r['external_id']}  waiting for {r['waiting_for']}: {r['reason']}"
+        print(f"#{r['id']:<5} {r['system'] or r['source']} {r['entity']} {r['external_id']}  waiting for "
+              f"{r['waiting_for']}: {r['reason']}"
               f"  (parked {r['parked_at']}, file #{r['file_id']} line {r['line']}, until {r['expires_at']})")
     print(f"{len(rows)} parked document(s)")
     return EXIT_OK

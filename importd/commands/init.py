@@ -27,24 +27,28 @@ name = "inbox"
 kind = "local"
 path = "inbox"
 settle = 1.0                    # seconds a file must stay unchanged before it is taken
+# Each route names the upstream system that issued its files' references (README "Systems"):
+# the shop's customer C0009 and the membership platform's member A-0001 are references of two
+# systems, so the same person (same e-mail) is one customer who carries both. Without `system`
+# a route's references belong to the source (here "inbox").
 routes = [
-  { match = "clients*.csv",       rules = "rules/customers-fr.toml" },
-  { match = "orders_export*.csv", rules = "rules/shopify-orders.toml" },
-  { match = "woocommerce-orders*.csv", rules = "rules/woocommerce-orders.toml" },
-  { match = "order_*.csv",        rules = "rules/prestashop-orders.toml" },   # PrestaShop's back office export
-  { match = "catalogue*.csv",     rules = "rules/products.toml" },
-  { match = "adherents*.csv",     rules = "rules/members-fr.toml" },
-  { match = "payments*.csv",      rules = "rules/payments.toml" },
-  { match = "payments*.json",     rules = "rules/payments-json.toml" },
-  { match = "payments*.xlsx",     rules = "rules/payments-xlsx.toml" },
-  { match = "unified_payments*.csv", rules = "rules/stripe-payments.toml" },   # Stripe's payments export
+  { match = "clients*.csv",       rules = "rules/customers-fr.toml",     system = "shop" },
+  { match = "orders_export*.csv", rules = "rules/shopify-orders.toml",   system = "shop" },
+  { match = "woocommerce-orders*.csv", rules = "rules/woocommerce-orders.toml", system = "woocommerce" },
+  { match = "order_*.csv",        rules = "rules/prestashop-orders.toml", system = "prestashop" },  # its back office export
+  { match = "catalogue*.csv",     rules = "rules/products.toml",         system = "shop" },
+  { match = "adherents*.csv",     rules = "rules/members-fr.toml",       system = "membership" },
+  { match = "payments*.csv",      rules = "rules/payments.toml",         system = "bank" },
+  { match = "payments*.json",     rules = "rules/payments-json.toml",    system = "bank" },
+  { match = "payments*.xlsx",     rules = "rules/payments-xlsx.toml",    system = "bank" },
+  { match = "unified_payments*.csv", rules = "rules/stripe-payments.toml", system = "stripe" },  # Stripe's payments export
   # E-invoices (EN 16931) and bank statements: an XML file goes to the rules whose record
   # is its root element — UBL Invoice/CreditNote, CII CrossIndustryInvoice or an ISO 20022
   # camt.053 Document — whatever its name; a PDF is read as Factur-X / ZUGFeRD (CII inside).
-  { match = "*.xml",              rules = "rules/ubl-invoice.toml" },
-  { match = "*.xml",              rules = "rules/cii-invoice.toml" },
-  { match = "*.xml",              rules = "rules/camt053-payments.toml" },
-  { match = "*.pdf",              rules = "rules/facturx-invoice.toml" },
+  { match = "*.xml",              rules = "rules/ubl-invoice.toml",      system = "accounting" },
+  { match = "*.xml",              rules = "rules/cii-invoice.toml",      system = "accounting" },
+  { match = "*.xml",              rules = "rules/camt053-payments.toml", system = "bank" },
+  { match = "*.pdf",              rules = "rules/facturx-invoice.toml",  system = "accounting" },
 ]
 """
 

@@ -6,7 +6,8 @@
     importd review keep ID [--field F=incoming|stored …]
     importd review pick ID CODE               the customer among the candidates
     importd review drop ID --reason TEXT      for good; its reference goes on the do-not-sync list
-    importd review exclude SOURCE ENTITY REF --reason TEXT   |  lift SOURCE ENTITY REF  |  excluded
+    importd review exclude SYSTEM ENTITY REF --reason TEXT   |  lift SYSTEM ENTITY REF  |  excluded
+                                              (SYSTEM: the upstream system of the reference, README "Systems")
     importd review log                        the decisions, who and when
 """
 
@@ -29,7 +30,7 @@ def add_verb(verb) -> None:
     v = verb("review", cmd_review, "list, show and decide held documents; drop; the do-not-sync list")
     v.add_argument("action", choices=("list", "show", "accept", "keep", "pick", "drop", "exclude", "lift",
                                       "excluded", "log"))
-    v.add_argument("args", nargs="*", help="ID [CODE] | SOURCE ENTITY REF")
+    v.add_argument("args", nargs="*", help="ID [CODE] | SYSTEM ENTITY REF")
     v.add_argument("--field", action="append", default=[], metavar="FIELD=incoming|stored",
                    help="field by field: which value wins (accept, keep)")
     v.add_argument("--reason", help="why (drop, exclude): kept with the decision")
@@ -74,15 +75,19 @@ def _run(config, store: Store, args, logger) -> int:
             print(json.dumps(rows, indent=2, default=str))
             return EXIT_OK
         for d in rows:
-            print(f"#{d['id']:<4} {d['decided_at']} {d['decided_by']} ({d['via']}): {d['action']} {d['entity']} "
+            print(f"#{d['id']:<4} {d['decided_at']} {d['decided_by']} ({d['via']}): {d['action']} {d['system']} "
+                  f"{d['entity']} "
                   f"{d['external_id']} → {d['outcome']} {d['number'] or ''} {d['reason'] or ''}".rstrip())
             print(f"      before {d['hash_before'] or '—'}  after {d['hash_after'] or '—'}  rules "
                   f"{d['rules_path'] or '—'} {d['rules_sha256'] or ''}".rstrip())
         return EXIT_OK
     if action in ("exclude", "lift"):
         if len(rest) != 3 or (action == "exclude" and not args.reason):
-            raise review.DecisionRefused(f"write: importd review {action} SOURCE ENTITY REF"
+            raise review.DecisionRefused(f"write: importd review {action} SYSTEM ENTITY REF"
                                          + (" --reason TEXT" if action == "exclude" else ""))
+        if action == "exclude" and rest[0] not in config.systems:
+            raise review.DecisionRefused(f"no route names system {rest[0]!r}: a reference belongs to one of "
+                                         f"{', '.join(config.systems)} (README \"Systems\")")
         if action == "exclude":
             review.exclude(store, *rest, args.reason, logger)
             print(f"{' '.join(rest)}: excluded from future imports")
@@ -113,14 +118,15 @@ def _run(config, store: Store, args, logger) -> int:
 
 
 def _list(store: Store, as_json: bool) -> int:
-    rows = [{k: r[k] for k in ("id", "source", "entity", "external_id", "waiting_for", "reason", "file_id", "line",
-                               "parked_at")} for r in store.parked()]
+    rows = [{**{k: r[k] for k in ("id", "source", "entity", "external_id", "waiting_for", "reason", "file_id",
+                                  "line", "parked_at")}, "system": r["system"] or r["source"]} for r in store.parked()]
     if as_json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     for r in rows:
         kind = "held" if r["waiting_for"] == "review" else f"parked (waiting for {r['waiting_for']})"
-        print(f"#{r['id']:<5} {kind}: {r['entity']} {r['external_id']} from {r['source']} file #{r['file_id']} "
+        print(f"#{r['id']:<5} {kind}: {r['system']} {r['entity']} {r['external_id']} from {r['source']} "
+              f"file #{r['file_id']} "
               f"line {r['line']}: {r['reason']}")
     print(f"{sum(r['waiting_for'] == 'review' for r in rows)} held for review, "
           f"{sum(r['waiting_for'] != 'review' for r in rows)} parked")
@@ -128,7 +134,8 @@ def _list(store: Store, as_json: bool) -> int:
 
 
 def _render(view: dict) -> str:
-    out = [f"#{view['id']} {view['entity']} {view['external_id']} from {view['source']} (file #{view['file_id']} "
+    out = [f"#{view['id']} {view['system']} {view['entity']} {view['external_id']} from {view['source']} "
+           f"(file #{view['file_id']} "
            f"line {view['line']}), waiting for {view['waiting_for']}: {view['reason']}"]
     if view["differences"]:
         out.append(f"  {'field':<24} {'stored':<32} incoming")

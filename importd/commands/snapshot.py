@@ -16,7 +16,7 @@ def add_verb(verb) -> None:
     v = verb("snapshot", cmd_snapshot, "records full exports no longer list; snapshots held for confirmation")
     v.add_argument("action", choices=("missing", "held", "confirm"))
     v.add_argument("file_id", nargs="?", type=int, help="confirm: the file whose snapshot is held")
-    v.add_argument("--source")
+    v.add_argument("--system", "--source", dest="system", help="missing: only the records of this upstream system")
     v.add_argument("--entity")
     v.add_argument("--json", action="store_true")
 
@@ -26,18 +26,18 @@ def cmd_snapshot(args) -> int:
     store = Store(config.database, config.busy_timeout, owner=config.spool_owner)
     try:
         if args.action == "missing":
-            rows = [dict(r) for r in store.absent(args.source, args.entity)]
+            rows = [dict(r) for r in store.absent(args.system, args.entity)]
             if args.json:
                 print(json.dumps(rows, indent=2))
                 return 0
             for r in rows:
-                print(f"{r['source']} {r['entity']} {r['external_id']} ({r['internal_key']}): absent since "
+                print(f"{r['system']} {r['entity']} {r['external_id']} ({r['internal_key']}): absent since "
                       f"{r['absent_since']}, not in file #{r['absent_file_id']} {r['file_name'] or ''}".rstrip())
             print(f"{len(rows)} record(s) absent")
             return 0
         if args.action == "held":
             for h in store.snapshot_holds():
-                print(f"file #{h['file_id']} {h['source']} {h['entity']}: would mark "
+                print(f"file #{h['file_id']} system {h['source']} {h['entity']}: would mark "
                       f"{len(json.loads(h['missing']))} of {h['known']} absent (held {h['held_at']})")
             return 0
         if args.file_id is None:

@@ -23,12 +23,14 @@ def report(config: Config, store: Store) -> dict:
     spooled = store.unsettled_by_source()
     last_success = store.last_success()
     inbox = {s.name: _waiting(s.path) for s in config.sources}
+    systems = {s.name: list(dict.fromkeys(route.system for route in s.routes)) for s in config.sources}
     return {
         "service": holder(config.spool) or {"state": "stopped"},
         "database": (sqlite_store.describe(config.database, store.db) if isinstance(config.database, Path)
                      else {"kind": "postgresql", "url": str(config.database)}),     # never holds a password
         "sources": [{"name": name, "states": by_state, "inbox": inbox.get(name, 0),
-                     "spool": spooled.get(name, 0), "last_success": last_success.get(name)}
+                     "spool": spooled.get(name, 0), "last_success": last_success.get(name),
+                     "systems": systems.get(name, [name])}
                     for name, by_state in states.items()],
         "parked": store.parked_count(),
         "held_for_review": store.held_count(),
@@ -37,7 +39,8 @@ def report(config: Config, store: Store) -> dict:
         "quarantined": store.quarantined_count(),
         "would_refuse": reported_checks(store.db),
         "rejected": _rejected(config, store),
-        "last_files": [_last_file(row) for row in store.last_files()],
+        "last_files": [{**_last_file(row), "system": config.system_of(row["source"], row["name"])}
+                       for row in store.last_files()],
         "counters": [dict(row) for row in store.counters()],
         "payments": store.payment_figures(),
     }
@@ -65,15 +68,16 @@ def render(data: dict) -> str:
     out.append(_database_line(data["database"]))
     for src in data["sources"]:
         states = ", ".join(f"{k} {v}" for k, v in sorted(src["states"].items())) or "no files yet"
+        systems = f"; systems {', '.join(src['systems'])}" if src["systems"] != [src["name"]] else ""
         out.append(f"source {src['name']}: {states}; {src['inbox']} waiting in the inbox, "
-                   f"{src['spool']} in the spool; last import {src['last_success'] or 'never'}")
+                   f"{src['spool']} in the spool; last import {src['last_success'] or 'never'}{systems}")
     rejected = data["rejected"]
     out.append(f"parked documents: {data['parked']} ({data['held_for_review']} held for review: "
                f"`importd review list`); files in quarantine: {data['quarantined']}; rejected documents: "
                f"{rejected['documents']}" + (f" in {len(rejected['files'])} file(s) (`importd quarantine list`)"
                                              if rejected["files"] else ""))
     if data["absent"] or data["snapshots_held"]:
-        absent = ", ".join(f"{a['source']} {a['entity']} {a['n']}" for a in data["absent"]) or "none"
+        absent = ", ".join(f"{a['system']} {a['entity']} {a['n']}" for a in data["absent"]) or "none"
         out.append(f"absent from full exports: {absent}; snapshots held for confirmation: "
                    f"{data['snapshots_held']} (`importd snapshot missing|held`)")
     for r in data["would_refuse"]:
@@ -88,7 +92,8 @@ def render(data: dict) -> str:
             detail = (f"{f['error_code']}: {f['error_message']}" if f["error_code"]
                       else f"{f['documents'] or 0} documents" + "".join(
                           f", {f[k]} {k}" for k in ("skipped", "rejected") if f.get(k)))
-            out.append(f"  #{f['id']:<5} {f['state']:<11} {f['source']}/{f['name']}  {detail}")
+            system = f" ({f['system']})" if f["system"] != f["source"] else ""
+            out.append(f"  #{f['id']:<5} {f['state']:<11} {f['source']}/{f['name']}{system}  {detail}")
     if data["counters"]:
         out.append("\ncounters:")
         out += [f"  {c['series']:<12} {c['scope']:<24} {c['last_value']}" for c in data["counters"]]

@@ -38,10 +38,14 @@ SFTP_SOURCE_KEYS = {"name", "kind", "routes", "settle"} | SFTP_KEYS
 LOG_FORMATS = ("json", "console")
 
 
+ROUTE_KEYS = {"match", "rules", "system"}
+
+
 @dataclass(slots=True)
 class Route:
     match: str
     rules: Rules
+    system: str                  # the upstream system that issued the files' references (default: the source's name)
 
 
 @dataclass(slots=True)
@@ -66,6 +70,11 @@ class Source:
     def route(self, filename: str) -> Route | None:
         return next(iter(self.routes_for(filename)), None)
 
+    def system_of(self, filename: str) -> str:
+        """The system of the first route that fits `filename`; the source's name when none does."""
+        route = self.route(filename)
+        return route.system if route is not None else self.name
+
 
 @dataclass(slots=True)
 class Config:
@@ -88,6 +97,17 @@ class Config:
         return next(s for s in self.sources if s.name == name)
 
     @property
+    def systems(self) -> list[str]:
+        """The upstream systems the routes name, in the order they first appear."""
+        return list(dict.fromkeys(route.system for source in self.sources for route in source.routes))
+
+    def system_of(self, source: str, filename: str) -> str:
+        """The system a file of `source` belongs to (its route's); the source's name when the
+        source is no longer configured."""
+        found = next((s for s in self.sources if s.name == source), None)
+        return found.system_of(filename) if found is not None else source
+
+    @property
     def spool_owner(self) -> str | None:
         """The name of this setup's spool in a database several setups share (see instance.py)."""
         return spool_owner(self.spool, shared=not isinstance(self.database, Path))
@@ -100,8 +120,8 @@ def load_config(path: Path) -> Config:
     data, base = toml.data, path.parent
     problems: list[str] = []
 
-    def problem(where: tuple, text: str) -> None:
-        problems.append(f"{toml.where(*where)}: {text}")
+    def problem(where: tuple, text: str, near: str | None = None) -> None:
+        problems.append(f"{toml.where(*where, near=near)}: {text}")
 
     for key in data.keys() - TOP_KEYS:
         problem((key,), f"unknown key {key!r} — known keys: {', '.join(sorted(TOP_KEYS))}")
@@ -197,6 +217,16 @@ def _source(spec: dict, index: int, base: Path, loaded: dict, problem, problems:
                 and isinstance(route.get("rules"), str)):
             problem(where + ("routes",), "a route is { match = \"clients*.csv\", rules = \"rules/customers-fr.toml\" }")
             continue
+        system = route.get("system", name)
+        for key in sorted(route.keys() - ROUTE_KEYS):
+            problem(where + ("routes",), f"route {route['match']!r}: unknown key {key!r} — known keys: "
+                                         f"{', '.join(sorted(ROUTE_KEYS))}", near=route["match"])
+        if not isinstance(system, str) or not system.strip() or "/" in system or system[0] in ". " \
+                or system != system.strip():
+            problem(where + ("routes",), f"route {route['match']!r}: system names the upstream system its files "
+                                         f"come from, a word with no slash, e.g. system = \"shop\"",
+                    near=route["match"])
+            system = name
         rules_path = (base / route["rules"]).resolve()
         if rules_path not in loaded:
             try:
@@ -205,7 +235,7 @@ def _source(spec: dict, index: int, base: Path, loaded: dict, problem, problems:
                 problems.extend(e.problems)
                 loaded[rules_path] = None
         if loaded[rules_path] is not None:
-            routes.append(Route(route["match"], loaded[rules_path]))
+            routes.append(Route(route["match"], loaded[rules_path], system))
     if not spec.get("routes"):
         problem(where + ("routes",), f"source {name!r} has no routes — add routes = [{{ match = \"*.csv\", "
                                      f"rules = \"rules/....toml\" }}]")

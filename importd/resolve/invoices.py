@@ -85,14 +85,14 @@ class InvoiceResolver(Resolver):
             check_accounts(doc, self.rules)
         customer_code = self._buyer(doc, plan)
         number = self.numbering.next(kind, on=doc.fields.get("issue_date"))
-        row = {**doc.fields, "number": number, "kind": kind, "source": self.source,
+        row = {**doc.fields, "number": number, "kind": kind, "source": self.system,
                "customer_code": customer_code, "file_id": self.file_id}
         _set_balance(row, ZERO)
         for line_no, line in enumerate(doc.lines, 1):
             plan.invoice_lines.append({**line, "invoice_number": number, "line_no": line_no})
         plan.invoices.append(row)
         self.find.remember_ref("invoice", identity, number, digest)
-        plan.refs.append((self.source, "invoice", identity, number, digest, self.file_id))
+        plan.refs.append((self.system, "invoice", identity, number, digest, self.file_id))
         plan.outcomes.append(_outcome(doc, number, "created", entity=kind))
         self._release_payments(row, identity, plan)
 
@@ -100,14 +100,16 @@ class InvoiceResolver(Resolver):
         """Book the payments that were parked waiting for this invoice, oldest first."""
         waiting = self.store.parked_waiting_for([_waiting(invoice["external_ref"]), _waiting(identity)])
         for parked in (p for p in waiting if p["entity"] == "payment"):
-            if parked["id"] in plan.released or self.find.ref("payment", parked["external_id"]):
+            system = parked["system"] or parked["source"]       # the bank's payment, paying the accounting's invoice
+            if parked["id"] in plan.released or self.find.ref("payment", parked["external_id"]) or (
+                    system != self.system and self.store.external_refs(system, "payment", [parked["external_id"]])):
                 continue                  # already booked: a payment is never booked twice
             payment = Document.from_json(parked["payload"])
             try:
                 invoices, missing = self._invoices_named(payment, plan, arriving=invoice)
                 if missing:
                     continue              # it names another invoice still missing: the parked sweep waits
-                self._book(payment.fields, invoices, plan, parked["source"], parked["file_id"],
+                self._book(payment.fields, invoices, plan, system, parked["file_id"],
                            payment.digest())
             except FileRejected:
                 continue                  # its own fault: the parked sweep quarantines it with the reason
@@ -126,7 +128,7 @@ class InvoiceResolver(Resolver):
         if any(d.kind == "payment" and d.external_ref == ext for d, _ in plan.parked):
             plan.outcomes.append(_outcome(doc, "", "duplicate", reason="parked earlier in this file"))
             return
-        parked = None if self.releasing else self.store.parked_record(self.source, "payment", ext)
+        parked = None if self.releasing else self.store.parked_record(self.system, "payment", ext)
         if parked is not None:
             if Document.from_json(parked["payload"]).digest() != digest:
                 raise FileRejected("document_changed", f"payment {ext!r} is parked (waiting for invoice "
@@ -143,7 +145,7 @@ class InvoiceResolver(Resolver):
             issuer = fields.get("invoice_issuer")
             ref = f"{issuer}/{missing[0]}" if issuer else missing[0]
             raise Hold(_waiting(ref), f"invoice {ref!r} is not there yet")
-        self._book(fields, invoices, plan, self.source, self.file_id, digest)
+        self._book(fields, invoices, plan, self.system, self.file_id, digest)
         plan.outcomes.append({**_outcome(doc, plan.payments[-1]["number"], "created"), **_allocated(plan)})
 
     def _invoices_named(self, doc: Document, plan: InvoicePlan,
@@ -186,7 +188,7 @@ class InvoiceResolver(Resolver):
             invoice["amount_paid"] = str(plan.balances[invoice["number"]][0])
         return invoice
 
-    def _book(self, fields: dict, invoices: list[dict], plan: InvoicePlan, source: str, file_id: int,
+    def _book(self, fields: dict, invoices: list[dict], plan: InvoicePlan, system: str, file_id: int,
               digest: str) -> None:
         """Number the payment, share it among its invoices, write it, move their balances."""
         currency = fields.get("currency") or invoices[0]["currency"]
@@ -201,7 +203,7 @@ class InvoiceResolver(Resolver):
         shares, left = allocate(amount, invoices)
         number = self.numbering.next("payment", on=fields.get("paid_on"))
         first = shares[0].invoice if shares else invoices[0]
-        plan.payments.append({**fields, "amount": amount, "number": number, "source": source,
+        plan.payments.append({**fields, "amount": amount, "number": number, "source": system,
                               "invoice_number": first["number"], "currency": currency, "file_id": file_id,
                               "customer_code": first.get("customer_code"),
                               "unallocated": str(left) if left else None})
@@ -215,7 +217,7 @@ class InvoiceResolver(Resolver):
                                      "amount": str(share.amount), "balance_after": str(invoice["balance"]),
                                      "status_after": invoice["payment_status"]})
         self.find.remember_ref("payment", fields["external_ref"], number, digest)
-        plan.refs.append((source, "payment", fields["external_ref"], number, digest, file_id))
+        plan.refs.append((system, "payment", fields["external_ref"], number, digest, file_id))
 
     # -- shared -------------------------------------------------------------------------------
 

@@ -22,16 +22,16 @@ KEPT_CUSTOMER_REFS = 1 << 13       # about 2 MB
 
 
 class Lookups:
-    def __init__(self, store: Store, rules: Rules, source: str):
+    def __init__(self, store: Store, rules: Rules, system: str):
         self.store = store
         self.rules = rules
-        self.source = source
+        self.system = system         # the upstream system whose references are looked up
         self._refs: dict[tuple[str, str], tuple[str, str | None]] = {}    # (entity, ext) → (key, hash)
         self._by_field: dict[tuple[str, str], list[str]] = {}             # (field, value) → codes
         self._products: dict[str, dict | None] = {}                         # sku → stored fields
         self._parked: set[tuple[str, str]] = set()
         self._new_customers: dict[str, dict] = {}
-        self._refs_of: dict[tuple[str, str], set[str]] = {}               # (entity, key) → this source's refs
+        self._refs_of: dict[tuple[str, str], set[str]] = {}               # (entity, key) → this system's refs
         self.chosen: str | None = None      # a reviewer's pick ("" : a new customer), see importd.stages.review
         self._customer_refs: dict[str, tuple[str, str | None]] = {}       # ext → (code, hash), all batches
 
@@ -56,7 +56,7 @@ class Lookups:
             self._refs.update({("customer", ext): known[ext] for ext in held})
             refs["customer"] -= held
         for entity, ids in refs.items():
-            for ext, row in self.store.external_refs(self.source, entity, list(ids)).items():
+            for ext, row in self.store.external_refs(self.system, entity, list(ids)).items():
                 self.remember_ref(entity, ext, row["internal_key"], row["content_sha256"])
         # A customer known by its external reference is never looked up by its keys (customer()).
         unknown = [customer for customer in customers if not customer.get("external_ref")
@@ -72,7 +72,7 @@ class Lookups:
             self._products = {sku: found.get(sku) for sku in skus}
         self._prefetch_refs_of(docs, any(customer.get("external_ref") for customer in customers))
         if refs.get("order"):
-            self._parked = {("order", ext) for ext in self.store.parked_refs(self.source, "order", list(refs["order"]))}
+            self._parked = {("order", ext) for ext in self.store.parked_refs(self.system, "order", list(refs["order"]))}
 
     # -- references ---------------------------------------------------------------------
 
@@ -95,11 +95,11 @@ class Lookups:
         codes = {code for found in self._by_field.values() for code in found} if customer_refs else ()
         skus = [doc.fields["sku"] for doc in docs if doc.kind == "product" and doc.fields.get("sku")]
         for entity, keys in (("customer", codes), ("product", skus)):
-            for key, exts in self.store.refs_of(self.source, entity, list(keys)).items():
+            for key, exts in self.store.refs_of(self.system, entity, list(keys)).items():
                 self._refs_of[(entity, key)] = exts
 
     def other_refs(self, entity: str, key: str, ext: str) -> set[str]:
-        """The references of this source, other than `ext`, that record `key` already carries."""
+        """The references of this system, other than `ext`, that record `key` already carries."""
         return self._refs_of.get((entity, key), set()) - {ext}
 
     def is_parked(self, entity: str, ext: str) -> bool:
@@ -127,7 +127,9 @@ class Lookups:
         return None
 
     def _same_upstream(self, codes: list[str], key: str, value: str, ext: str, warnings) -> list[str]:
-        """Drop the customers that carry another reference of this source: upstream keeps them apart."""
+        """Drop the customers that carry another reference of this system: upstream keeps them apart.
+        A reference of another system is no objection: the same person known to two systems
+        is one customer, who then carries both references."""
         apart = {code: sorted(self.other_refs("customer", code, ext)) for code in codes}
         apart = {code: refs for code, refs in apart.items() if refs}
         if not apart:

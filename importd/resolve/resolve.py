@@ -52,25 +52,27 @@ class Plan:
     outcomes: list[dict] = field(default_factory=list)      # per document, for the log and check
     state_updates: list[tuple[str, dict]] = field(default_factory=list)   # (order number, columns to set)
     state_history: list[tuple] = field(default_factory=list)   # rows of store.STATE_HISTORY_COLUMNS
-    state_refs: list[tuple] = field(default_factory=list)      # (new digest, source, entity, external_id)
+    state_refs: list[tuple] = field(default_factory=list)      # (new digest, system, entity, external_id)
 
 
 class Resolver:
     """Resolves the documents of one file, inside that file's transaction.
 
+    `system` is the upstream system that issued the documents' references: they are looked
+    up, recorded, checked for duplicates and changes within it (README "Systems").
     `releasing` is set when a parked document is tried again: it is not a
     duplicate of itself.
     """
 
-    def __init__(self, store: Store, rules: Rules, source: str, numbering: Numbering, file_id: int,
+    def __init__(self, store: Store, rules: Rules, system: str, numbering: Numbering, file_id: int,
                  *, releasing: bool = False):
         self.store = store
         self.rules = rules
-        self.source = source
+        self.system = system
         self.numbering = numbering
         self.file_id = file_id
         self.releasing = releasing
-        self.find = Lookups(store, rules, source)
+        self.find = Lookups(store, rules, system)
         self.price_priority = rules.priority("line", "unit_price")     # asked per order: look it up once
         self.account_priorities = line_priorities(rules)
         self.rules_name = rules.name            # named in every order's checks
@@ -83,7 +85,7 @@ class Resolver:
         self.prefetch(docs)
         plan = self.new_plan()
         resolve = self.resolvers()[self.rules.kind]
-        excluded = excluded_refs(self.store, self.source, docs)
+        excluded = excluded_refs(self.store, self.system, docs)
         for doc in docs:
             if doc.skip is not None and (doc.error is not None or not self._follows(doc)):
                 # a [[skip]] of the rules: counted, no number. An order already numbered whose
@@ -140,7 +142,7 @@ class Resolver:
         else:
             outcome = self._update("customer", code, fields, self.find.stored_customer(code, plan), doc, plan)
         self.find.remember_ref("customer", ext, code, digest)
-        plan.refs.append((self.source, "customer", ext, code, digest, self.file_id))
+        plan.refs.append((self.system, "customer", ext, code, digest, self.file_id))
         plan.outcomes.append(_outcome(doc, code, outcome))
 
     def _product_document(self, doc: Document, plan: Plan) -> None:
@@ -160,7 +162,7 @@ class Resolver:
         else:
             outcome = self._update("product", sku, fields, stored, doc, plan)
         self.find.remember_ref("product", doc.external_ref, sku, digest)
-        plan.refs.append((self.source, "product", doc.external_ref, sku, digest, self.file_id))
+        plan.refs.append((self.system, "product", doc.external_ref, sku, digest, self.file_id))
         plan.outcomes.append(_outcome(doc, sku, outcome))
 
     def _update(self, entity: str, key: str, fields: dict, stored: dict, doc: Document, plan: Plan) -> str:
@@ -214,7 +216,7 @@ class Resolver:
             customer_code = self._new_customer(customer_fields, plan)
         if customer_ext and not find.ref("customer", customer_ext):
             find.remember_ref("customer", customer_ext, customer_code, None)
-            plan.refs.append((self.source, "customer", customer_ext, customer_code, None, self.file_id))
+            plan.refs.append((self.system, "customer", customer_ext, customer_code, None, self.file_id))
         for sku, fields in new_products:
             plan.new_products.append((sku, fields))
             find.remember_product(sku, fields)
@@ -225,7 +227,7 @@ class Resolver:
         number = self.numbering.next("order", on=get("order_date"))
         currency = get("currency")
         # Rows in the columns of store.ORDER_COLUMNS and store.LINE_COLUMNS.
-        plan.orders.append((number, self.source, get("external_ref"), customer_code, get("order_date"), currency,
+        plan.orders.append((number, self.system, get("external_ref"), customer_code, get("order_date"), currency,
                             get("status"), get("subtotal"), get("shipping"), get("discount"), get("tax"),
                             get("total"), self.file_id, get("shipping_account"), get("shipping_vat_code"),
                             get("extra"), get("duties"), get("tip"), get("refunded")))
@@ -244,7 +246,7 @@ class Resolver:
             rows.append((number, line_no, get("sku"), get("description"), get("quantity"), get("unit_price"),
                          total, get("account"), get("vat_code"), get("extra"), get("discount")))
         find.remember_ref("order", ext, number, digest)
-        plan.refs.append((self.source, "order", ext, number, digest, self.file_id))
+        plan.refs.append((self.system, "order", ext, number, digest, self.file_id))
         plan.outcomes.append(_outcome(doc, number, "created", customer=customer_code))
         if self.states:     # the first line of its history: the states it was numbered with
             plan.state_history += [self._history_row(doc, number, name, None, value)
@@ -265,14 +267,14 @@ class Resolver:
         plan.state_history += [self._history_row(doc, number, name, old, new) for name, (old, new) in changes.items()]
         self._orders_now[number] = {**stored, **columns}
         self.find.remember_ref("order", doc.external_ref, number, digest)
-        plan.state_refs.append((digest, self.source, "order", doc.external_ref))
+        plan.state_refs.append((digest, self.system, "order", doc.external_ref))
         plan.outcomes.append(_outcome(doc, number, "state_changed",
                                       reason="; ".join(f"{name}: {old!r} → {new!r}" for name, (old, new) in changes.items()),
                                       states={name: {"old": old, "new": new} for name, (old, new) in changes.items()}))
         return True
 
     def _history_row(self, doc: Document, number: str, name: str, old, new) -> tuple:
-        return (self.source, doc.kind, number, doc.external_ref, name, old, new, self.file_id, doc.line)
+        return (self.system, doc.kind, number, doc.external_ref, name, old, new, self.file_id, doc.line)
 
     def _buyer(self, doc: Document, plan: Plan) -> str | None:
         """Find the document's customer, or create it (after the checks of the caller)."""
@@ -283,7 +285,7 @@ class Resolver:
             code = self._new_customer(fields, plan)
         if ext and not self.find.ref("customer", ext):
             self.find.remember_ref("customer", ext, code, None)
-            plan.refs.append((self.source, "customer", ext, code, None, self.file_id))
+            plan.refs.append((self.system, "customer", ext, code, None, self.file_id))
         return code
 
     def _order_customer(self, doc: Document, fields: dict, ext: str | None) -> str | None:

@@ -56,8 +56,8 @@ class Metrics:
         self.parked_next_expiry = Gauge("importd_parked_next_expiry_timestamp_seconds",
                                         "When the first document waiting for a reference goes to quarantine"
                                         " (+Inf when none waits)", registry=registry)
-        self.absent = Gauge("importd_absent_records", "Records a full export no longer lists (marked absent)",
-                            ["source", "entity"], registry=registry)
+        self.absent = Gauge("importd_absent_records", "Records a full export no longer lists (marked absent),"
+                            " by the upstream system that listed them", ["system", "entity"], registry=registry)
         self.health: dict = {"status": "starting"}
         self._seen_success: set[str] = set()     # sources imported since start: the ledger need not say
         self._waiting_due = 0.0
@@ -96,9 +96,9 @@ class Metrics:
             self.source_up.labels(source.name).set(0 if source.failure else 1)
             if source.name not in self._seen_success and (last := store_web.last_imported(db, source.name)):
                 self.last_success.labels(source.name).set(_epoch(last["finished_at"]) or 0)
-        self.absent.clear()           # a source+entity with none absent any more has no row
+        self.absent.clear()           # a system+entity with none absent any more has no row
         for row in absent_counts(db):
-            self.absent.labels(row["source"], row["entity"]).set(row["n"])
+            self.absent.labels(row["system"], row["entity"]).set(row["n"])
         if config is not None:
             waiting = waiting_rejects(config, store_web.files_with_rejects(db, config.spool_owner))
             self.rejected.set(sum(f["rejected"] for f in waiting))

@@ -21,6 +21,7 @@ from importd.service.instance import InstanceLock
 from importd.service.metrics import Metrics
 from importd.service.notify import Notifier
 from importd.service.reporting import StateReport, say_reporting_checks
+from importd.service.systems import orphan_problems
 from importd.sources.local import LocalSource
 from importd.stages.claimer import Claimer, Claims
 from importd.stages.parking import release
@@ -196,6 +197,9 @@ class Service(Claims):
         try:
             if self.store is None:
                 self.store = Store(self.config.database, self.config.busy_timeout, owner=self.config.spool_owner)
+                if problems := orphan_problems(self.config, self.store):     # README "Systems": nothing is taken
+                    self.logger.error("config.orphaned_references", problems=problems)
+                    raise ConfigError(problems)
             if not self._recovered:
                 # Before the sources start: an sftp thread's fresh download is not a crash's leftover.
                 for file_id in recover(self.config, self.store):
@@ -357,6 +361,13 @@ class Service(Claims):
         self.notify.reloading()
         try:
             config = load_config(self.config.path)
+            if self.store is not None and (problems := orphan_problems(config, self.store)):
+                raise ConfigError(problems)          # new system names that would orphan references
+        except TRANSIENT as e:                      # the database could not say: keep what runs
+            e = ConfigError([f"the references could not be checked: {e}"])
+            self.logger.error("config.reload_failed", problems=e.problems, hint="send SIGHUP again later")
+            self.notify.ready("configuration reload failed; the old one runs")
+            return
         except ConfigError as e:
             self.logger.error("config.reload_failed", problems=e.problems,
                               hint="fix the file and send SIGHUP again; the old configuration keeps running")

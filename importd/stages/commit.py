@@ -95,22 +95,25 @@ class Result:
 
 def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents: Iterable[Document],
                 numbering_formats: dict[str, str], settled_path: str, records_seen, *, logger,
-                rejects: Rejects | None = None, ack_lines=None) -> Result:
+                rejects: Rejects | None = None, ack_lines=None, system: str | None = None) -> Result:
     """Write every document of one file in one transaction; any exception rolls it all back.
 
-    `records_seen()` tells how many source records were read, once they all were;
-    `ack_lines` (settle.AckLines) gathers each document's outcome for the ack.
+    `source` is the inbox the file came through, `system` the upstream system that issued its
+    references (its route's; the source's name when None). `records_seen()` tells how many
+    source records were read, once they all were; `ack_lines` (settle.AckLines) gathers each
+    document's outcome for the ack.
     """
+    system = system or source
     result = Result()
     with _FrozenWhenBig() as heap, store.transaction():
         numbering = Numbering(store, numbering_formats)
-        resolver = resolver_for(store, rules, source, numbering, file_id)
+        resolver = resolver_for(store, rules, system, numbering, file_id)
         documents = in_date_order(documents, rules)     # numbers follow the documents' dates
         listed: set[str] | None = set() if rules.snapshot else None     # a full export: what it lists
         while batch := list(islice(documents, BATCH)):
             heap.batch_started()
             plan = resolver.plan(batch)
-            apply_plan(store, plan, rules, source, file_id)
+            apply_plan(store, plan, rules, system, file_id, source=source)
             _report(plan, batch, result, logger, rejects, ack_lines)
             if listed is not None:
                 listed.update(doc.external_ref for doc in batch)
@@ -125,9 +128,9 @@ def commit_file(store: Store, rules: Rules, source: str, file_id: int, documents
         skipped = result.counts.get("skipped", 0)
         if result.documents and not changed and not result.rejected and skipped < result.documents:
             result.state = "duplicate"
-        summary = result.summary(records_seen())
+        summary = {**result.summary(records_seen()), "system": system}
         if listed is not None:
-            summary["snapshot"] = apply_snapshot(store, rules, source, file_id, listed, logger)
+            summary["snapshot"] = apply_snapshot(store, rules, system, file_id, listed, logger)
         if ack_lines is not None and (outcomes := ack_lines.for_summary()) is not None:
             summary["outcomes"] = outcomes
         store.finish_file(file_id, result.state, rules=rules.name, settled_path=settled_path,
@@ -162,15 +165,19 @@ class _FrozenWhenBig:
             gc.unfreeze()
 
 
-def resolver_for(store: Store, rules: Rules, source: str, numbering: Numbering, file_id: int,
+def resolver_for(store: Store, rules: Rules, system: str, numbering: Numbering, file_id: int,
                  **options) -> Resolver:
-    """The resolver that knows the rules' document kind; the rooms its documents need are taken."""
+    """The resolver that knows the rules' document kind, for the references of `system`; the
+    rooms its documents need are taken."""
     store.lock(rooms.of_kinds([rules.kind]))
     cls = InvoiceResolver if rules.kind in ("invoice", "payment") else Resolver
-    return cls(store, rules, source, numbering, file_id, **options)
+    return cls(store, rules, system, numbering, file_id, **options)
 
 
-def apply_plan(store: Store, plan: Plan, rules: Rules, source: str, file_id: int) -> None:
+def apply_plan(store: Store, plan: Plan, rules: Rules, system: str, file_id: int, *,
+               source: str | None = None) -> None:
+    """Write a batch's plan; documents held are parked as documents of `system` that came
+    through `source` (the inbox; `system` when None)."""
     if plan.new_customers:
         store.insert_customers(plan.new_customers)
     for code, changes in plan.customer_updates:
@@ -192,7 +199,8 @@ def apply_plan(store: Store, plan: Plan, rules: Rules, source: str, file_id: int
         store.set_ref_digests(plan.state_refs)
     expires = (datetime.now(timezone.utc) + timedelta(hours=rules.park_timeout_hours)).isoformat(timespec="seconds")
     for doc, hold in plan.parked:
-        store.park({"file_id": file_id, "source": source, "entity": doc.kind, "external_id": doc.external_ref,
+        store.park({"file_id": file_id, "source": source or system, "system": system, "entity": doc.kind,
+                    "external_id": doc.external_ref,
                     "waiting_for": hold.waiting_for, "payload": doc.to_json(), "parked_at": now(),
                     "rules": str(rules.path), "reason": hold.reason, "line": doc.line, "expires_at": expires,
                     "details": json.dumps(hold.details, default=str, ensure_ascii=False)})

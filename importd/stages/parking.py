@@ -59,11 +59,12 @@ def _try(config: Config, store: Store, rules: Rules, row, log) -> str:
                 log.debug("parked.gone")
                 return "gone"
             numbering = Numbering(store, config.numbering)
-            plan = resolver_for(store, _strict(rules), row["source"], numbering, row["file_id"],
+            system = row["system"] or row["source"]
+            plan = resolver_for(store, _strict(rules), system, numbering, row["file_id"],
                                 releasing=True).plan([doc])
             if plan.parked:
                 raise Hold(plan.parked[0][1].waiting_for, plan.parked[0][1].reason)
-            apply_plan(store, plan, rules, row["source"], row["file_id"])
+            apply_plan(store, plan, rules, system, row["file_id"], source=row["source"])
             numbering.save()
             store.unpark(row["id"])
     except Hold as hold:

@@ -152,7 +152,7 @@ def _import(config: Config, store: Store, row, logger, progress, reserved: set[P
         raise FileRejected("no_route", f"no route of source {source.name!r} matches {row['name']!r}",
                            hint="rename the file or add a route { match = ..., rules = ... } to importd.toml")
     rules = route.rules
-    twin = store.imported_twin(row["sha256"], row["id"])
+    twin = _twin(config, store, row, route.system)
     if twin is not None:
         with store.transaction():
             store.finish_file(row["id"], "duplicate", rules=rules.name,
@@ -180,13 +180,23 @@ def _import(config: Config, store: Store, row, logger, progress, reserved: set[P
             commit_file(store, rules, source.name, row["id"], map_records(counter, rules), config.numbering,
                         str(archive_path(config, source.name, row["name"], row["id"], reserved)),
                         lambda: counter.count,
-                        logger=logger, rejects=rejects, ack_lines=ack_lines)
+                        logger=logger, rejects=rejects, ack_lines=ack_lines, system=route.system)
     except parsers.ParseError as e:
         raise _rejected(e, rules.name) from None
     finally:
         records.close()
         if rejects is not None:
             rejects.close()
+
+
+def _twin(config: Config, store: Store, row, system: str):
+    """An earlier file with the same bytes imported for the same system (the same bytes from
+    another system are other references: README "Systems")."""
+    for twin in store.imported_twins(row["sha256"], row["id"]):
+        recorded = json.loads(twin["summary"] or "{}").get("system")
+        if (recorded or config.system_of(twin["source"], twin["name"])) == system:
+            return twin
+    return None
 
 
 def route_for(source, name: str, path):
@@ -221,6 +231,8 @@ def log_outcome(row, seconds: float) -> None:
     fields = {"outcome": row["state"], "records": row["records"], "documents": row["documents"],
               "counts": summary.get("counts"), "numbers": summary.get("numbers"),
               "duration_s": round(seconds, 3), "settled_path": row["settled_path"]}
+    if summary.get("system", row["source"]) != row["source"]:      # the upstream system, when its route names one
+        fields["system"] = summary["system"]
     if row["state"] == "quarantined":
         error = summary.get("error", {})
         logger.warning("file.done", **fields, error_code=row["error_code"], error=row["error_message"],

@@ -61,6 +61,7 @@ def held_view(store: Store, row) -> dict:
     doc = Document.from_json(row["payload"])
     incoming = doc.fields if row["entity"] == "customer" else (doc.customer or {})
     view = {"id": row["id"], "entity": row["entity"], "external_id": row["external_id"], "source": row["source"],
+            "system": row["system"] or row["source"],
             "waiting_for": row["waiting_for"], "reason": row["reason"], "file_id": row["file_id"],
             "line": row["line"], "parked_at": row["parked_at"],
             "differences": [{k: d.get(k) for k in ("field", "stored", "incoming", "priority")}
@@ -92,12 +93,13 @@ def decide(config: Config, store: Store, parked_id: int, action: str, logger, *,
         chosen = _chosen(row["entity"], action, pick, candidates)
         rules = _decided(_rules_of(config, row), action, _field_choices(details, fields))
         numbering = Numbering(store, config.numbering)
-        resolver = resolver_for(store, rules, row["source"], numbering, row["file_id"], releasing=True)
+        system = row["system"] or row["source"]
+        resolver = resolver_for(store, rules, system, numbering, row["file_id"], releasing=True)
         resolver.find.chosen = chosen
         plan = resolver.plan([Document.from_json(row["payload"])])
         if plan.parked:
             raise plan.parked[0][1]
-        apply_plan(store, plan, rules, row["source"], row["file_id"])
+        apply_plan(store, plan, rules, system, row["file_id"], source=row["source"])
         numbering.save()
         store.unpark(parked_id)
         outcome = plan.outcomes[0]
@@ -117,7 +119,7 @@ def drop(config: Config, store: Store, parked_id: int, reason: str, logger, *, w
         row = _row(store, parked_id, seen)
         store.unpark(parked_id)
         if row["external_id"]:
-            store.exclude(row["source"], row["entity"], row["external_id"], reason, who, now())
+            store.exclude(row["system"] or row["source"], row["entity"], row["external_id"], reason, who, now())
         decision = _record(store, row, "drop", who, outcome="dropped", reason=reason,
                            detail={"was": row["reason"], "waiting_for": row["waiting_for"],
                                    **_audit(row, via, None, _rules_path(row))})
@@ -126,28 +128,29 @@ def drop(config: Config, store: Store, parked_id: int, reason: str, logger, *, w
     return decision
 
 
-def exclude(store: Store, source: str, entity: str, external_id: str, reason: str, logger, *,
+def exclude(store: Store, system: str, entity: str, external_id: str, reason: str, logger, *,
             who: str | None = None, via: str = "cli") -> dict:
-    """Put a reference on the do-not-sync list; the audit line as recorded."""
+    """Put a reference of `system` on the do-not-sync list; the audit line as recorded."""
     who = who or reviewer()
     with store.transaction():
-        store.exclude(source, entity, external_id, reason, who, now())
-        decision = _record_plain(store, source, entity, external_id, "exclude", who, "excluded", reason,
-                                 {"via": via})
-    logger.info("review.excluded", source=source, entity=entity, external_ref=external_id, reason=reason, by=who,
+        store.exclude(system, entity, external_id, reason, who, now())
+        decision = _record_plain(store, system, entity, external_id, "exclude", who, "excluded", reason,
+                                 {"via": via}, system=system)
+    logger.info("review.excluded", system=system, entity=entity, external_ref=external_id, reason=reason, by=who,
                 review_id=decision["id"])
     return decision
 
 
-def lift(store: Store, source: str, entity: str, external_id: str, logger, *, who: str | None = None,
+def lift(store: Store, system: str, entity: str, external_id: str, logger, *, who: str | None = None,
          via: str = "cli") -> dict | None:
-    """Take a reference off the do-not-sync list; the audit line, or None when it was not on it."""
+    """Take a reference of `system` off the do-not-sync list; the audit line, or None when it was not on it."""
     who = who or reviewer()
     with store.transaction():
-        if not store.lift(source, entity, external_id):
+        if not store.lift(system, entity, external_id):
             return None
-        decision = _record_plain(store, source, entity, external_id, "lift", who, "lifted", None, {"via": via})
-    logger.info("review.lifted", source=source, entity=entity, external_ref=external_id, by=who,
+        decision = _record_plain(store, system, entity, external_id, "lift", who, "lifted", None, {"via": via},
+                                 system=system)
+    logger.info("review.lifted", system=system, entity=entity, external_ref=external_id, by=who,
                 review_id=decision["id"])
     return decision
 
@@ -179,7 +182,8 @@ def retry(config: Config, store: Store, file_id: int, logger, *, who: str | None
         decision = _record_plain(store, row["source"], "file", row["name"], "retry", who, "requeued", None,
                                  {"via": via, "hash_before": row["sha256"], "hash_after": after,
                                   "new_file_id": new_id, "was": row["error_code"],
-                                  "rules": _rules_in_force(row["rules"])}, file_id=file_id)
+                                  "rules": _rules_in_force(row["rules"])}, file_id=file_id,
+                                 system=config.system_of(row["source"], row["name"]))
     logger.info("quarantine.retried", file_id=file_id, new_file_id=new_id, by=who, review_id=decision["id"],
                 changed=row["sha256"] != after)
     return decision
@@ -309,7 +313,8 @@ def _rules_of(config: Config, row) -> Rules:
 
 
 def _record(store: Store, row, action: str, who: str, **values) -> dict:
-    decision = {"parked_id": row["id"], "file_id": row["file_id"], "source": row["source"], "entity": row["entity"],
+    decision = {"parked_id": row["id"], "file_id": row["file_id"], "source": row["source"],
+                "system": row["system"] or row["source"], "entity": row["entity"],
                 "external_id": row["external_id"], "action": action, "decided_by": who, "decided_at": now(),
                 "number": None, "reason": None, "line": row["line"], **values}
     decision["id"] = store.record_decision(decision)
@@ -317,12 +322,12 @@ def _record(store: Store, row, action: str, who: str, **values) -> dict:
 
 
 def _record_plain(store: Store, source: str, entity: str, external_id: str, action: str, who: str, outcome: str,
-                  reason: str | None, detail: dict, file_id: int | None = None) -> dict:
+                  reason: str | None, detail: dict, file_id: int | None = None, system: str | None = None) -> dict:
     """An audit line of an act on no held document (exclude, lift, retry): nothing to acknowledge."""
     when = now()
     decision = {"parked_id": 0, "file_id": file_id, "source": source, "entity": entity, "external_id": external_id,
                 "action": action, "decided_by": who, "decided_at": when, "number": None, "reason": reason,
-                "line": None, "outcome": outcome, "detail": detail, "acked_at": when}
+                "line": None, "outcome": outcome, "detail": detail, "acked_at": when, "system": system or source}
     decision["id"] = store.record_decision(decision)
     return decision
 
@@ -336,7 +341,8 @@ def acknowledge(config: Config, store: Store, decision) -> None:
     detail = json.loads(detail) if isinstance(detail, str) else (detail or {})
     name = f"review-{decision['id']}-{fs_name(decision['external_id'] or decision['entity'])}.ack.json"
     write_atomic(config.outbox / decision["source"] / name, {
-        "review": decision["id"], "source": decision["source"], "file_id": decision["file_id"],
+        "review": decision["id"], "source": decision["source"],
+        "system": decision["system"] or decision["source"], "file_id": decision["file_id"],
         "action": decision["action"], "decided_by": decision["decided_by"], "decided_at": decision["decided_at"],
         "reason": decision["reason"], "held_because": detail.get("was"),
         "documents": [{"entity": decision["entity"], "external_ref": decision["external_id"],
@@ -362,6 +368,7 @@ def audit_line(decision) -> dict:
     rules = detail.get("rules") or {}
     return {**{k: d.get(k) for k in ("id", "parked_id", "file_id", "source", "entity", "external_id", "action",
                                      "outcome", "number", "reason", "decided_by", "decided_at")},
+            "system": d.get("system") or d.get("source"),
             "via": detail.get("via", "cli"), "hash_before": detail.get("hash_before"),
             "hash_after": detail.get("hash_after"), "rules_path": rules.get("path"),
             "rules_sha256": rules.get("sha256")}
@@ -369,6 +376,7 @@ def audit_line(decision) -> dict:
 
 def _log_fields(decision: dict) -> dict:
     return {"review_id": decision["id"], "parked_id": decision["parked_id"], "action": decision["action"],
+            "system": decision["system"] or decision["source"],
             "entity": decision["entity"], "external_ref": decision["external_id"], "outcome": decision["outcome"],
             "number": decision["number"], "by": decision["decided_by"], "at": decision["decided_at"],
             "reason": decision["reason"], "detail": decision.get("detail")}

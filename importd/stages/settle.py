@@ -113,7 +113,8 @@ def _place(config: Config, row, made: set[Path]) -> set[Path]:
     summary = json.loads(row["summary"] or "{}")
     if row["state"] == "quarantined":
         sidecar = {**summary.get("error", {}), "file": row["name"], "sha256": row["sha256"],
-                   "received_at": row["received_at"], "file_id": row["id"]}
+                   "received_at": row["received_at"], "file_id": row["id"],
+                   "system": config.system_of(row["source"], row["name"])}
         write_atomic(target.with_name(target.name + ".error.json"), sidecar)
         rejects_path(config, row["id"]).unlink(missing_ok=True)     # the whole file failed: its sidecar says why
     elif summary.get("rejected"):
@@ -192,6 +193,7 @@ def _settle_rejects(config: Config, row, summary: dict, rejects: Path) -> None:
         "code": "rejected_documents", "message": f"{len(listed)} document(s) of the file were rejected; "
         f"the others were imported", "rejects": target.name + rejects_suffix(row["name"]), "documents": listed,
         "file": row["name"], "sha256": row["sha256"], "received_at": row["received_at"], "file_id": row["id"],
+        "system": summary.get("system") or config.system_of(row["source"], row["name"]),
         "hint": "fix the lines in the rejects file and drop it again"})
     if rejects.exists():
         move_file(rejects, target.with_name(target.name + rejects_suffix(row["name"])))
@@ -271,7 +273,9 @@ def _write_acks(config: Config, row, summary: dict, made: set[Path]) -> list[Pat
     """
     folder = config.outbox / row["source"]
     _make(folder, made)
-    head = {"file": row["name"], "source": row["source"], "file_id": row["id"], "sha256": row["sha256"],
+    head = {"file": row["name"], "source": row["source"],
+            "system": summary.get("system") or config.system_of(row["source"], row["name"]),
+            "file_id": row["id"], "sha256": row["sha256"],
             "outcome": row["state"], "received_at": row["received_at"], "finished_at": row["finished_at"],
             **{k: v for k, v in summary.items()
                if k in ("counts", "skipped", "numbers", "error", "duplicate_of", "would_refuse")}}

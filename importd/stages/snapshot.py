@@ -1,8 +1,8 @@
 """Full exports reveal what disappeared.
 
 A rules file with `snapshot = true` says each of its files lists every record of
-its kind the source has. After such a file is committed (in its transaction),
-the records of that source and entity importd knows but the file no longer lists
+its kind the upstream system has. After such a file is committed (in its transaction),
+the records of that system and entity importd knows but the file no longer lists
 are marked absent — since when, by which file — and never deleted: invoices may
 point at them. A record listed again is present again. When more than
 `snapshot_max_absent` of the known records would go absent at once (a truncated
@@ -19,25 +19,27 @@ from importd.store import Store, now, rooms
 SHOWN = 10      # references named in the log line
 
 
-def apply_snapshot(store: Store, rules: Rules, source: str, file_id: int, listed: set[str], logger) -> dict:
-    """Mark absent and present again; the figures for the file's summary."""
+def apply_snapshot(store: Store, rules: Rules, system: str, file_id: int, listed: set[str], logger) -> dict:
+    """Mark absent and present again, among the references of `system` (the system of the
+    file's route: a shop's export says nothing of the members); the figures for the file's summary."""
     entity = rules.kind
-    known = store.present_refs(source, entity)
+    known = store.present_refs(system, entity)
     missing = sorted(ext for ext in known if ext not in listed)
-    again = store.mark_present(source, entity, sorted(listed))
+    again = store.mark_present(system, entity, sorted(listed))
     figures = {"entity": entity, "known": len(known), "missing": len(missing), "present_again": again}
     if again:
         logger.info("snapshot.present_again", entity=entity, count=again)
     if not missing:
         return figures
     if len(missing) > rules.snapshot_max_absent * len(known):
-        store.hold_snapshot(file_id, source, entity, len(known), missing, now())
+        store.hold_snapshot(file_id, system, entity, len(known), missing, now())
         logger.warning("snapshot.held", entity=entity, count=len(missing), known=len(known),
                        first=missing[:SHOWN], max_share=rules.snapshot_max_absent,
                        hint=f"a truncated export? if not: importd snapshot confirm {file_id}")
         return {**figures, "held": True}
-    store.mark_absent(source, entity, missing, now(), file_id)
-    logger.warning("snapshot.missing", entity=entity, count=len(missing), known=len(known), first=missing[:SHOWN],
+    store.mark_absent(system, entity, missing, now(), file_id)
+    logger.warning("snapshot.missing", system=system, entity=entity, count=len(missing), known=len(known),
+                   first=missing[:SHOWN],
                    hint="marked absent, not deleted: `importd snapshot missing` lists them")
     return figures
 
@@ -53,6 +55,6 @@ def confirm(store: Store, file_id: int, who: str, logger) -> int:
         missing = [ext for ext in json.loads(hold["missing"]) if ext in still]
         store.mark_absent(hold["source"], hold["entity"], missing, now(), file_id)
         store.confirm_snapshot_hold(file_id, who, now())
-    logger.warning("snapshot.missing", entity=hold["entity"], source=hold["source"], count=len(missing),
+    logger.warning("snapshot.missing", entity=hold["entity"], system=hold["source"], count=len(missing),
                    first=missing[:SHOWN], confirmed_by=who, file_id=file_id)
     return len(missing)

@@ -25,9 +25,10 @@ from importd.store.review import ReviewStore
 from importd.store.schema import CUSTOMER_FIELDS, LINE_COLUMNS, ORDER_COLUMNS, PRODUCT_FIELDS
 from importd.store.snapshot import SnapshotStore
 from importd.store.states import StateStore
+from importd.store.systems import SystemsStore
 
 
-class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore, StateStore):
+class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore, StateStore, SystemsStore):
     """One connection to the management database."""
 
     def __init__(self, database: Database, busy_timeout: float = 30.0, owner: str | None = None):
@@ -130,11 +131,11 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore, StateStore):
                                                    file_ids)}
         return [rows[file_id] for file_id in file_ids]
 
-    def imported_twin(self, sha256: str, file_id: int) -> sqlite3.Row | None:
-        """An earlier file with the same bytes that was imported."""
+    def imported_twins(self, sha256: str, file_id: int, limit: int = 8) -> list[sqlite3.Row]:
+        """Earlier files with the same bytes that were imported, oldest first."""
         return self.db.execute(
             "SELECT * FROM import_files WHERE sha256 = ? AND id <> ? AND state = 'imported'"
-            " ORDER BY id LIMIT 1", (sha256, file_id)).fetchone()
+            " ORDER BY id LIMIT ?", (sha256, file_id, limit)).fetchall()
 
     def set_state(self, file_id: int, state: str) -> None:
         with self.transaction():
@@ -234,10 +235,11 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore, StateStore):
 
     # -- lookups ------------------------------------------------------------------------
 
-    def external_refs(self, source: str, entity: str, ids: list[str]) -> dict[str, sqlite3.Row]:
+    def external_refs(self, system: str, entity: str, ids: list[str]) -> dict[str, sqlite3.Row]:
+        """The references of `system` (external_refs.source holds it) among `ids`."""
         return {row["external_id"]: row for row in rows_in(
             self.db, "SELECT external_id, internal_key, content_sha256 FROM external_refs"
-                     " WHERE source = ? AND entity = ? AND external_id IN ({marks})", ids, source, entity)}
+                     " WHERE source = ? AND entity = ? AND external_id IN ({marks})", ids, system, entity)}
 
     def customer_codes_by(self, field: str, values: list[str]) -> dict[str, list[str]]:
         """Customer codes having `field` equal to each value (field is a known column)."""
@@ -298,7 +300,7 @@ class Store(InvoiceStore, ParkingStore, ReviewStore, SnapshotStore, StateStore):
             lines)
 
     def save_external_refs(self, rows: Iterable[tuple]) -> None:
-        """rows: (source, entity, external_id, internal_key, content_sha256, file_id)."""
+        """rows: (system, entity, external_id, internal_key, content_sha256, file_id)."""
         self.db.executemany(
             "INSERT INTO external_refs (source, entity, external_id, internal_key, content_sha256, file_id)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, entity, external_id) DO UPDATE SET"

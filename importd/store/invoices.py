@@ -61,10 +61,10 @@ class InvoiceStore:
         self.db.execute("UPDATE invoices SET amount_paid = ?, balance = ?, payment_status = ? WHERE number = ?",
                         (str(amount_paid), str(balance), status, number))
 
-    def parked_record(self, source: str, entity: str, external_id: str) -> sqlite3.Row | None:
+    def parked_record(self, system: str, entity: str, external_id: str) -> sqlite3.Row | None:
         return self.db.execute(
-            "SELECT * FROM parked_records WHERE source = ? AND entity = ? AND external_id = ?",
-            (source, entity, external_id)).fetchone()
+            "SELECT * FROM parked_records WHERE system = ? AND entity = ? AND external_id = ?",
+            (system, entity, external_id)).fetchone()
 
     def parked_waiting_for(self, keys: list[str]) -> list[sqlite3.Row]:
         marks = ",".join("?" * len(keys))

@@ -19,10 +19,11 @@ class ParkingStore:
         where = "" if include_review else " WHERE waiting_for <> 'review'"
         return self.db.execute(f"SELECT * FROM parked_records{where} ORDER BY id").fetchall()
 
-    def parked_refs(self, source: str, entity: str, ids: list[str]) -> set[str]:
+    def parked_refs(self, system: str, entity: str, ids: list[str]) -> set[str]:
+        """Those of these references of `system` that wait parked or held."""
         return {row[0] for row in rows_in(
-            self.db, "SELECT external_id FROM parked_records WHERE source = ? AND entity = ?"
-                     " AND external_id IN ({marks})", ids, source, entity)}
+            self.db, "SELECT external_id FROM parked_records WHERE system = ? AND entity = ?"
+                     " AND external_id IN ({marks})", ids, system, entity)}
 
     def unpark(self, parked_id: int) -> None:
         self.db.execute("DELETE FROM parked_records WHERE id = ?", (parked_id,))

@@ -279,8 +279,8 @@ def _missing_columns(db: Connection) -> list[tuple[str, str, str]]:
     for table, column in db.execute("SELECT table_name, column_name FROM information_schema.columns"
                                     " WHERE table_schema = current_schema()"):
         have.setdefault(table, set()).add(column)
-    return [(table, column, kind) for table, columns in ADDED_COLUMNS.items()
-            for column, kind in columns.items() if column not in have.get(table, ())]
+    return [(table, column, kind) for table, columns in ADDED_COLUMNS.items() if table in have
+            for column, kind in columns.items() if column not in have[table]]
 
 
 def columns_of(db: Connection, table: str) -> set[str]:

@@ -17,11 +17,11 @@ class ReviewStore:
 
     # -- identity ---------------------------------------------------------------------
 
-    def refs_of(self, source: str, entity: str, keys: list[str]) -> dict[str, set[str]]:
-        """The upstream references of `source` each of these records carries."""
+    def refs_of(self, system: str, entity: str, keys: list[str]) -> dict[str, set[str]]:
+        """The upstream references of `system` each of these records carries."""
         found: dict[str, set[str]] = {}
         for row in rows_in(self.db, "SELECT internal_key, external_id FROM external_refs WHERE source = ?"
-                                    " AND entity = ? AND internal_key IN ({marks})", keys, source, entity):
+                                    " AND entity = ? AND internal_key IN ({marks})", keys, system, entity):
             found.setdefault(row[0], set()).add(row[1])
         return found
 
@@ -37,7 +37,7 @@ class ReviewStore:
 
     def record_decision(self, row: dict) -> int:
         columns = ("parked_id", "file_id", "source", "entity", "external_id", "action", "detail", "reason",
-                   "outcome", "number", "decided_by", "decided_at", "line", "acked_at")
+                   "outcome", "number", "decided_by", "decided_at", "line", "acked_at", "system")
         values = [json.dumps(row[c], default=str, ensure_ascii=False) if c == "detail" else row.get(c)
                   for c in columns]
         return self.db.execute(f"INSERT INTO review_decisions ({', '.join(columns)})"

@@ -12,7 +12,7 @@ CREATE TABLE IF NOT EXISTS review_decisions (
     id INTEGER PRIMARY KEY, parked_id INTEGER NOT NULL, file_id INTEGER, source TEXT NOT NULL,
     entity TEXT NOT NULL, external_id TEXT, action TEXT NOT NULL, detail TEXT, reason TEXT,
     outcome TEXT NOT NULL, number TEXT, decided_by TEXT NOT NULL, decided_at TEXT NOT NULL,
-    line INTEGER, acked_at TEXT);
+    line INTEGER, acked_at TEXT, system TEXT);
 CREATE TABLE IF NOT EXISTS do_not_sync (
     source TEXT NOT NULL, entity TEXT NOT NULL, external_id TEXT NOT NULL, reason TEXT NOT NULL,
     excluded_by TEXT NOT NULL, excluded_at TEXT NOT NULL, PRIMARY KEY (source, entity, external_id));
@@ -49,6 +49,19 @@ CREATE INDEX IF NOT EXISTS invoices_not_settled ON invoices(number)
 CREATE INDEX IF NOT EXISTS payments_unallocated ON payments(customer_code) WHERE unallocated IS NOT NULL;
 """
 NEWEST_OBJECT = "payment_allocations"
+
+# Upstream systems (README "Systems"). A reference belongs to the system that issued it: the
+# `source` column of external_refs, do_not_sync and snapshot_holds (and of orders, invoices and
+# payments) holds that system's name, which is the inbox's name where the route names none.
+# A parked document and a reviewer's decision keep the inbox it came through in `source` (its
+# acknowledgement and quarantine go there) and gain `system`; rows of an older database get the
+# inbox's name, which is what their references were keyed by.
+SYSTEM_COLUMNS = {"parked_records": {"system": "TEXT"}, "review_decisions": {"system": "TEXT"}}
+SYSTEM_SCHEMA = """
+UPDATE parked_records SET system = source WHERE system IS NULL;
+UPDATE review_decisions SET system = source WHERE system IS NULL;
+CREATE INDEX IF NOT EXISTS parked_records_system_ref ON parked_records(system, entity, external_id);
+"""
 
 SCHEMA_VERSION = 1
 
@@ -106,7 +119,8 @@ CREATE TABLE IF NOT EXISTS external_refs (
 CREATE TABLE IF NOT EXISTS parked_records (
     id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, source TEXT NOT NULL, entity TEXT NOT NULL,
     external_id TEXT, waiting_for TEXT NOT NULL, payload TEXT NOT NULL, parked_at TEXT NOT NULL,
-    rules TEXT NOT NULL, reason TEXT NOT NULL, details TEXT, line INTEGER, expires_at TEXT NOT NULL);
+    rules TEXT NOT NULL, reason TEXT NOT NULL, details TEXT, line INTEGER, expires_at TEXT NOT NULL,
+    system TEXT);
 CREATE INDEX IF NOT EXISTS parked_records_ref ON parked_records(source, entity, external_id);
 """
 
@@ -125,7 +139,7 @@ CREATE VIEW IF NOT EXISTS invoice_balances AS
            coalesce(amount_paid, '0') AS amount_paid, coalesce(balance, amount_due) AS balance,
            coalesce(payment_status, 'unpaid') AS payment_status
     FROM invoices;
-""" + REVIEW_SCHEMA + SNAPSHOT_SCHEMA + STATES_SCHEMA + PAYMENT_SCHEMA
+""" + REVIEW_SCHEMA + SNAPSHOT_SCHEMA + STATES_SCHEMA + PAYMENT_SCHEMA + SYSTEM_SCHEMA
 ADDED_COLUMNS = {
     "invoices": dict.fromkeys(("seller_id", "seller_name", "total_lines", "allowance_total", "charge_total",
                                "prepaid", "rounding", "amount_paid", "balance", "payment_status"), "TEXT"),
@@ -137,6 +151,7 @@ ADDED_COLUMNS = {
                      "reported": "INTEGER",
                      "rejected": "INTEGER"},    # documents rejected one by one (atomicity = "document")
     **SNAPSHOT_COLUMNS,      # a record a full export no longer lists: absent since when, by which file
+    **SYSTEM_COLUMNS,        # the upstream system of a parked document and of a decision on one
     # Whose payment it is, and what of it no invoice took (a credit on the customer).
     "payments": {"customer_code": "TEXT", "unallocated": "TEXT"},
 }
@@ -188,4 +203,4 @@ PAYMENT_COLUMNS = ("number", "source", "external_ref", "invoice_number", "paid_o
                    "method", "file_id", "extra", "customer_code", "unallocated")
 ALLOCATION_COLUMNS = ("payment_number", "invoice_number", "amount", "balance_after", "status_after")
 PARKED_COLUMNS = ("file_id", "source", "entity", "external_id", "waiting_for", "payload", "parked_at",
-                  "rules", "reason", "details", "line", "expires_at")
+                  "rules", "reason", "details", "line", "expires_at", "system")

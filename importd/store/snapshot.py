@@ -11,9 +11,9 @@ from importd.store.queries import rows_in, run_in
 
 
 def absent_counts(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    """Records marked absent, per source and entity."""
-    return db.execute("SELECT source, entity, count(*) AS n FROM external_refs WHERE absent_since IS NOT NULL"
-                      " GROUP BY source, entity ORDER BY source, entity").fetchall()
+    """Records marked absent, per system (the column `source` holds it) and entity."""
+    return db.execute("SELECT source AS system, entity, count(*) AS n FROM external_refs"
+                      " WHERE absent_since IS NOT NULL GROUP BY source, entity ORDER BY source, entity").fetchall()
 
 
 class SnapshotStore:
@@ -42,7 +42,7 @@ class SnapshotStore:
         # the filters written out, not `? IS NULL OR …`: PostgreSQL cannot type an untyped NULL
         where = [f" AND r.{name} = ?" for name, value in (("source", source), ("entity", entity)) if value is not None]
         return self.db.execute(
-            "SELECT r.source, r.entity, r.external_id, r.internal_key, r.absent_since, r.absent_file_id,"
+            "SELECT r.source AS system, r.entity, r.external_id, r.internal_key, r.absent_since, r.absent_file_id,"
             " f.name AS file_name FROM external_refs r LEFT JOIN import_files f ON f.id = r.absent_file_id"
             f" WHERE r.absent_since IS NOT NULL{''.join(where)}"
             " ORDER BY r.source, r.entity, r.absent_since, r.external_id",

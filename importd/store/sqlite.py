@@ -100,8 +100,9 @@ def _declarations(table: str, changes: dict) -> str:
 
 
 def _missing_columns(tables: dict[str, dict]) -> list[tuple[str, str, str]]:
-    return [(table, column, kind) for table, columns in ADDED_COLUMNS.items()
-            for column, kind in columns.items() if column not in tables.get(table, {})]
+    """Added columns the file's tables lack (a table MIGRATION_SCHEMA makes is made whole)."""
+    return [(table, column, kind) for table, columns in ADDED_COLUMNS.items() if table in tables
+            for column, kind in columns.items() if column not in tables[table]]
 
 
 def _rebuilds(tables: dict[str, dict]) -> dict[str, dict]:

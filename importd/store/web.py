@@ -142,8 +142,8 @@ def parked_counts(db: sqlite3.Connection) -> tuple[int, int]:
 def parked(db: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
     """Parked and held documents, the first to expire first (without their payload)."""
     return db.execute(
-        "SELECT id, file_id, source, entity, external_id, waiting_for, reason, line, parked_at, expires_at"
-        " FROM parked_records ORDER BY expires_at, id LIMIT ?", (limit,)).fetchall()
+        "SELECT id, file_id, source, coalesce(system, source) AS system, entity, external_id, waiting_for, reason,"
+        " line, parked_at, expires_at FROM parked_records ORDER BY expires_at, id LIMIT ?", (limit,)).fetchall()
 
 
 def next_parked_expiry(db: sqlite3.Connection) -> str | None:

@@ -95,6 +95,8 @@ def _sources(config: Config, db, service: dict, per_source: dict, now: datetime)
             "last_at": _parse(last["finished_at"]) if last else None,
             "last_ago": _ago(now, _parse(last["finished_at"])) if last else None,
             "day": per_source.get(source.name, {}),
+            "systems": [system for system in dict.fromkeys(route.system for route in source.routes)
+                        if system != source.name],      # the upstream systems its routes name
         })
     return out
 
@@ -180,7 +182,8 @@ def _quarantined(config: Config, row) -> dict:
         details.update({k: v for k, v in _read_sidecar(sidecar).items() if k in SIDECAR_FIELDS and v is not None})
     if details["rule"]:
         details["rule"] = Path(str(details["rule"])).name
-    return {"id": row["id"], "source": row["source"], "name": row["name"], "code": row["error_code"],
+    return {"id": row["id"], "source": row["source"], "system": config.system_of(row["source"], row["name"]),
+            "name": row["name"], "code": row["error_code"],
             "finished_at": _parse(row["finished_at"]), "where": where, "path": str(settled) if settled else None,
             "retry": f"importd quarantine retry {row['id']} -c {shlex.quote(str(config.path))}"
                      if where == "in quarantine" else None,
