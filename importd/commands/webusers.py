@@ -46,7 +46,7 @@ def cmd_web_user(args) -> int:
             if name in users:
                 return _usage(f"{name} is already a user: `importd web user passwd {name}` changes the password")
             if args.role not in ROLES:
-                return _usage(f"say which role: --role reviewer (decides) or --role viewer (reads)")
+                return _usage("say which role: --role reviewer (decides) or --role viewer (reads)")
             password = _password(args)
             if password is None:
                 return EXIT_USAGE

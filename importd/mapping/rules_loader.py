@@ -12,6 +12,7 @@ from importd.mapping.order_rules import load_order_checks
 from importd.mapping.payment_rules import payment_keys, stays_inside
 from importd.mapping.rules import FieldRule, Rules
 from importd.mapping.skips import load_skips
+from importd.mapping.state_rules import load_states
 from importd.mapping.transforms import CONTEXT_TRANSFORMS, TRANSFORMS
 from importd.mapping.versions import check_modes, load_version
 from importd.model import EXTRA, KINDS, LINE_SECTIONS, TARGETS
@@ -187,7 +188,7 @@ def load_rules(path: Path) -> Rules:
                                "or group_by = \"column\" (CSV)")
     order_checks = load_order_checks(data.get("order_checks"), kind, problem, decimal_comma is True)
     skips = load_skips(data.get("skip"), kind, sections, parser, namespaces, problem)
-    states = _states(doc.get("states"), kind, sections, problem)
+    states = load_states(doc.get("states"), kind, sections, problem)
     if problems:
         raise ConfigError(problems)
     return Rules(path=path, parser=parser, options=fmt, decimal_comma=decimal_comma, kind=kind,
@@ -208,29 +209,6 @@ def _todos(value, where: tuple = ()) -> list[tuple[tuple, str]]:
     if isinstance(value, list):
         return [found for item in value for found in _todos(item, where)]
     return []
-
-
-def _states(states, kind: str | None, sections: dict, problem) -> tuple[str, ...]:
-    """[document] states: the order's fields that follow upstream once it is numbered —
-    `status` and custom fields (`extra.<name>`), each mapped in [order]."""
-    if states is None:
-        return ()
-    where = ("document", "states")
-    if kind != "order":
-        problem(where, "states is for orders (kind = \"order\"): the fields that follow upstream once numbered")
-        return ()
-    if not (isinstance(states, list) and all(isinstance(name, str) for name in states)):
-        problem(where, "states is a list of fields, e.g. states = [\"status\", \"extra.payment_state\"]")
-        return ()
-    mapped = {("extra." if rule.extra else "") + rule.target for rule in sections.get("order", ())}
-    for name in states:
-        if name != "status" and not name.startswith("extra."):
-            problem(where, f"states: {name!r} is content, not a state — a state is status or a custom field "
-                           f"(extra.<name>); lines, amounts, dates and the customer stay frozen once numbered")
-        elif name not in mapped:
-            problem(where, f"states: {name!r} is not mapped in [order] — map it (e.g. status = \"État\") "
-                           f"or remove it from states")
-    return tuple(states)
 
 
 def _depth(lines) -> int:

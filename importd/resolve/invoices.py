@@ -45,8 +45,8 @@ def apply_invoice_plan(store, plan: InvoicePlan) -> None:
         store.insert_invoices(plan.invoices, plan.invoice_lines)
     if plan.payments:
         store.insert_payments(plan.payments, plan.allocations)
-    for number, (paid, balance, status) in plan.balances.items():
-        store.set_invoice_balance(number, paid, balance, status)
+    for number, (amount_paid, balance, status) in plan.balances.items():
+        store.set_invoice_balance(number, amount_paid, balance, status)
     for parked_id in plan.released:
         store.unpark(parked_id)
 

@@ -13,7 +13,6 @@ import string
 from datetime import date
 from functools import cache
 
-from importd.config.series import FIELDS
 from importd.store import Store, rooms
 
 KEYS_KEPT = 4096        # scopes worked out, per transaction (a few days × a few series, or name prefixes)

@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import islice
-from pathlib import Path
 from typing import Iterable
 
 from importd.mapping.mapping import in_date_order

@@ -28,7 +28,6 @@ from pathlib import Path
 
 from importd.config.config import Config
 from importd.durable import fs_name, move_file, write_atomic
-from importd.errors import FileRejected, Hold
 from importd.mapping.rules import Rules
 from importd.mapping.rules_loader import load_rules
 from importd.model import Document
