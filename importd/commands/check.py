@@ -8,7 +8,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from importd.commands.dryrun import dry_run, render
 from importd.config.config import DEFAULT_NUMBERING, Config, load_config
 from importd.errors import ConfigError
 from importd.faults import TRANSIENT
@@ -85,6 +84,7 @@ def _refuse_orphans(config: Config) -> None:
 
 def _dry_run(args, rules) -> int:
     """Against the configured database when there is one, else an empty one."""
+    from importd.commands.dryrun import dry_run, render      # here: the other verbs start without it
     with tempfile.TemporaryDirectory() as scratch:
         if args.config.exists():
             config = load_config(args.config)

@@ -24,7 +24,6 @@ import parsers
 from importd.commands.dryrun import DryRun, dry_run
 from importd.config.config import DEFAULT_NUMBERING
 from importd.errors import ConfigError, FileRejected
-from importd.mapping.draft import DraftError, draft_rules
 from importd.mapping.mapping import check_columns, map_records
 from importd.mapping.rules import Rules
 from importd.mapping.rules_loader import load_rules
@@ -47,6 +46,7 @@ def add_verb(verb) -> None:
 
 
 def cmd_rules(args) -> int:
+    from importd.mapping.draft import DraftError, draft_rules     # here: other verbs start without it
     sample: Path = args.sample
     if not sample.is_file():
         print(f"importd rules draft: {sample}: no such file", file=sys.stderr)
