@@ -134,6 +134,17 @@ def test_a_state_change_is_applied_and_logged_while_a_change_of_amount_is_refuse
     assert setup.rows("SELECT count(*) n FROM counters WHERE last_value = 7") == [{"n": 1}]
 
 
+def test_an_order_whose_state_moves_twice_in_one_file_is_numbered_once(setup):
+    """The same order twice in one export, its state moved on between the rows: numbered once,
+    then its state follows — not refused as a changed document."""
+    setup.drop("order_2026-11-30_184500.csv", export(order("1300", "10,00", "Paiement accepté", "2026-11-30 10:00:00"),
+                                                     order("1300", "10,00", "Expédié", "2026-11-30 10:00:00")))
+    assert setup.run_once().returncode == 0
+    stored = orders(setup)
+    assert (stored["1300"]["number"], stored["1300"]["status"]) == ("CMD-2026-000001", "shipped")
+    assert [d["outcome"] for d in ack(setup, "order_2026-11-30_184500.csv")["documents"]] == ["created", "state_changed"]
+
+
 def test_rules_without_states_keep_every_change_frozen(setup):
     """Existing rules files keep their meaning: with no states declared, Shopify's order whose
     financial status changed is still a changed document, quarantined with its number."""

@@ -303,7 +303,7 @@ def test_web_user_command_keeps_a_private_file(setup):
     token = alice.token()
     result = importd("web", "user", "passwd", "alice", "--generate", "-c", str(setup.config))
     assert result.returncode == 0 and "password (shown once): " in result.stdout
-    assert alice.request("POST", "/act", {"action": "lift", "source": "inbox", "entity": "customer", "ref": "X",
+    assert alice.request("POST", "/act", {"action": "lift", "system": "shop", "entity": "customer", "ref": "X",
                                           "csrf": token})[0] == 401
     assert "alice  reviewer" in importd("web", "user", "list", "-c", str(setup.config)).stdout
     assert importd("web", "user", "role", "alice", "viewer", "-c", str(setup.config)).returncode == 0
@@ -323,7 +323,7 @@ def test_exclude_and_lift_on_the_page_are_audited(setup):
     web, url = served(setup, ("alice", "reviewer"))
     alice = Person(url)
     alice.sign_in("alice")
-    ref = {"source": "inbox", "entity": "customer", "ref": "W9"}
+    ref = {"system": "shop", "entity": "customer", "ref": "W9"}
     status, shown = alice.act({"action": "exclude", **ref, "reason": "a member who left"}, confirm=False)
     assert status == 200 and "skipped from now on" in shown
     assert alice.act({"action": "exclude", **ref, "reason": "a member who left"})[0] == 200

@@ -283,6 +283,9 @@ def cmd_quarantine(args) -> int:
         log.configure(config.log_format)
         try:
             decision = review.retry(config, store, args.file_id, log.get(verb="quarantine"))
+        except review.AlreadyDecided as e:          # someone was first: nothing to do, not a usage error
+            print(f"importd: {e}", file=sys.stderr)
+            return EXIT_QUARANTINED
         except review.DecisionRefused as e:
             print(f"importd: {e}", file=sys.stderr)
             return EXIT_USAGE
@@ -340,8 +343,9 @@ def cmd_web(args) -> int:
         return EXIT_USAGE
     try:
         return serve(config, address, port, token, log.get())
-    except OSError as e:
-        print(f"importd web: cannot listen on {address}:{port}: {e.strerror or e} — choose another web_port "
+    except (OSError, OverflowError) as e:     # OverflowError: a port outside 0-65535
+        why = getattr(e, "strerror", None) or e
+        print(f"importd web: cannot listen on {address}:{port}: {why} — choose another web_port "
               f"or stop what uses it", file=sys.stderr)
         return EXIT_USAGE
 

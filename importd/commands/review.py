@@ -85,9 +85,8 @@ def _run(config, store: Store, args, logger) -> int:
         if len(rest) != 3 or (action == "exclude" and not args.reason):
             raise review.DecisionRefused(f"write: importd review {action} SYSTEM ENTITY REF"
                                          + (" --reason TEXT" if action == "exclude" else ""))
-        if action == "exclude" and rest[0] not in config.systems:
-            raise review.DecisionRefused(f"no route names system {rest[0]!r}: a reference belongs to one of "
-                                         f"{', '.join(config.systems)} (README \"Systems\")")
+        if action == "exclude":
+            review.known_system(config, rest[0])
         if action == "exclude":
             review.exclude(store, *rest, args.reason, logger)
             print(f"{' '.join(rest)}: excluded from future imports")

@@ -280,12 +280,25 @@ def _nested(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> I
             if record.node is not None:
                 items = [(element.sourceline or record.line, element) for element in rules.select_lines(record.node)]
             else:
-                items = [(record.line, fields) for fields in record.fields.get(rules.lines) or []]
+                items = [(record.line, fields) for fields in _json_lines(record, rules)]
             for line, item in items:
                 doc.lines.append(line_section(item, line, doc.warnings))
         except FileRejected as error:
             _document_failed(rules, doc, error)
         yield doc
+
+
+def _json_lines(record: Record, rules: Rules) -> list[dict]:
+    """A JSON record's lines: the objects of its array under `[document] lines` (an empty array,
+    flattened to "[]" with the record's other values, has none); anything else is refused."""
+    lines = record.fields.get(rules.lines)
+    if lines in (None, "", "[]"):
+        return []
+    if not (isinstance(lines, list) and all(isinstance(line, dict) for line in lines)):
+        raise FileRejected("bad_lines", f"line {record.line}: {rules.lines!r} is not an array of objects",
+                           line=record.line, field=rules.lines, rule=rules.name,
+                           hint="a document's lines are an array of objects, one per line")
+    return lines
 
 
 def _grouped(records: Iterable[Record], rules: Rules, plan: Plan, source_of) -> Iterator[Document]:

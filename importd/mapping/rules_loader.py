@@ -154,9 +154,12 @@ def load_rules(path: Path) -> Rules:
         if not (isinstance(each, str) and kind == "payment" and parser in XML_PARSERS):
             problem(("document", "each"), "each is for XML payment files: the path, relative to the record, of "
                                           "the elements that are one payment each, e.g. each = \"c:NtryDtls/c:TxDtls\"")
+        elif any(step.strip() in ("", ".", "..") or "[" in step for step in each.strip().split("/")):
+            problem(("document", "each"), f"each: {each!r} must be element names going down from the record, "
+                                          f"e.g. each = \"c:NtryDtls/c:TxDtls\" (no leading /, ., .. or filter)")
         else:
             try:
-                each_steps = tuple(clark(step, namespaces) for step in each.strip().split("/"))
+                each_steps = tuple(clark(step.strip(), namespaces) for step in each.strip().split("/"))
             except XPathError as e:
                 problem(("document", "each"), f"each: {e}")
     # How far up an XPath may go and stay inside its record: a payment's fields from the

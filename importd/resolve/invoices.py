@@ -104,6 +104,8 @@ class InvoiceResolver(Resolver):
             if parked["id"] in plan.released or self.find.ref("payment", parked["external_id"]) or (
                     system != self.system and self.store.external_refs(system, "payment", [parked["external_id"]])):
                 continue                  # already booked: a payment is never booked twice
+            if self.store.excluded_refs(system, "payment", [parked["external_id"]]):
+                continue                  # on the do-not-sync list: the parked sweep clears it as excluded
             payment = Document.from_json(parked["payload"])
             try:
                 invoices, missing = self._invoices_named(payment, plan, arriving=invoice)

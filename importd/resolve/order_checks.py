@@ -255,12 +255,17 @@ def catalogue_price(price: Decimal, catalogue, vat_rate, include_tax: bool, curr
     and are compared as they are. Returns (catalogue price on the order's basis, same, before_tax):
     `before_tax` is the order's price without its VAT (None when not converted).
     """
-    stored = Decimal(str(catalogue))
+    try:
+        stored = Decimal(str(catalogue))
+    except InvalidOperation:         # a price typed into the database by hand that is not a number
+        return catalogue, False, None
     if not include_tax or vat_rate in (None, ""):
         return stored, price == stored, None
     try:
         factor = _EXACT.add(1, _EXACT.divide(Decimal(str(vat_rate)), 100))
-    except InvalidOperation:         # a rate typed into the database by hand that is not a number
+        if not factor:
+            raise InvalidOperation
+    except InvalidOperation:         # a rate typed into the database by hand that is not a usable number
         return stored, price == stored, None
     with_tax = round_money(_EXACT.multiply(stored, factor), currency)
     before_tax = round_money(_EXACT.divide(price, factor), currency)

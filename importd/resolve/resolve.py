@@ -231,6 +231,8 @@ class Resolver:
                             get("status"), get("subtotal"), get("shipping"), get("discount"), get("tax"),
                             get("total"), self.file_id, get("shipping_account"), get("shipping_vat_code"),
                             get("extra"), get("duties"), get("tip"), get("refunded")))
+        if self.states:             # the same order again in this batch, its state moved on: compared with these
+            self._orders_now[number] = {"status": get("status"), "extra": get("extra")}
         rows = plan.order_lines
         # A line's own discount comes off its total, unless the rules say it is a share of the order's.
         off_line = rules.order_checks is None or rules.order_checks.line_discount == "off_line"

@@ -17,6 +17,7 @@ from pathlib import Path
 from importd.config.config import Config
 from importd.durable import write_atomic
 from importd.errors import FileRejected, Hold
+from importd.faults import TRANSIENT
 from importd.mapping.rules import Rules
 from importd.mapping.rules_loader import load_rules
 from importd.model import Document
@@ -40,6 +41,8 @@ def release(config: Config, store: Store, logger, *, include_review: bool = Fals
         try:
             rules = _rules_of(row["rules"], configured)
             outcome = _try(config, store, rules, row, log)
+        except TRANSIENT:
+            raise                       # the database or the disk, not the document: the sweep is retried
         except Exception as error:      # one bad parked document must not stop the others
             log.exception("parked.internal_error")
             _to_quarantine(config, store, row, {"code": "internal_error", "message": f"{type(error).__name__}: "

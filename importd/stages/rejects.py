@@ -50,8 +50,8 @@ class Rejects:
                 self._writer.writerow(self.columns)
         for record in doc.records:
             if xml:
-                if id(record) not in self._written:       # one entry, two refused transactions: written once
-                    self._written.add(id(record))
+                if record.line not in self._written:      # one entry, two refused transactions: written once
+                    self._written.add(record.line)        # (its line: an id() is reused once a batch is freed)
                     self._file.write(record.fields.get(XML_ELEMENT, "").strip() + "\n")
             elif self.columns:
                 self._writer.writerow([record.fields.get(c, "") for c in self.columns])

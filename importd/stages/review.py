@@ -127,6 +127,13 @@ def drop(config: Config, store: Store, parked_id: int, reason: str, logger, *, w
     return decision
 
 
+def known_system(config: Config, system: str) -> None:
+    """A reference belongs to a system a route names: a do-not-sync entry for another never matches."""
+    if system not in config.systems:
+        raise DecisionRefused(f"no route names system {system!r}: a reference belongs to one of "
+                              f"{', '.join(config.systems)} (README \"Systems\")")
+
+
 def exclude(store: Store, system: str, entity: str, external_id: str, reason: str, logger, *,
             who: str | None = None, via: str = "cli") -> dict:
     """Put a reference of `system` on the do-not-sync list; the audit line as recorded."""

@@ -28,7 +28,7 @@ from psycopg.types.string import StrDumperUnknown
 from importd.config.database import PostgresDatabase
 from importd.faults import DatabaseFault
 from importd.store.queries import transaction
-from importd.store.schema import ADDED_COLUMNS, MIGRATION_SCHEMA, NEWEST_OBJECT, SCHEMA
+from importd.store.schema import ADDED_COLUMNS, ADDED_INDEXES, MIGRATION_SCHEMA, NEWEST_OBJECT, SCHEMA
 
 # Advisory locks are per database, not per schema: each key pairs the schema's name with a room's
 # (or the schema lock's number with the schema's name), so two importd setups in two schemas of
@@ -40,7 +40,8 @@ ROOM_LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext(?
 MONEY = {"unit_price", "vat_rate", "subtotal", "shipping", "discount", "tax", "total", "quantity",
          "line_total", "total_net", "total_tax", "total_gross", "amount_due", "total_lines",
          "allowance_total", "charge_total", "prepaid", "rounding", "amount_paid", "balance",
-         "net_amount", "amount", "third_party_payment", "duties", "tip", "refunded"}
+         "net_amount", "amount", "third_party_payment", "duties", "tip", "refunded", "unallocated",
+         "balance_after"}
 DATES = {"order_date", "issue_date", "due_date", "paid_on", "last_date", "corrects_date"}
 
 
@@ -270,7 +271,7 @@ def _create(db: Connection) -> None:
                 db.execute(statement)
         for table, column, kind in _missing_columns(db):
             db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {column_type(column, kind)}")
-        for statement in ddl(MIGRATION_SCHEMA):
+        for statement in ddl(MIGRATION_SCHEMA + ADDED_INDEXES):
             db.execute(statement)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-FILES_READ = 1000      # the newest files with reports whose summaries are added up
+FILES_READ = 200       # the newest files with reports whose summaries are added up (each is parsed: the page waits)
 
 
 def reported_checks(db, limit: int = FILES_READ) -> list[dict]:

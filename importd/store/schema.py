@@ -139,7 +139,19 @@ CREATE VIEW IF NOT EXISTS invoice_balances AS
            coalesce(amount_paid, '0') AS amount_paid, coalesce(balance, amount_due) AS balance,
            coalesce(payment_status, 'unpaid') AS payment_status
     FROM invoices;
-""" + REVIEW_SCHEMA + SNAPSHOT_SCHEMA + STATES_SCHEMA + PAYMENT_SCHEMA + SYSTEM_SCHEMA
+""" + REVIEW_SCHEMA + SNAPSHOT_SCHEMA + STATES_SCHEMA + PAYMENT_SCHEMA + SYSTEM_SCHEMA + """
+-- `importd states REF`, and a decision looked up before it is made again
+CREATE INDEX IF NOT EXISTS state_history_internal_key ON state_history(internal_key);
+CREATE INDEX IF NOT EXISTS state_history_external_ref ON state_history(external_ref);
+CREATE INDEX IF NOT EXISTS review_decisions_parked ON review_decisions(parked_id);
+CREATE INDEX IF NOT EXISTS review_decisions_file ON review_decisions(file_id, action);
+"""
+# On added columns, so made after them (not part of the declared shape): the files with rejected
+# or reported documents, read by status, the metrics and the ops page.
+ADDED_INDEXES = """
+CREATE INDEX IF NOT EXISTS import_files_rejected ON import_files(id) WHERE rejected > 0;
+CREATE INDEX IF NOT EXISTS import_files_reported ON import_files(id) WHERE reported IS NOT NULL;
+"""
 ADDED_COLUMNS = {
     "invoices": dict.fromkeys(("seller_id", "seller_name", "total_lines", "allowance_total", "charge_total",
                                "prepaid", "rounding", "amount_paid", "balance", "payment_status"), "TEXT"),

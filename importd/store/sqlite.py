@@ -23,7 +23,7 @@ from pathlib import Path
 
 from importd.errors import MigrationFailed
 from importd.store.queries import transaction
-from importd.store.schema import ADDED_COLUMNS, MIGRATION_SCHEMA, NEWEST_OBJECT, SCHEMA, SCHEMA_VERSION
+from importd.store.schema import ADDED_COLUMNS, ADDED_INDEXES, MIGRATION_SCHEMA, NEWEST_OBJECT, SCHEMA, SCHEMA_VERSION
 
 # Decimals are written as their exact text, never as REAL.
 sqlite3.register_adapter(Decimal, str)
@@ -80,7 +80,7 @@ def _migrate(db: sqlite3.Connection) -> None:
             for table, changes in _rebuilds(shapes(db)).items():
                 step = f"rebuilding {table} for {_declarations(table, changes)}"
                 utils[table].transform(**changes)
-            for statement in MIGRATION_SCHEMA.split(";"):
+            for statement in (MIGRATION_SCHEMA + ADDED_INDEXES).split(";"):
                 if statement.strip():
                     step = " ".join(statement.split())[:80]
                     db.execute(statement)

@@ -21,6 +21,7 @@ MOVED: tuple[tuple[str, str, str, bool], ...] = (
     ("review_decisions", "system", "entity", True),
     ("snapshot_holds", "source", "entity", True),
     ("do_not_sync", "source", "entity", False),
+    ("state_history", "source", "entity", True),
     ("orders", "source", "'order'", True),
     ("invoices", "source", "'invoice'", True),
     ("payments", "source", "'payment'", True),

@@ -29,8 +29,6 @@ WEB_INDEXES = {
     "import_files_quarantined_newest": "ON import_files(id) WHERE state = 'quarantined'",
     # parked documents, the first to expire first
     "parked_records_expires": "ON parked_records(expires_at)",
-    # files with documents a check in report mode would have refused (store/reports.py)
-    "import_files_reported": "ON import_files(id) WHERE reported IS NOT NULL",
 }
 
 
@@ -162,7 +160,7 @@ def files_with_rejects(db: sqlite3.Connection, owner: str | None, limit: int = 2
         return db.execute(
             "SELECT id, source, name, rejected, summary, finished_at FROM import_files WHERE rejected > 0"
             " AND settled_at IS NOT NULL AND spool_owner IS ? ORDER BY id DESC LIMIT ?", (owner, limit)).fetchall()
-    except sqlite3.OperationalError:        # a database the service has not brought up to date yet
+    except ERRORS:          # a database the service has not brought up to date yet (either backend)
         return []
 
 

@@ -11,7 +11,7 @@ transaction: the page never holds the write lock longer than one decision.
 from __future__ import annotations
 
 from importd.config.config import Config
-from importd.errors import FileRejected, Hold
+from importd.errors import ConfigError, FileRejected, Hold
 from importd.stages import review
 from importd.store import Store
 from importd.store import web as store_web
@@ -53,9 +53,9 @@ def read_form(form: dict) -> dict:
         if not ask["reason"]:
             raise BadForm(f"{action} needs a reason: it is kept with the decision")
     if action in ("exclude", "lift"):
-        ref = tuple((_one(form, k) or "").strip() for k in ("source", "entity", "ref"))
+        ref = tuple((_one(form, k) or "").strip() for k in ("system", "entity", "ref"))
         if not all(ref) or any(len(v) > TEXT_MAX for v in ref):
-            raise BadForm("say the source, the entity and the reference")
+            raise BadForm("say the system, the entity and the reference")
         ask["ref"] = ref
     return ask
 
@@ -76,7 +76,10 @@ def perform(config: Config, ask: dict, who: str, logger) -> list[dict]:
     results = []
     store = Store(config.database, config.busy_timeout, owner=config.spool_owner)
     try:
-        review.acknowledge_pending(config, store)
+        try:
+            review.acknowledge_pending(config, store)
+        except OSError as e:            # the outbox cannot be written: the decisions still can
+            logger.warning("web.ack_pending", error=str(e))
         if ask["action"] in ("exclude", "lift"):
             return [_one_result(config, store, ask, None, who, logger)]
         for i in ask["ids"]:
@@ -98,6 +101,7 @@ def _one_result(config: Config, store: Store, ask: dict, item: int | None, who: 
         elif action == "retry":
             decision = review.retry(config, store, item, logger, who=who, via="web")
         elif action == "exclude":
+            review.known_system(config, ask["ref"][0])
             decision = review.exclude(store, *ask["ref"], ask["reason"], logger, who=who, via="web")
         else:
             decision = review.lift(store, *ask["ref"], logger, who=who, via="web")
@@ -114,6 +118,13 @@ def _one_result(config: Config, store: Store, ask: dict, item: int | None, who: 
     except store_web.ERRORS as e:
         logger.warning("web.decision_failed", action=action, id=item, error=str(e))
         return {**result, "message": f"the database cannot be written now ({e}); nothing changed, try again"}
+    except ConfigError as e:            # the held document's rules file is gone or broken
+        logger.warning("web.decision_failed", action=action, id=item, error=str(e))
+        return {**result, "message": f"its rules file cannot be read, nothing changed: {e}"}
+    except OSError as e:                # decided and committed; only the acknowledgement is left to write
+        logger.warning("web.ack_pending", action=action, id=item, error=str(e))
+        return {**result, "message": f"decided; its acknowledgement could not be written yet ({e}): "
+                                     f"it is written at the next action or by `importd review`"}
     logger.info("web.action", user=who, action=action, id=item, review_id=decision["id"],
                 outcome=decision["outcome"], number=decision["number"])
     return {**result, "ok": True, "decision": review.audit_line(decision),

@@ -12,6 +12,7 @@ per user name and per client address (sessions.Throttle) and logged.
 from __future__ import annotations
 
 import hmac
+import threading
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
@@ -19,6 +20,8 @@ from urllib.parse import urlsplit
 from importd.config.web import WebSettings
 from importd.web.sessions import COOKIE, Session, Sessions, Throttle
 from importd.web.users import User, UsersUnavailable, check_login, read_users
+
+HASHING = threading.BoundedSemaphore(2)     # password checks at once (each scrypt takes 32 MiB)
 
 
 @dataclass(slots=True)
@@ -47,8 +50,8 @@ class Guard:
 
     # -- sessions --------------------------------------------------------------------------------
 
-    def session(self, headers) -> tuple[Session | None, str | None]:
-        return self.sessions.get(_cookie(headers.get("Cookie")))
+    def session(self, headers, touch: bool = True) -> tuple[Session | None, str | None]:
+        return self.sessions.get(_cookie(headers.get("Cookie")), touch)
 
     def cookie(self, session: Session) -> str:
         secure = "; Secure" if self.settings.secure_cookie else ""
@@ -122,18 +125,22 @@ class Guard:
     def login(self, name: str, password: str, client: str) -> tuple[Session | None, str | None]:
         """A new signed-in session, or the message for the person (failures logged and paced)."""
         keys = (f"user:{name}", f"client:{client}")
-        if self.throttle.blocked(*keys):
+        stamp = self.throttle.attempt(*keys)
+        if stamp is None:
             self.logger.warning("web.login_throttled", user=name[:64], client=client)
             return None, "Too many failed sign-ins: wait 15 minutes and try again."
         try:
-            user = check_login(self.users_file, name, password)
+            with HASHING:           # scrypt takes 32 MiB: a burst of sign-ins is checked two at a time
+                user = check_login(self.users_file, name, password)
         except UsersUnavailable as e:
+            self.throttle.forgive(stamp, *keys)
             self.logger.error("web.users_file_unusable", error=str(e))
             return None, "The users file cannot be used: the administrator is told in the log."
         if user is None:
-            failures = self.throttle.failed(*keys)
-            self.logger.warning("web.login_failed", user=name[:64], client=client, failures=failures)
+            self.logger.warning("web.login_failed", user=name[:64], client=client,
+                                failures=self.throttle.failures(*keys))
             return None, "Wrong user name or password."
+        self.throttle.forgive(stamp, *keys)
         self.logger.info("web.login", user=user.name, role=user.role, client=client)
         return self.sessions.new(user.name, user.role, user.fingerprint), None
 

@@ -202,7 +202,7 @@ class App:
     def _page(self, query: Query, headers) -> Response:
         started = time.perf_counter()
         self.ensure_indexes()
-        session, _ = self.guard.session(headers)
+        session, _ = self.guard.session(headers, touch=False)   # it reloads itself: an open tab is not a person
         db = None
         try:
             db = store_web.open_readonly(self.config.database, self.config.busy_timeout)
@@ -275,9 +275,9 @@ def _detail_path(path: str) -> tuple[str | None, int]:
 
 
 def _hidden(form: dict) -> list[tuple[str, str]]:
-    """The fields of a form to send again, confirmed (the token is the session's, added by the template)."""
-    return [(key, value) for key, values in form.items() if key not in ("csrf", "confirm")
-            and not key.startswith("seen-") for value in values]
+    """The fields of a form to send again, confirmed (the token is the session's, added by the template);
+    a content hash the form carried (the version the person looked at) is kept."""
+    return [(key, value) for key, values in form.items() if key not in ("csrf", "confirm") for value in values]
 
 
 def _loopback_host(host: str | None) -> bool:

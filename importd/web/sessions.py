@@ -43,8 +43,9 @@ class Sessions:
         self._by_id: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def get(self, sid: str | None) -> tuple[Session | None, str | None]:
-        """The live session of a cookie's id, or None and why ("expired" when it was known)."""
+    def get(self, sid: str | None, touch: bool = True) -> tuple[Session | None, str | None]:
+        """The live session of a cookie's id, or None and why ("expired" when it was known).
+        `touch`: the person did something (the page reloading itself every 15 s does not)."""
         if not sid:
             return None, None
         with self._lock:
@@ -56,7 +57,8 @@ class Sessions:
             if now - session.seen > idle or now - session.started > self.max_age:
                 del self._by_id[sid]
                 return None, "expired"
-            session.seen = now
+            if touch:
+                session.seen = now
             return session, None
 
     def new(self, user: str | None = None, role: str | None = None, fingerprint: str | None = None) -> Session:
@@ -93,6 +95,30 @@ class Throttle:
     def blocked(self, *keys: str) -> bool:
         with self._lock:
             return any(len(self._recent(key)) >= self.limit for key in keys)
+
+    def attempt(self, *keys: str) -> float | None:
+        """An attempt counted as a failure before the password is checked (None: over the limit), so
+        that tries sent in parallel cannot all pass the check before any failure is counted; a right
+        password gives it back with `forgive`."""
+        with self._lock:
+            if any(len(self._recent(key)) >= self.limit for key in keys):
+                return None
+            stamp = self.clock()
+            for key in keys:
+                self._failures[key] = self._recent(key) + [stamp]
+            return stamp
+
+    def failures(self, *keys: str) -> int:
+        """The most failures any of the keys has in the window."""
+        with self._lock:
+            return max(len(self._recent(key)) for key in keys)
+
+    def forgive(self, stamp: float, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                recent = self._failures.get(key, [])
+                if stamp in recent:
+                    recent.remove(stamp)
 
     def failed(self, *keys: str) -> int:
         """Count a failure against each key; the most failures any key has now."""
