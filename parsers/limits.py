@@ -17,6 +17,7 @@ LIMITS = {   # [format] key: (default, what it bounds)
     "max_shared_strings": (250_000, "strings in an XLSX workbook's shared-strings table"),
     "max_shared_strings_mb": (32, "megabytes an XLSX shared-strings table inflates to"),
     "max_part_mb": (2, "megabytes any other XML part of an XLSX workbook (styles, workbook, theme) inflates to"),
+    "max_xml_record_elements": (400_000, "elements in one XML record (an invoice, a bank entry) held while it is read"),
 }
 
 

@@ -22,6 +22,7 @@ from typing import BinaryIO, Callable, Iterator
 from lxml import etree
 
 from parsers import ParseError, Record, einvoice
+from parsers.limits import limit
 
 # The largest text libxml2 accepts in one node without huge_tree (10 MB) stays its limit.
 _PARSER_SAFETY = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
@@ -180,6 +181,7 @@ class XmlRecords:
         except XPathError as e:
             raise ParseError("bad_rules", str(e), hint="fix [format] in the rules file") from None
         self._wanted = [" ".join(p) for p in sorted(self._paths)]
+        self._max_elements = limit(options, "max_xml_record_elements")
         self._stream = stream
         self._owns_stream = owns_stream
 
@@ -188,9 +190,18 @@ class XmlRecords:
         stack: list[str] = []
         found = 0
         in_record = 0           # depth of the record element being read, 0 outside
+        held = record_line = 0  # its elements so far (a record is held whole until it ends), its line
         try:
             for event, element in events:
                 if event == "start":
+                    if in_record:
+                        held += 1
+                        if held > self._max_elements:
+                            raise ParseError("xml_record_too_large",
+                                             f"the record that starts at line {record_line} holds more than "
+                                             f"{self._max_elements:,} elements", line=record_line,
+                                             hint="raise max_xml_record_elements in [format] if the file is "
+                                                  "genuine (each element holds about 130 bytes while read)")
                     if not stack:
                         _refuse_doctype(element)
                         einvoice.refuse_root(element.tag)
@@ -198,7 +209,7 @@ class XmlRecords:
                         _alias(element, self._aliases)
                     stack.append(element.tag)
                     if not in_record and tuple(stack) in self._paths:
-                        in_record = len(stack)
+                        in_record, held, record_line = len(stack), 0, element.sourceline
                     continue
                 if element.tag in self._skip:
                     element.clear(keep_tail=True)     # an attachment's megabytes are never kept

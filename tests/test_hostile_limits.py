@@ -17,7 +17,8 @@ from conftest import CORPUS, SAMPLES, log_lines
 GROWTH_MB = 100                     # no single file may grow the service by more
 EMOJI = "\U0001F600"                # four bytes in UTF-8, four in a Python string: the costliest character
 UBL = CORPUS / "en16931" / "ubl"
-GOOD = {"json": "payments-2026-12.json", "xlsx": "payments-2026-12.xlsx", "csv": "orders_export_1.csv"}
+GOOD = {"json": "payments-2026-12.json", "xlsx": "payments-2026-12.xlsx", "csv": "orders_export_1.csv",
+        "xml": "ubl-invoice-FA1001.xml"}
 HEADER = ["Référence", "Facture", "Date", "Montant", "Devise", "Mode"]
 SHOPIFY_HEADER = (SAMPLES / "orders_export_1.csv").read_bytes().split(b"\n", 1)[0] + b"\n"
 
@@ -175,6 +176,14 @@ def csv_long_value(path):
     path.write_bytes(SHOPIFY_HEADER + b'#1,"' + b"y" * 99 + b"\n" + (b"y" * 99 + b"\n") * 20_000 + b'"\n')
 
 
+def xml_record_of_half_a_million_elements(path):
+    """A UBL invoice (one record, held whole while read) padded with 500,000 empty elements: 2.5 MB
+    of file, about 65 MB of parsed tree."""
+    text = (UBL / "ubl-tc434-example1.xml").read_bytes()
+    end = text.rindex(b"</")
+    path.write_bytes(text[:end] + b"<x/>" * 500_000 + text[end:])
+
+
 CASES = {   # name: (file name, writer, code, field)
     "json_lone_surrogate_in_a_value": ("payments-sv.json", surrogate_value, "lone_surrogate", "invoice"),
     "json_lone_surrogate_in_a_reference": ("payments-sr.json", surrogate_reference, "lone_surrogate", "id"),
@@ -193,6 +202,8 @@ CASES = {   # name: (file name, writer, code, field)
     "csv_2_mb_value_over_many_lines": ("orders_export_value.csv", csv_long_value, "value_too_long", None),
     "json_document_of_2_million_numbers": ("payments-doc.json", json_big_document, "json_document_too_large",
                                            None),
+    "xml_record_of_half_a_million_elements": ("invoice-padded.xml", xml_record_of_half_a_million_elements,
+                                              "xml_record_too_large", None),
 }
 SLOW_CASES = {   # the campaign's memory eaters
     "json_30_mb_string": ("payments-30mb.json", json_long_string, "value_too_long", "note"),
