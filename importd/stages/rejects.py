@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import math
 from pathlib import Path
 
 import parsers
@@ -107,5 +108,5 @@ class Rejects:
         finally:
             records.close()
         if pending is not None:
-            spans.append((pending, float("inf")))
+            spans.append((pending, math.inf))
         return spans, header_end or 1
