@@ -139,6 +139,13 @@ def test_one_amount_for_several_invoices_goes_oldest_first_and_the_rest_is_a_vis
     assert "unallocated credit: customer BOUT001 12.00" in importd("status", "-c", str(setup.config)).stdout
     [document] = ack(setup, "camt053-multi.xml")["documents"]
     assert document["unallocated"] == "12.00" and document["customer"] == "BOUT001"
+    section = payments_section(setup)
+    assert '<tr data-credit="BOUT001">' in section and "12.00" in section and "unallocated credit" in section
+    assert "data-invoice" not in section          # no invoice is over- or under-paid
+
+
+def payments_section(setup) -> str:
+    """The ops page's "Payments that do not match" section, as a browser gets it."""
     web, url = start_web(setup.config)
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
@@ -146,9 +153,7 @@ def test_one_amount_for_several_invoices_goes_oldest_first_and_the_rest_is_a_vis
     finally:
         stop_web(web)
     section = page[page.index('<section id="payments">'):]
-    section = section[:section.index("</section>")]
-    assert '<tr data-credit="BOUT001">' in section and "12.00" in section and "unallocated credit" in section
-    assert "data-invoice" not in section          # no invoice is over- or under-paid
+    return section[:section.index("</section>")]
 
 
 def test_over_and_under_paid_invoices_are_on_the_ops_page(setup):
@@ -156,14 +161,7 @@ def test_over_and_under_paid_invoices_are_on_the_ops_page(setup):
     with_invoices(setup)
     setup.drop("camt053-odd.xml", statement(entry("O-1", "20.00", "F2026-1002"), entry("O-2", "140.00", "F2026-1003")))
     assert setup.run_once().returncode == 0
-    web, url = start_web(setup.config)
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            page = response.read().decode()
-    finally:
-        stop_web(web)
-    section = page[page.index('<section id="payments">'):]
-    section = section[:section.index("</section>")]
+    section = payments_section(setup)
     assert "1 overpaid, 1 partially paid" in section
     row = section[section.index('data-invoice="FA-2026-000003"'):]
     assert "-2.00" in row[:row.index("</tr>")] and "overpaid" in row[:row.index("</tr>")]
